@@ -1,0 +1,1 @@
+"""The RNN Zoo BentoML service (onnxruntime, numpy, pydantic; never torch)."""

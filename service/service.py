@@ -1,0 +1,130 @@
+"""One BentoML service for the zoo: an HTTP front end that validates and tokenises, and an inference
+worker whose batchable API merges concurrent requests into single onnxruntime calls.
+
+    bentoml serve            # from the repository root (bentofile.yaml names RNNZoo)
+"""
+from __future__ import annotations
+
+import logging
+import os
+from collections import defaultdict
+from pathlib import Path
+
+import aiohttp
+import bentoml
+from bentoml.exceptions import InvalidArgument, NotFound, ServiceUnavailable
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from service.schemas import ModelName, SentimentPrediction, SentimentResponse, SentimentTexts, TokenisedText
+from zoo.runtime import ARTIFACTS_DIR, SentimentPredictor, Zoo, load_zoo
+from zoo.text import TextError
+
+ARTIFACTS_ENV = "RNNZOO_ARTIFACTS"  # another zoo directory (tests use it to serve broken artifacts)
+log = logging.getLogger("bentoml.rnnzoo")  # under bentoml so `bentoml serve` shows it
+
+# BentoML's merge window. Generous on purpose: a request predicted to miss this deadline is refused
+# with 503, and a tight one both refuses requests under load and keeps batches small.
+MAX_BATCH_TEXTS = 512
+MAX_LATENCY_MS = 5000
+
+
+def artifacts_dir() -> Path:
+    return Path(os.environ.get(ARTIFACTS_ENV) or ARTIFACTS_DIR)
+
+
+# BentoML 1.4.40 closes its pooled client session every `max_requests` calls (and after `max_age`
+# seconds) even while other calls are in flight on it, which surfaced as 500s under load; keep one
+# session for the worker's lifetime and retry the rare reset of an idle keep-alive connection.
+@bentoml.service(name="rnnzoo-inference", workers=1, traffic={"timeout": 60},
+                 runner_connection={"max_requests": 2**31 - 1, "max_age": 10 * 365 * 86400.0})
+class InferenceWorker:
+    """Owns the onnxruntime sessions; reached only through RNNZoo, never directly over HTTP."""
+
+    def __init__(self) -> None:
+        self.zoo = load_zoo(artifacts_dir())  # checks every sha256 before a byte reaches onnxruntime
+
+    @bentoml.api(batchable=True, batch_dim=0, max_batch_size=MAX_BATCH_TEXTS, max_latency_ms=MAX_LATENCY_MS)
+    def classify_sentiment(self, texts: list[TokenisedText]) -> list[list[float]]:
+        """Class probabilities per text; texts from many requests arrive here as one batch."""
+        rows_by_model: dict[str, list[int]] = defaultdict(list)
+        for row, text in enumerate(texts):
+            rows_by_model[text.model].append(row)
+        probabilities: list[list[float]] = [[] for _ in texts]
+        for model, rows in rows_by_model.items():
+            scores = self.zoo.predictors[model].probabilities_from_ids([texts[row].token_ids for row in rows])
+            for row, score in zip(rows, scores):
+                probabilities[row] = score.tolist()
+        return probabilities
+
+
+# GET /models is a plain route beside the generated POST APIs; each API worker fills the
+# catalogue when it starts, from the same cards it validates requests against.
+catalogue: dict = {"models": [], "broken": {}}
+
+
+async def list_models(_: Request) -> JSONResponse:
+    return JSONResponse(catalogue)
+
+
+catalogue_app = Starlette(routes=[Route("/models", list_models, methods=["GET"])])
+
+
+@bentoml.asgi_app(catalogue_app, path="/")
+@bentoml.service(name="rnnzoo", workers=1, traffic={"timeout": 60})
+class RNNZoo:
+    """Recurrent models over HTTP: validates input, tokenises, and asks the worker for batched scores."""
+
+    inference = bentoml.depends(InferenceWorker)
+
+    def __init__(self) -> None:
+        # Cards and tokenisers only; the worker holds the (verified) ONNX sessions.
+        self.zoo: Zoo = load_zoo(artifacts_dir(), with_sessions=False)
+        catalogue["models"] = [p.card.to_dict() for p in self.zoo.predictors.values()]
+        catalogue["broken"] = dict(self.zoo.broken)
+        sentiment = self.zoo.of_task("sentiment")
+        self.default_sentiment = (max(sentiment, key=lambda name: sentiment[name].card.metric("accuracy").value)
+                                  if sentiment else None)
+        log.info("serving %s; default sentiment model %s", sorted(self.zoo.predictors), self.default_sentiment)
+
+    def _model(self, task: str, name: str | None, default: str | None) -> SentimentPredictor:
+        of_task = self.zoo.of_task(task)
+        if name is None:
+            if default is None:
+                raise NotFound(f"no {task} model is loaded; models: {sorted(self.zoo.predictors)}")
+            return of_task[default]
+        if name not in self.zoo.predictors:
+            raise NotFound(f"unknown model {name!r}; {task} models: {', '.join(sorted(of_task))}")
+        if name not in of_task:
+            other = self.zoo.predictors[name].card.task
+            raise InvalidArgument(f"model {name!r} is a {other} model; {task} models: {', '.join(sorted(of_task))}")
+        return of_task[name]
+
+    @staticmethod
+    async def _with_retry(call, *args, attempts: int = 3):
+        """Scoring is idempotent, so a connection reset between our two processes is retried."""
+        for attempt in range(1, attempts + 1):
+            try:
+                return await call(*args)
+            except aiohttp.ClientConnectionError as error:
+                log.warning("inference call failed on attempt %d/%d: %s", attempt, attempts, error)
+                if attempt == attempts:
+                    raise ServiceUnavailable("the inference worker is unreachable; retry shortly") from None
+
+    @bentoml.api(route="/sentiment")
+    async def sentiment(self, texts: SentimentTexts, model: ModelName = None) -> SentimentResponse:
+        """Positive/negative sentiment of each text, in input order."""
+        predictor = self._model("sentiment", model, self.default_sentiment)
+        try:
+            token_ids = predictor.tokenizer.encode(texts)
+        except TextError as error:
+            raise InvalidArgument(str(error)) from None
+        batch = [TokenisedText(model=predictor.name, token_ids=ids) for ids in token_ids]
+        probabilities = await self._with_retry(self.inference.to_async.classify_sentiment, batch)
+        positive = predictor.labels.index("positive")
+        return SentimentResponse(model=predictor.name, predictions=[
+            SentimentPrediction(label=predictor.labels[max(range(len(p)), key=p.__getitem__)], positive=p[positive])
+            for p in probabilities
+        ])

@@ -1,0 +1,44 @@
+"""Every shipped artifact: present, small, untampered, and re-measured against its card on real data."""
+import numpy as np
+import pytest
+
+from training.data import load_sst2
+from training.export import majority_class
+from zoo import get_spec, list_models
+from zoo.cards import MODEL_FILE, ModelCard, sha256_of
+from zoo.leaderboard import BEGIN, END, README, load_cards, table
+from zoo.runtime import ARTIFACTS_DIR, SentimentPredictor
+
+MAX_BYTES = 10 * 1024 * 1024
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_artifact_is_complete_small_and_matches_its_card(name):
+    directory = ARTIFACTS_DIR / name
+    card = ModelCard.load(directory)
+    assert card.name == name and card.task == get_spec(name).task
+    assert sha256_of(directory / MODEL_FILE) == card.export.sha256
+    assert sha256_of(directory / card.preprocessing.tokenizer_file) == card.preprocessing.tokenizer_sha256
+    assert (directory / MODEL_FILE).stat().st_size == card.export.size_bytes < MAX_BYTES
+    assert card.architecture.cell == get_spec(name).arguments["cell"]
+    assert card.export.parity_max_abs_diff <= card.export.parity_tolerance
+
+
+@pytest.mark.parametrize("name", list_models("sentiment"))
+def test_sentiment_card_metrics_are_reproduced_by_onnxruntime(name, data_dir):
+    card = ModelCard.load(ARTIFACTS_DIR / name)
+    dev = load_sst2("dev", data_dir)
+    predicted = SentimentPredictor(ARTIFACTS_DIR / name, ["CPUExecutionProvider"]).probabilities(dev.texts).argmax(1)
+    labels = np.array(dev.labels)
+    metric = card.metric("accuracy")
+    assert metric.examples == len(labels) == 872
+    assert abs((predicted == labels).mean() - metric.value) <= 1e-3
+    majority = majority_class(load_sst2("train", data_dir).labels)
+    assert abs((labels == majority).mean() - metric.baseline_value) <= 1e-3
+    assert metric.value > metric.baseline_value + 0.2  # a model that barely beats the baseline is not shipped
+
+
+def test_readme_table_is_generated_from_the_cards():
+    readme = README.read_text()
+    current = readme.split(BEGIN, 1)[1].split(END, 1)[0].strip()
+    assert current == table(load_cards()), "run: python -m zoo.leaderboard --write"

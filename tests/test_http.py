@@ -1,0 +1,114 @@
+"""A real `bentoml serve` process (started from bentofile.yaml) spoken to over HTTP."""
+import asyncio
+import json
+import re
+import urllib.error
+import urllib.request
+
+import aiohttp
+import pytest
+
+from zoo import list_models
+from zoo.runtime import ARTIFACTS_DIR, SentimentPredictor
+
+pytestmark = pytest.mark.http
+
+
+def post(url: str, body) -> tuple[int, dict | list]:
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers={"content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def get(url: str) -> tuple[int, str]:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return response.status, response.read().decode()
+
+
+def test_readyz_and_models(server):
+    assert get(f"{server}/readyz")[0] == 200
+    status, body = get(f"{server}/models")
+    listing = json.loads(body)
+    assert status == 200 and listing["broken"] == {}
+    cards = {card["name"]: card for card in listing["models"]}
+    assert sorted(cards) == list_models("sentiment")
+    for card in cards.values():
+        assert re.fullmatch(r"[0-9a-f]{64}", card["export"]["sha256"])
+        assert card["metrics"][0]["baseline"] and card["inputs"][0]["name"] == "token_ids"
+
+
+def test_sentiment_answers_in_order_and_matches_the_model_run_directly(server):
+    texts = ["a gorgeous, witty, seductive movie.", "the plot is nothing but boilerplate clichés", "Not bad at all!"]
+    for model in list_models("sentiment"):
+        status, body = post(f"{server}/sentiment", {"texts": texts, "model": model})
+        assert status == 200 and body["model"] == model
+        expected = SentimentPredictor(ARTIFACTS_DIR / model).probabilities(texts)[:, 1]
+        assert [p["positive"] for p in body["predictions"]] == pytest.approx(expected.tolist(), abs=1e-6)
+        assert [p["label"] for p in body["predictions"]][:2] == ["positive", "negative"]
+
+
+def test_model_is_optional(server):
+    status, body = post(f"{server}/sentiment", {"texts": ["wonderful"]})
+    assert status == 200 and body["model"] in list_models("sentiment")
+
+
+@pytest.mark.parametrize("body, status, message", [
+    ({"texts": []}, 400, "at least 1 item"),
+    ({"texts": ["ok"] * 65}, 400, "at most 64 items"),
+    ({"texts": ["x" * 1001]}, 400, "at most 1000 characters"),
+    ({"texts": ["fine", 42]}, 400, "valid string"),
+    ({"texts": "just one string"}, 400, "valid array"),
+    ({"texts": [""]}, 400, "at least 1 character"),
+    ({"texts": ["   "]}, 400, "has no words"),
+    ({"model": "sst2-lstm"}, 400, "Field required"),
+    ({"texts": ["ok"], "model": "sst2-bert"}, 404, "unknown model .sst2-bert.; sentiment models: sst2-gru, sst2-lstm, sst2-rnn"),
+    ({"texts": ["ok"], "model": 7}, 400, "valid string"),
+    (b"{not json", 400, "Invalid JSON"),
+])
+def test_bad_input_gets_a_4xx_that_says_what_is_allowed(server, body, status, message):
+    got_status, got_body = post(f"{server}/sentiment", body)
+    assert got_status == status
+    assert re.search(message, json.dumps(got_body)), got_body
+
+
+def test_openapi_shows_an_example_for_the_endpoint(server):
+    schema = json.loads(get(f"{server}/docs.json")[1])
+    text = json.dumps(schema["paths"]["/sentiment"]) + json.dumps(schema.get("components", {}))
+    assert "a gorgeous, witty, seductive movie." in text and "sst2-lstm" in text
+
+
+def adaptive_batches(metrics: str) -> tuple[float, float]:
+    total = count = 0.0
+    for line in metrics.splitlines():
+        if line.startswith("bentoml_service_adaptive_batch_size_sum") and "classify_sentiment" in line:
+            total += float(line.rsplit(" ", 1)[1])
+        if line.startswith("bentoml_service_adaptive_batch_size_count") and "classify_sentiment" in line:
+            count += float(line.rsplit(" ", 1)[1])
+    return total, count
+
+
+def test_concurrent_requests_are_merged_into_batches(server):
+    """32 clients at once: the worker's batch-size histogram must average more than 4 texts."""
+    before = adaptive_batches(get(f"{server}/metrics")[1])
+
+    async def client(session, index):
+        statuses = []
+        for step in range(12):
+            async with session.post(f"{server}/sentiment", json={"texts": [f"review {index}.{step}: quite good"]}) as r:
+                statuses.append(r.status)
+        return statuses
+
+    async def load():
+        async with aiohttp.ClientSession() as session:
+            return await asyncio.gather(*(client(session, i) for i in range(32)))
+
+    statuses = [s for client_statuses in asyncio.run(load()) for s in client_statuses]
+    assert statuses == [200] * 32 * 12
+    after = adaptive_batches(get(f"{server}/metrics")[1])
+    texts, batches = after[0] - before[0], after[1] - before[1]
+    assert texts == 32 * 12
+    assert texts / batches > 4, f"mean batch {texts / batches:.2f} over {batches:.0f} batches"

@@ -1,0 +1,38 @@
+import pytest
+
+from zoo import UnknownModelError, create_model, get_spec, list_models
+from zoo.registry import TASKS
+
+
+def test_shipped_sentiment_models_are_listed():
+    assert list_models("sentiment") == ["sst2-gru", "sst2-lstm", "sst2-rnn"]
+    assert set(list_models()) >= set(list_models("sentiment"))
+
+
+def test_test_variants_are_hidden_unless_asked_for():
+    assert not any(name.startswith("test-") for name in list_models())
+    assert "test-sst2-gru" in list_models(include_test=True)
+
+
+def test_unknown_name_lists_the_valid_ones():
+    with pytest.raises(UnknownModelError) as error:
+        get_spec("sst2-transformer")
+    message = str(error.value)
+    assert "sst2-transformer" in message and "sst2-lstm" in message and "sst2-gru" in message
+
+
+def test_unknown_task_is_refused():
+    with pytest.raises(ValueError, match="tasks are"):
+        list_models("translation")
+    assert TASKS == ("sentiment",)
+
+
+@pytest.mark.parametrize("name", list_models(include_test=True))
+def test_every_variant_builds_with_its_cell(name):
+    model = create_model(name)
+    assert model.forward_core.cell == get_spec(name).arguments["cell"]
+
+
+def test_overrides_replace_arguments():
+    model = create_model("test-sst2-lstm", hidden_size=5, bidirectional=False)
+    assert model.forward_core.hidden_size == 5 and model.backward_core is None

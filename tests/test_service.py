@@ -1,0 +1,54 @@
+"""The service classes called directly: no HTTP, no batching, the same code paths."""
+import asyncio
+
+import pytest
+from bentoml.exceptions import InvalidArgument, NotFound
+
+from service.service import RNNZoo, catalogue
+from zoo import list_models
+
+
+@pytest.fixture(scope="module")
+def zoo_service() -> RNNZoo:
+    return RNNZoo()
+
+
+def run(coroutine):
+    return asyncio.run(coroutine)
+
+
+def test_default_sentiment_model_is_the_best_by_card(zoo_service):
+    predictors = zoo_service.zoo.of_task("sentiment")
+    best = max(predictors, key=lambda name: predictors[name].card.metric("accuracy").value)
+    answer = run(zoo_service.sentiment(texts=["a gorgeous, witty, seductive movie."]))
+    assert answer.model == best == zoo_service.default_sentiment
+
+
+def test_predictions_keep_input_order(zoo_service):
+    texts = ["a gorgeous, witty, seductive movie.", "the plot is dull and the acting is worse", "a masterpiece"]
+    answer = run(zoo_service.sentiment(texts=texts))
+    assert [p.label for p in answer.predictions] == ["positive", "negative", "positive"]
+    assert all((p.positive > 0.5) == (p.label == "positive") for p in answer.predictions)
+
+
+def test_every_shipped_sentiment_model_is_loaded_and_catalogued(zoo_service):
+    assert sorted(zoo_service.zoo.of_task("sentiment")) == list_models("sentiment")
+    assert {card["name"] for card in catalogue["models"]} == set(list_models("sentiment"))
+    assert catalogue["broken"] == {}
+
+
+def test_unknown_model_lists_the_valid_ones(zoo_service):
+    with pytest.raises(NotFound, match="unknown model 'sst2-bert'.*sst2-gru, sst2-lstm, sst2-rnn"):
+        run(zoo_service.sentiment(texts=["fine"], model="sst2-bert"))
+
+
+def test_texts_without_words_are_invalid(zoo_service):
+    with pytest.raises(InvalidArgument, match=r"texts\[1\] has no words"):
+        run(zoo_service.sentiment(texts=["fine", " \t "]))
+
+
+def test_a_model_of_another_task_is_refused(zoo_service, monkeypatch):
+    other = zoo_service.zoo.predictors["sst2-rnn"]
+    monkeypatch.setattr(other.card, "task", "generation")  # stands in for a text-generation model
+    with pytest.raises(InvalidArgument, match="'sst2-rnn' is a generation model; sentiment models: sst2-gru, sst2-lstm"):
+        run(zoo_service.sentiment(texts=["fine"], model="sst2-rnn"))

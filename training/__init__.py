@@ -1,0 +1,1 @@
+"""Training, evaluation and ONNX export for the zoo's models (needs the `train` extra: torch)."""

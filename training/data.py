@@ -1,0 +1,113 @@
+"""Data directory, checksum-verified downloads and the data-set loaders used by training."""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+import shutil
+import tempfile
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+DATA_ENV = "RNNZOO_DATA"
+
+
+class DataError(RuntimeError):
+    """Data that is missing, cannot be fetched, or does not match its published checksum."""
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    relative_path: str  # where it lives inside the data directory
+    url: str  # canonical source
+    sha256: str  # of the file itself (for a zip member, of the member)
+    zip_member: str | None = None  # the file inside the downloaded zip, if the source is a zip
+
+
+SST2_FILES = {
+    "train": RemoteFile("sst2/train.tsv", "https://dl.fbaipublicfiles.com/glue/data/SST-2.zip",
+                        "48eac26399f8456935f81dd9e3a745c1430adb6c62e233ccfe22db4a0d15d1d1", "SST-2/train.tsv"),
+    "dev": RemoteFile("sst2/dev.tsv", "https://dl.fbaipublicfiles.com/glue/data/SST-2.zip",
+                      "54a9c12c77e402fc14d6a66a506f24d999f596b0176eb777c972cccc2f9cc4b0", "SST-2/dev.tsv"),
+}
+SST2_LICENSE = "GLUE SST-2, research use; cite Socher et al. 2013 and Wang et al. 2018"
+
+
+def data_dir(override: str | os.PathLike | None = None) -> Path:
+    """--data-dir, else $RNNZOO_DATA, else the user cache directory."""
+    if override:
+        return Path(override)
+    if os.environ.get(DATA_ENV):
+        return Path(os.environ[DATA_ENV])
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "rnnzoo"
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def fetch(remote: RemoteFile, directory: Path, timeout_s: float = 60.0) -> Path:
+    """The local path of `remote`, downloading it first if absent; never returns unverified bytes."""
+    target = Path(directory) / remote.relative_path
+    if target.exists():
+        actual = _sha256(target.read_bytes())
+        if actual != remote.sha256:
+            raise DataError(f"{target} has sha256 {actual}, expected {remote.sha256}; "
+                            f"delete it to download a fresh copy from {remote.url}")
+        return target
+    try:
+        with urllib.request.urlopen(remote.url, timeout=timeout_s) as response:
+            payload = response.read()
+    except OSError as error:
+        raise DataError(f"{target} is absent and downloading {remote.url} failed: {error}. "
+                        f"Point {DATA_ENV} or --data-dir at a folder that has {remote.relative_path}") from None
+    if remote.zip_member:
+        try:
+            with zipfile.ZipFile(io.BytesIO(payload)) as archive:
+                payload = archive.read(remote.zip_member)
+        except (zipfile.BadZipFile, KeyError) as error:
+            raise DataError(f"{remote.url} is not a zip holding {remote.zip_member}: {error}") from None
+    actual = _sha256(payload)
+    if actual != remote.sha256:
+        raise DataError(f"download of {remote.url} has sha256 {actual}, expected {remote.sha256}; not using it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Write beside the target and rename, so a crash never leaves a half file under the real name.
+    with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as partial:
+        partial.write(payload)
+    shutil.move(partial.name, target)
+    return target
+
+
+@dataclass
+class LabelledTexts:
+    texts: list[str]
+    labels: list[int]
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+def read_sst2_tsv(path: Path) -> LabelledTexts:
+    texts, labels = [], []
+    with open(path, newline="", encoding="utf-8") as file:
+        reader = csv.reader(file, delimiter="\t", quoting=csv.QUOTE_NONE)
+        header = next(reader)
+        if header[:2] != ["sentence", "label"]:
+            raise DataError(f"{path} should start with a 'sentence<TAB>label' header, got {header}")
+        for line_number, row in enumerate(reader, start=2):
+            if len(row) != 2 or row[1] not in ("0", "1"):
+                raise DataError(f"{path}:{line_number} is not 'sentence<TAB>0|1': {row!r}")
+            texts.append(row[0].strip())
+            labels.append(int(row[1]))
+    return LabelledTexts(texts, labels)
+
+
+def load_sst2(split: str, directory: Path | None = None) -> LabelledTexts:
+    """SST-2 `train` (67,349 phrases) or `dev` (872 sentences, the split the cards report)."""
+    if split not in SST2_FILES:
+        raise ValueError(f"unknown SST-2 split {split!r}; splits: {sorted(SST2_FILES)}")
+    return read_sst2_tsv(fetch(SST2_FILES[split], data_dir(directory)))

@@ -1,0 +1,207 @@
+"""Train an SST-2 sentiment model, then export it to zoo/artifacts/<name>/ with a measured card.
+
+    python -m training.train_sentiment --model sst2-lstm
+    python -m training.train_sentiment --model test-sst2-gru --pretrained none --epochs 1 --limit-train 300
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import random
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from training import pretrained
+from training.data import LabelledTexts, load_sst2
+from zoo import create_model, get_spec
+from zoo.text import WordPieceTokenizer
+
+
+@dataclass
+class Config:
+    model: str = "sst2-lstm"  # a sentiment name from the registry
+    data_dir: str = ""  # default: $RNNZOO_DATA, else the user cache dir
+    checkpoint_dir: str = "checkpoints"
+    artifacts_dir: str = "zoo/artifacts"
+    pretrained: str = "minilm"  # "minilm": frozen MiniLM word vectors; "none": learn the table
+    epochs: int = 12  # upper bound; early stopping usually ends sooner
+    patience: int = 3  # epochs without a better validation accuracy before stopping
+    batch_size: int = 128
+    learning_rate: float = 3e-3
+    weight_decay: float = 1e-4
+    clip_norm: float = 1.0  # recurrent nets spike now and then; clipping keeps one batch from undoing an epoch
+    validation_size: int = 3000  # phrases held out of train.tsv for model selection; dev is reported once
+    limit_train: int = 0  # >0: keep only this many training phrases (smoke runs)
+    max_minutes: float = 30.0
+    seed: int = 1337
+    threads: int = 2
+    export: bool = True
+
+
+def parse_config(argv: list[str]) -> Config:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    for spec in dataclasses.fields(Config):
+        flag = "--" + spec.name.replace("_", "-")
+        if spec.type == "bool":
+            parser.add_argument(flag, type=lambda s: s.lower() in ("1", "true", "yes"), default=spec.default)
+        else:
+            parser.add_argument(flag, type={"int": int, "float": float}.get(spec.type, str), default=spec.default)
+    return Config(**vars(parser.parse_args(argv)))
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def encode(tokenizer: WordPieceTokenizer, data: LabelledTexts) -> tuple[list[list[int]], list[int]]:
+    ids = tokenizer.encode(data.texts)
+    return ids, data.labels
+
+
+def batches(ids: list[list[int]], labels: list[int], batch_size: int, tokenizer: WordPieceTokenizer,
+            shuffle: bool, rng: random.Random):
+    order = list(range(len(ids)))
+    if shuffle:
+        rng.shuffle(order)
+    # Bucket by length inside windows of 50 batches: far less padding, still a random mix.
+    window = 50 * batch_size
+    order = [i for w in range(0, len(order), window) for i in sorted(order[w : w + window], key=lambda i: len(ids[i]))]
+    starts = list(range(0, len(order), batch_size))
+    if shuffle:
+        rng.shuffle(starts)
+    for start in starts:
+        rows = order[start : start + batch_size]
+        batch = tokenizer.pad([ids[i] for i in rows])
+        yield (torch.from_numpy(batch.token_ids), torch.from_numpy(batch.lengths),
+               torch.tensor([labels[i] for i in rows]))
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, ids, labels, tokenizer, batch_size: int = 512) -> float:
+    model.eval()
+    correct = 0
+    for token_ids, lengths, target in batches(ids, labels, batch_size, tokenizer, False, random.Random(0)):
+        correct += (model(token_ids, lengths).argmax(-1) == target).sum().item()
+    return correct / len(ids)
+
+
+def build_model(config: Config) -> tuple[nn.Module, dict]:
+    spec = get_spec(config.model)
+    if spec.task != "sentiment":
+        raise SystemExit(f"{config.model} is a {spec.task} model; this script trains sentiment models")
+    model_arguments = dict(spec.arguments)
+    if config.pretrained == "minilm":
+        table = torch.from_numpy(pretrained.word_embeddings())  # (V, 384)
+        model_arguments["pretrained_dim"] = table.shape[1]
+        model = create_model(config.model, pretrained_dim=table.shape[1])
+        model.embedding.weight.data.copy_(table)
+        model.embedding.weight.requires_grad_(False)  # fine-tuning it did not help and overfits
+    elif config.pretrained == "none":
+        model = create_model(config.model)
+    else:
+        raise SystemExit(f"--pretrained must be 'minilm' or 'none', got {config.pretrained!r}")
+    return model, model_arguments
+
+
+def train(config: Config) -> Path:
+    seed_everything(config.seed)
+    torch.set_num_threads(config.threads)
+    tokenizer = WordPieceTokenizer(pretrained.tokenizer_path(), max_chars=10_000)
+
+    # data: train.tsv minus a held-out validation slice; dev.tsv only after training, once
+    train_data = load_sst2("train", config.data_dir or None)
+    ids, labels = encode(tokenizer, train_data)
+    order = list(range(len(ids)))
+    random.Random(config.seed).shuffle(order)
+    val_rows, train_rows = order[: config.validation_size], order[config.validation_size :]
+    if config.limit_train:
+        train_rows = train_rows[: config.limit_train]
+    train_ids, train_labels = [ids[i] for i in train_rows], [labels[i] for i in train_rows]
+    val_ids, val_labels = [ids[i] for i in val_rows], [labels[i] for i in val_rows]
+    print(f"train {len(train_ids)} phrases, validation {len(val_ids)} phrases")
+
+    # model and optimiser
+    model, model_arguments = build_model(config)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    print(f"{config.model}: {sum(p.numel() for p in trainable):,} trainable parameters")
+    optimiser = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=config.weight_decay)
+    steps_per_epoch = math.ceil(len(train_ids) / config.batch_size)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=config.learning_rate,
+                                                   total_steps=config.epochs * steps_per_epoch)
+    loss_function = nn.CrossEntropyLoss()
+
+    # loop with early stopping on validation accuracy
+    rng = random.Random(config.seed)
+    best = {"val_accuracy": -1.0, "epoch": 0, "state_dict": None}
+    started = time.perf_counter()
+    epochs_run = 0
+    for epoch in range(1, config.epochs + 1):
+        model.train()
+        progress = tqdm(batches(train_ids, train_labels, config.batch_size, tokenizer, True, rng),
+                        total=steps_per_epoch, desc=f"epoch {epoch}", file=sys.stdout, mininterval=5)
+        seen, epoch_start = 0, time.perf_counter()
+        for token_ids, lengths, target in progress:
+            loss = loss_function(model(token_ids, lengths), target)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(trainable, config.clip_norm)
+            optimiser.step()
+            schedule.step()
+            seen += len(target)
+            progress.set_postfix(loss=f"{loss.item():.3f}", phrases_per_s=f"{seen / (time.perf_counter() - epoch_start):.0f}",
+                                 refresh=False)
+        epochs_run = epoch
+        val_accuracy = accuracy(model, val_ids, val_labels, tokenizer)
+        print(f"epoch {epoch}: validation accuracy {val_accuracy:.4f}")
+        if val_accuracy > best["val_accuracy"]:
+            best = {"val_accuracy": val_accuracy, "epoch": epoch,
+                    "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()}}
+        elif epoch - best["epoch"] >= config.patience:
+            print(f"stopping: no better validation accuracy for {config.patience} epochs")
+            break
+        if time.perf_counter() - started > 60 * config.max_minutes:
+            print(f"stopping: time budget of {config.max_minutes} minutes spent")
+            break
+    seconds = time.perf_counter() - started
+
+    # a self-describing checkpoint: weights, the arguments that rebuild the model, and the run
+    checkpoint = {
+        "model_name": config.model,
+        "model_arguments": model_arguments,
+        "state_dict": best["state_dict"],
+        "best_epoch": best["epoch"],
+        "epochs_run": epochs_run,
+        "val_accuracy": best["val_accuracy"],
+        "train_seconds": seconds,
+        "config": dataclasses.asdict(config),
+        "tokenizer": str(pretrained.tokenizer_path()),
+    }
+    path = Path(config.checkpoint_dir) / f"{config.model}.pt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(checkpoint, path)
+    print(f"saved {path} (best epoch {best['epoch']}, validation accuracy {best['val_accuracy']:.4f}, {seconds:.0f} s)")
+    return path
+
+
+def main(argv: list[str] | None = None) -> None:
+    config = parse_config(sys.argv[1:] if argv is None else argv)
+    checkpoint_path = train(config)
+    if config.export:
+        from training.export import export_sentiment
+
+        command = "python -m training.train_sentiment " + " ".join(sys.argv[1:] if argv is None else argv)
+        export_sentiment(checkpoint_path, Path(config.artifacts_dir), config.data_dir or None, command=command)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""Torch model definitions. Only training, export and tests import this module (serving is ONNX)."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+
+# Dimension legend used in shape comments:
+#   B batch, T time steps (tokens), E embedding width, H hidden size, L layers, V vocabulary.
+
+
+class RecurrentCore(nn.Module):
+    """One unidirectional recurrent stack for all three cells, batch-first, with explicit state.
+
+    State is a tuple: (h,) for rnn/gru and (h, c) for lstm, each (L, B, H). Passing state=None
+    starts a fresh sequence (zeros), which the ONNX exporter turns into an absent initial_h.
+    """
+
+    def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int, dropout: float):
+        super().__init__()
+        if cell not in CELLS:
+            raise ValueError(f"unknown cell {cell!r}; cells are {sorted(CELLS)}")
+        self.cell, self.hidden_size, self.num_layers = cell, hidden_size, num_layers
+        self.rnn = CELLS[cell](input_size, hidden_size, num_layers, batch_first=True,
+                               dropout=dropout if num_layers > 1 else 0.0)
+
+    def initial_state(self, batch_size: int) -> tuple[torch.Tensor, ...]:
+        weight = next(self.parameters())
+        zeros = weight.new_zeros(self.num_layers, batch_size, self.hidden_size)
+        return (zeros, zeros.clone()) if self.cell == "lstm" else (zeros,)
+
+    def forward(self, inputs: torch.Tensor, state: tuple[torch.Tensor, ...] | None = None):
+        # inputs (B, T, E) -> outputs (B, T, H), state tuple of (L, B, H)
+        if state is None:
+            outputs, new_state = self.rnn(inputs)
+        elif self.cell == "lstm":
+            outputs, new_state = self.rnn(inputs, state)
+        else:
+            outputs, new_state = self.rnn(inputs, state[0])
+        return outputs, (new_state if isinstance(new_state, tuple) else (new_state,))
+
+
+def reverse_within_length(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Reverse each row's first `lengths` steps and leave its right padding in place.
+
+    The backward direction reads the reversed sequence, so it sees the real tokens first and the
+    padding last: its outputs at real positions do not depend on how much padding a batch has.
+    Applying it twice is the identity.
+    """
+    B, T = x.shape[0], x.shape[1]
+    steps = torch.arange(T, device=x.device).unsqueeze(0).expand(B, T)  # (B, T)
+    last = lengths.unsqueeze(1) - 1  # (B, 1)
+    index = torch.where(steps <= last, last - steps, steps)  # (B, T)
+    return torch.gather(x, 1, index.unsqueeze(-1).expand_as(x))
+
+
+class SentimentClassifier(nn.Module):
+    """Token ids -> recurrent core(s) -> masked mean and max pooling -> class logits.
+
+    Right-padded batches plus `lengths` keep the native ONNX recurrent op (packed sequences do
+    not export) and give every text the same logits whatever else shares its batch.
+    With `pretrained_dim` set (training only), the embedding table has that width, is frozen, and a
+    learned projection maps it to `embedding_dim`; `fold_embedding` bakes the projection into one
+    (V, embedding_dim) table for export.
+    """
+
+    def __init__(self, cell: str, vocab_size: int, embedding_dim: int, hidden_size: int,
+                 num_layers: int, bidirectional: bool, dropout: float, num_classes: int,
+                 pretrained_dim: int | None = None, padding_id: int = 0):
+        super().__init__()
+        self.padding_id = padding_id
+        table_dim = pretrained_dim or embedding_dim
+        self.embedding = nn.Embedding(vocab_size, table_dim, padding_idx=padding_id)
+        self.projection = nn.Linear(pretrained_dim, embedding_dim) if pretrained_dim else None
+        self.embedding_dropout = nn.Dropout(dropout)
+        self.forward_core = RecurrentCore(cell, embedding_dim, hidden_size, num_layers, dropout)
+        self.backward_core = (RecurrentCore(cell, embedding_dim, hidden_size, num_layers, dropout)
+                              if bidirectional else None)
+        directions = 2 if bidirectional else 1
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * directions * hidden_size, num_classes))
+
+    def forward(self, token_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        # token_ids (B, T) int64 right-padded, lengths (B,) int64 >= 1 -> logits (B, C)
+        T = token_ids.shape[1]
+        x = self.embedding(token_ids).float()  # (B, T, E); .float() undoes an fp16 export table
+        if self.projection is not None:
+            x = self.projection(x)
+        x = self.embedding_dropout(x)
+        mask = (torch.arange(T, device=token_ids.device).unsqueeze(0) < lengths.unsqueeze(1))  # (B, T)
+        outputs, _ = self.forward_core(x)  # (B, T, H)
+        if self.backward_core is not None:
+            backward, _ = self.backward_core(reverse_within_length(x, lengths))
+            outputs = torch.cat([outputs, reverse_within_length(backward, lengths)], dim=-1)  # (B, T, 2H)
+        mask = mask.unsqueeze(-1)  # (B, T, 1)
+        mean = (outputs * mask).sum(dim=1) / lengths.unsqueeze(1).to(outputs.dtype)  # (B, D)
+        largest = outputs.masked_fill(~mask, float("-inf")).max(dim=1).values  # (B, D)
+        return self.head(torch.cat([mean, largest], dim=-1))  # (B, C)
+
+    @torch.no_grad()
+    def fold_embedding(self, dtype: torch.dtype = torch.float16) -> None:
+        """Replace frozen table + projection by one (V, E) table stored in `dtype`."""
+        table = self.embedding.weight
+        if self.projection is not None:
+            table = self.projection(table)
+            self.projection = None
+        folded = nn.Embedding(table.shape[0], table.shape[1], padding_idx=self.padding_id)
+        folded.weight = nn.Parameter(table.to(dtype), requires_grad=False)
+        self.embedding = folded
+
+
+def parameter_count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

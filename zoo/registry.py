@@ -1,0 +1,87 @@
+"""The one way to a model: a table of named variants, each only setting arguments of a shared class.
+
+Reading the table needs no torch, so the service can list and validate names; `create_model`
+imports torch lazily and is used by training, export and tests.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+TASKS = ("sentiment",)
+
+
+class UnknownModelError(KeyError):
+    def __init__(self, name: str, valid: list[str]):
+        self.name, self.valid = name, valid
+        super().__init__(f"unknown model {name!r}; valid names: {', '.join(valid)}")
+
+    def __str__(self) -> str:  # KeyError would print the message in quotes
+        return self.args[0]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    task: str
+    architecture: str  # class name in zoo.models
+    arguments: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+    shipped: bool = True  # False for the tiny test_* variants that only tests build
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register(spec: ModelSpec) -> ModelSpec:
+    if spec.name in _REGISTRY:
+        raise ValueError(f"model {spec.name!r} is registered twice")
+    if spec.task not in TASKS:
+        raise ValueError(f"model {spec.name!r} has task {spec.task!r}; tasks are {TASKS}")
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def list_models(task: str | None = None, include_test: bool = False) -> list[str]:
+    if task is not None and task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; tasks are {', '.join(TASKS)}")
+    return sorted(
+        name
+        for name, spec in _REGISTRY.items()
+        if (task is None or spec.task == task) and (include_test or spec.shipped)
+    )
+
+
+def get_spec(name: str) -> ModelSpec:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise UnknownModelError(name, list_models(include_test=True)) from None
+
+
+def create_model(name: str, **overrides):
+    """Build the torch module of a registered variant; overrides replace its arguments."""
+    from zoo import models  # torch lives behind this import: serving never reaches it
+
+    spec = get_spec(name)
+    return getattr(models, spec.architecture)(**{**spec.arguments, **overrides})
+
+
+# --- sentiment: SST-2, WordPiece tokens of the MiniLM vocabulary -------------------------------
+# The embedding table is 30,522 x 128 so the shipped fp16 file stays under 10 MB; training starts
+# it from MiniLM's 384-d word embeddings through a learned projection that export folds in.
+_SENTIMENT = dict(vocab_size=30522, embedding_dim=128, hidden_size=256, num_layers=1,
+                  bidirectional=True, dropout=0.3, num_classes=2)
+for _cell in ("rnn", "lstm", "gru"):
+    register(ModelSpec(
+        name=f"sst2-{_cell}", task="sentiment", architecture="SentimentClassifier",
+        arguments=dict(_SENTIMENT, cell=_cell),
+        description=f"Bidirectional {_cell.upper()} sentiment classifier over WordPiece tokens (SST-2)",
+    ))
+    # Tiny twins so tests build, train and export every cell type in seconds.
+    register(ModelSpec(
+        name=f"test-sst2-{_cell}", task="sentiment", architecture="SentimentClassifier",
+        arguments=dict(vocab_size=30522, embedding_dim=8, hidden_size=8, num_layers=2,
+                       bidirectional=True, dropout=0.0, num_classes=2, cell=_cell),
+        description="tiny test variant", shipped=False,
+    ))

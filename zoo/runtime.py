@@ -1,0 +1,142 @@
+"""Load shipped artifacts into onnxruntime after checking their sha256, and run them (no torch)."""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from zoo.cards import MODEL_FILE, CardError, ModelCard
+from zoo.text import WordPieceTokenizer
+
+ARTIFACTS_DIR = Path(__file__).parent / "artifacts"
+PROVIDERS_ENV = "RNNZOO_PROVIDERS"
+log = logging.getLogger("bentoml.rnnzoo")  # under bentoml so `bentoml serve` shows it
+
+
+class ArtifactError(RuntimeError):
+    """An artifact that must not be served: missing file, checksum mismatch, unreadable model."""
+
+
+def choose_providers(requested: str | None = None) -> list[str]:
+    """CUDA when onnxruntime has it, else CPU; RNNZOO_PROVIDERS="A,B" overrides the order."""
+    available = ort.get_available_providers()
+    requested = requested if requested is not None else os.environ.get(PROVIDERS_ENV, "")
+    if requested.strip():
+        providers = [p.strip() for p in requested.split(",") if p.strip()]
+        missing = [p for p in providers if p not in available]
+        if missing:
+            raise ValueError(f"{PROVIDERS_ENV} asks for {missing}, which this onnxruntime lacks; "
+                             f"available: {available}")
+        return providers
+    preferred = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
+    return preferred or available
+
+
+def verified_bytes(path: Path, expected_sha256: str) -> bytes:
+    """The file's bytes, only if they hash to the expected value (read once: no check-then-swap)."""
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise ArtifactError(f"{path} is missing") from None
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != expected_sha256:
+        raise ArtifactError(f"{path} has sha256 {actual}, but its card says {expected_sha256}; refusing to load it")
+    return data
+
+
+def create_session(model_bytes: bytes, providers: list[str]) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    # One intra-op thread per worker: on small CPUs oversubscription costs far more than it
+    # gains; throughput comes from more workers and from batching.
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    try:
+        return ort.InferenceSession(model_bytes, sess_options=options, providers=providers)
+    except Exception as error:  # onnxruntime raises its own Fail/InvalidGraph/... types
+        raise ArtifactError(f"onnxruntime cannot load the model: {error}") from None
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=-1, keepdims=True)
+
+
+class SentimentPredictor:
+    """Card + tokenizer + ONNX session of one sentiment model; texts in, class probabilities out."""
+
+    max_rows_per_run = 256  # evaluation batches larger inputs in length-sorted chunks of this size
+
+    def __init__(self, directory: Path, providers: list[str] | None = None, with_session: bool = True):
+        self.directory = Path(directory)
+        self.card = ModelCard.load(self.directory)
+        if self.card.task != "sentiment":
+            raise CardError(f"{self.card.name} is a {self.card.task} model, not sentiment")
+        preprocessing = self.card.preprocessing
+        tokenizer_path = self.directory / preprocessing.tokenizer_file
+        verified_bytes(tokenizer_path, preprocessing.tokenizer_sha256)
+        self.tokenizer = WordPieceTokenizer(tokenizer_path, max_chars=preprocessing.max_chars)
+        self.providers = providers or choose_providers()
+        self.session = None
+        if with_session:  # the HTTP front end only tokenises; the inference worker runs the model
+            model_bytes = verified_bytes(self.directory / MODEL_FILE, self.card.export.sha256)
+            self.session = create_session(model_bytes, self.providers)
+        self.labels = preprocessing.labels
+
+    @property
+    def name(self) -> str:
+        return self.card.name
+
+    def probabilities_from_ids(self, ids: list[list[int]]) -> np.ndarray:
+        """(N, C) class probabilities for token-id lists, in input order."""
+        order = np.argsort([len(x) for x in ids], kind="stable")  # similar lengths pad less
+        result = np.empty((len(ids), len(self.labels)), dtype=np.float32)
+        for start in range(0, len(ids), self.max_rows_per_run):
+            rows = order[start : start + self.max_rows_per_run]
+            batch = self.tokenizer.pad([ids[i] for i in rows])
+            (logits,) = self.session.run(["logits"], {"token_ids": batch.token_ids, "lengths": batch.lengths})
+            result[rows] = softmax(logits)
+        return result
+
+    def probabilities(self, texts: list[str]) -> np.ndarray:
+        return self.probabilities_from_ids(self.tokenizer.encode(texts))
+
+
+PREDICTORS = {"sentiment": SentimentPredictor}
+
+
+@dataclass
+class Zoo:
+    """Every artifact directory found, loaded or refused with the reason."""
+
+    predictors: dict[str, SentimentPredictor] = field(default_factory=dict)
+    broken: dict[str, str] = field(default_factory=dict)
+
+    def of_task(self, task: str) -> dict[str, SentimentPredictor]:
+        return {name: p for name, p in self.predictors.items() if p.card.task == task}
+
+
+def load_zoo(directory: Path = ARTIFACTS_DIR, providers: list[str] | None = None, with_sessions: bool = True) -> Zoo:
+    zoo = Zoo()
+    providers = providers or choose_providers()
+    if with_sessions:
+        log.info("onnxruntime providers: %s (available: %s)", providers, ort.get_available_providers())
+    for model_dir in sorted(p for p in Path(directory).iterdir() if p.is_dir()):
+        try:
+            card = ModelCard.load(model_dir)
+            predictor_class = PREDICTORS.get(card.task)
+            if predictor_class is None:
+                raise CardError(f"task {card.task!r} has no predictor; tasks: {sorted(PREDICTORS)}")
+            zoo.predictors[card.name] = predictor_class(model_dir, providers, with_sessions)
+            if with_sessions:
+                log.info("loaded %s (sha256 %s...)", card.name, card.export.sha256[:12])
+        except (CardError, ArtifactError, OSError) as error:
+            zoo.broken[model_dir.name] = str(error)
+            log.error("not serving %s: %s", model_dir.name, error)
+    return zoo
