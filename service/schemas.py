@@ -5,8 +5,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, StringConstraints
 
+from zoo.text import MAX_TEXT_CHARS as MAX_CHARS  # also on each sentiment card (preprocessing.max_chars)
+
 MAX_TEXTS = 64  # per request; larger jobs send several requests, which batching merges anyway
-MAX_CHARS = 1000  # per text; also on each sentiment card (preprocessing.max_chars)
 
 SentimentText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_CHARS)]
 SentimentTexts = Annotated[

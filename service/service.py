@@ -48,12 +48,18 @@ class InferenceWorker:
 
     @bentoml.api(batchable=True, batch_dim=0, max_batch_size=MAX_BATCH_TEXTS, max_latency_ms=MAX_LATENCY_MS)
     def classify_sentiment(self, texts: list[TokenisedText]) -> list[list[float]]:
-        """Class probabilities per text; texts from many requests arrive here as one batch."""
+        """Class probabilities per text; texts from many requests arrive here as one batch.
+
+        A text for a model this worker did not load gets an empty list rather than failing the whole
+        batch, which holds other clients' texts too.
+        """
         rows_by_model: dict[str, list[int]] = defaultdict(list)
         for row, text in enumerate(texts):
             rows_by_model[text.model].append(row)
         probabilities: list[list[float]] = [[] for _ in texts]
         for model, rows in rows_by_model.items():
+            if model not in self.zoo.predictors:
+                continue
             scores = self.zoo.predictors[model].probabilities_from_ids([texts[row].token_ids for row in rows])
             for row, score in zip(rows, scores):
                 probabilities[row] = score.tolist()
@@ -123,6 +129,8 @@ class RNNZoo:
             raise InvalidArgument(str(error)) from None
         batch = [TokenisedText(model=predictor.name, token_ids=ids) for ids in token_ids]
         probabilities = await self._with_retry(self.inference.to_async.classify_sentiment, batch)
+        if any(not p for p in probabilities):  # front end and worker read the zoo at different moments
+            raise ServiceUnavailable(f"the inference worker has not loaded {predictor.name}")
         positive = predictor.labels.index("positive")
         return SentimentResponse(model=predictor.name, predictions=[
             SentimentPrediction(label=predictor.labels[max(range(len(p)), key=p.__getitem__)], positive=p[positive])

@@ -2,12 +2,14 @@
 import asyncio
 import json
 import re
+import shutil
 import urllib.error
 import urllib.request
 
 import aiohttp
 import pytest
 
+from tests.conftest import bentoml_server
 from zoo import list_models
 from zoo.runtime import ARTIFACTS_DIR, SentimentPredictor
 
@@ -112,3 +114,20 @@ def test_concurrent_requests_are_merged_into_batches(server):
     texts, batches = after[0] - before[0], after[1] - before[1]
     assert texts == 32 * 12
     assert texts / batches > 4, f"mean batch {texts / batches:.2f} over {batches:.0f} batches"
+
+
+def test_a_tampered_artifact_is_refused_and_the_rest_still_served(tmp_path):
+    """A model.onnx whose sha256 differs from its card is never loaded; the healthy models still serve."""
+    zoo_dir = tmp_path / "artifacts"
+    healthy, tampered = list_models("sentiment")[:2]
+    shutil.copytree(ARTIFACTS_DIR / healthy, zoo_dir / healthy)
+    shutil.copytree(ARTIFACTS_DIR / tampered, zoo_dir / tampered)
+    with open(zoo_dir / tampered / "model.onnx", "ab") as model_file:
+        model_file.write(b"\0")
+    with bentoml_server(tmp_path / "server.log", env={"RNNZOO_ARTIFACTS": str(zoo_dir)}) as url:
+        listing = json.loads(get(f"{url}/models")[1])
+        assert [card["name"] for card in listing["models"]] == [healthy]
+        assert "sha256" in listing["broken"][tampered] and "refusing to load it" in listing["broken"][tampered]
+        assert post(f"{url}/sentiment", {"texts": ["good"]}) == (200, post(f"{url}/sentiment", {"texts": ["good"], "model": healthy})[1])
+        status, body = post(f"{url}/sentiment", {"texts": ["good"], "model": tampered})
+        assert status == 404 and healthy in json.dumps(body)

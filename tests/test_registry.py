@@ -24,7 +24,12 @@ def test_unknown_name_lists_the_valid_ones():
 def test_unknown_task_is_refused():
     with pytest.raises(ValueError, match="tasks are"):
         list_models("translation")
-    assert TASKS == ("sentiment",)
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_every_task_ships_all_three_cells(task):
+    cells = sorted(get_spec(name).arguments["cell"] for name in list_models(task))
+    assert cells == ["gru", "lstm", "rnn"]
 
 
 @pytest.mark.parametrize("name", list_models(include_test=True))

@@ -5,6 +5,7 @@ import csv
 import hashlib
 import io
 import os
+import random
 import shutil
 import tempfile
 import urllib.request
@@ -111,3 +112,25 @@ def load_sst2(split: str, directory: Path | None = None) -> LabelledTexts:
     if split not in SST2_FILES:
         raise ValueError(f"unknown SST-2 split {split!r}; splits: {sorted(SST2_FILES)}")
     return read_sst2_tsv(fetch(SST2_FILES[split], data_dir(directory)))
+
+
+def hold_out_sentences(texts: list[str], count: int, seed: int) -> tuple[list[int], list[int]]:
+    """Split SST-2 train into (train rows, validation rows) with no sentence on both sides.
+
+    train.tsv holds every phrase of each treebank sentence, so a random phrase split validates on
+    fragments of training sentences and flatters the model. Here validation is `count` whole
+    sentences (phrases contained in no other phrase), like dev; every phrase that occurs inside
+    one of them leaves the training side.
+    """
+    blob = "\n" + "\n".join(texts) + "\n"
+    candidates = [i for i, text in enumerate(texts) if len(text.split()) >= 4]
+    random.Random(seed).shuffle(candidates)
+    validation: list[int] = []
+    for row in candidates:
+        if blob.count(texts[row]) == 1:  # occurs only as itself: a whole sentence
+            validation.append(row)
+            if len(validation) == count:
+                break
+    held_out = "\n".join(texts[row] for row in validation)
+    train = [row for row, text in enumerate(texts) if text not in held_out]
+    return train, validation

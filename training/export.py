@@ -22,11 +22,10 @@ from zoo.cards import (MODEL_FILE, Architecture, Export, Metric, ModelCard, Prep
                        TrainingData, TrainingRun, sha256_of)
 from zoo.models import parameter_count
 from zoo.runtime import SentimentPredictor, create_session
-from zoo.text import NORMALISATION, WordPieceTokenizer
+from zoo.text import MAX_TEXT_CHARS as MAX_CHARS, NORMALISATION, WordPieceTokenizer
 
 OPSET = 17
 PARITY_TOLERANCE = 1e-4  # logits, torch (fp16 table) vs onnxruntime, on real dev sentences
-MAX_CHARS = 1000  # per text served; SST-2's longest dev sentence has 244
 LABELS = ["negative", "positive"]
 TOKENIZER_FILE = "tokenizer.json"
 
@@ -111,8 +110,9 @@ def export_sentiment(checkpoint_path: Path, artifacts_dir: Path, data_dir: str |
     out = Path(artifacts_dir) / name
     out.mkdir(parents=True, exist_ok=True)
 
-    tokenizer = WordPieceTokenizer(Path(checkpoint["tokenizer"]), max_chars=MAX_CHARS)
-    tokenizer.save(out / TOKENIZER_FILE)  # saved without padding/truncation: the serving settings
+    (out / TOKENIZER_FILE).write_text(checkpoint["tokenizer_json"])
+    tokenizer = WordPieceTokenizer(out / TOKENIZER_FILE, max_chars=MAX_CHARS)
+    tokenizer.save(out / TOKENIZER_FILE)  # re-saved without padding/truncation: the serving settings
     model = rebuild(checkpoint)
     export_onnx(model, out / MODEL_FILE)
 
@@ -138,14 +138,16 @@ def export_sentiment(checkpoint_path: Path, artifacts_dir: Path, data_dir: str |
             max_chars=MAX_CHARS, labels=LABELS, normalisation=NORMALISATION),
         training_data=TrainingData(
             dataset="SST-2 (GLUE)", source=SST2_FILES["train"].url, license=SST2_LICENSE,
-            train_split=f"train.tsv minus {checkpoint['config']['validation_size']} phrases held out for early stopping",
+            train_split=(f"train.tsv minus {checkpoint['config']['validation_sentences']} whole sentences (and their "
+                         "phrases) held out for early stopping"),
             evaluation_split="dev.tsv (872 sentences)"),
         metrics=[],
         training=TrainingRun(
             seconds=round(checkpoint["train_seconds"], 1), hardware=hardware(), epochs=checkpoint["epochs_run"],
             seed=checkpoint["config"]["seed"], command=command or f"python -m training.train_sentiment --model {name}",
             config={**checkpoint["config"], "best_epoch": checkpoint["best_epoch"],
-                    "validation_accuracy": round(checkpoint["val_accuracy"], 4)}),
+                    "validation_accuracy": round(checkpoint["val_accuracy"], 4),
+                    "teacher": checkpoint.get("teacher", {})}),
         export=Export(onnx_file=MODEL_FILE, sha256=sha256_of(out / MODEL_FILE), opset=OPSET,
                       exporter=f"torch.onnx TorchScript exporter, torch {torch.__version__}",
                       parity_max_abs_diff=max_diff, parity_tolerance=PARITY_TOLERANCE,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import math
 import random
 import sys
@@ -20,7 +21,7 @@ from torch import nn
 from tqdm import tqdm
 
 from training import pretrained
-from training.data import LabelledTexts, load_sst2
+from training.data import hold_out_sentences, load_sst2
 from zoo import create_model, get_spec
 from zoo.text import WordPieceTokenizer
 
@@ -38,8 +39,11 @@ class Config:
     learning_rate: float = 3e-3
     weight_decay: float = 1e-4
     clip_norm: float = 1.0  # recurrent nets spike now and then; clipping keeps one batch from undoing an epoch
-    validation_size: int = 3000  # phrases held out of train.tsv for model selection; dev is reported once
+    validation_sentences: int = 800  # whole sentences held out of train.tsv for model selection; dev is read once
     limit_train: int = 0  # >0: keep only this many training phrases (smoke runs)
+    teacher: str = ""  # .npz of teacher logits per train phrase (training/teacher.py); empty: no distillation
+    distill_weight: float = 0.7  # share of the loss that matches the teacher; the rest fits the labels
+    temperature: float = 2.0  # softens both distributions so the teacher's doubts carry information
     max_minutes: float = 30.0
     seed: int = 1337
     threads: int = 2
@@ -50,10 +54,10 @@ def parse_config(argv: list[str]) -> Config:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     for spec in dataclasses.fields(Config):
         flag = "--" + spec.name.replace("_", "-")
-        if spec.type == "bool":
+        if isinstance(spec.default, bool):
             parser.add_argument(flag, type=lambda s: s.lower() in ("1", "true", "yes"), default=spec.default)
         else:
-            parser.add_argument(flag, type={"int": int, "float": float}.get(spec.type, str), default=spec.default)
+            parser.add_argument(flag, type=type(spec.default), default=spec.default)
     return Config(**vars(parser.parse_args(argv)))
 
 
@@ -61,11 +65,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def encode(tokenizer: WordPieceTokenizer, data: LabelledTexts) -> tuple[list[list[int]], list[int]]:
-    ids = tokenizer.encode(data.texts)
-    return ids, data.labels
 
 
 def batches(ids: list[list[int]], labels: list[int], batch_size: int, tokenizer: WordPieceTokenizer,
@@ -83,16 +82,38 @@ def batches(ids: list[list[int]], labels: list[int], batch_size: int, tokenizer:
         rows = order[start : start + batch_size]
         batch = tokenizer.pad([ids[i] for i in rows])
         yield (torch.from_numpy(batch.token_ids), torch.from_numpy(batch.lengths),
-               torch.tensor([labels[i] for i in rows]))
+               torch.tensor([labels[i] for i in rows]), rows)
 
 
 @torch.no_grad()
 def accuracy(model: nn.Module, ids, labels, tokenizer, batch_size: int = 512) -> float:
     model.eval()
     correct = 0
-    for token_ids, lengths, target in batches(ids, labels, batch_size, tokenizer, False, random.Random(0)):
+    for token_ids, lengths, target, _ in batches(ids, labels, batch_size, tokenizer, False, random.Random(0)):
         correct += (model(token_ids, lengths).argmax(-1) == target).sum().item()
     return correct / len(ids)
+
+
+def load_teacher(config: Config, texts: list[str], train_rows: list[int]) -> tuple[torch.Tensor | None, dict]:
+    """Teacher logits re-indexed like the student's training rows, and what the card says of the teacher."""
+    if not config.teacher:
+        return None, {}
+    saved = np.load(config.teacher)
+    if str(saved["train_sha256"]) != hashlib.sha256("\n".join(texts).encode()).hexdigest():
+        raise SystemExit(f"{config.teacher} was computed on a different train.tsv; rerun training/teacher.py")
+    about = {"model": "MiniLM-L6 (all-MiniLM-L6-v2) fine-tuned on train.tsv by training/teacher.py",
+             "dev_accuracy": round(float(saved["dev_accuracy"]), 4),
+             "validation_accuracy": round(float(saved["val_accuracy"]), 4),
+             "train_seconds": round(float(saved["train_seconds"]), 1)}
+    print(f"distilling from {config.teacher}: {about}")
+    return torch.from_numpy(saved["train_logits"][train_rows]), about
+
+
+def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
+    """KL(teacher || student) at a temperature, scaled by T^2 so its gradients match cross-entropy's."""
+    return nn.functional.kl_div(nn.functional.log_softmax(student / temperature, dim=-1),
+                                nn.functional.log_softmax(teacher / temperature, dim=-1),
+                                log_target=True, reduction="batchmean") * temperature**2
 
 
 def build_model(config: Config) -> tuple[nn.Module, dict]:
@@ -120,15 +141,13 @@ def train(config: Config) -> Path:
 
     # data: train.tsv minus a held-out validation slice; dev.tsv only after training, once
     train_data = load_sst2("train", config.data_dir or None)
-    ids, labels = encode(tokenizer, train_data)
-    order = list(range(len(ids)))
-    random.Random(config.seed).shuffle(order)
-    val_rows, train_rows = order[: config.validation_size], order[config.validation_size :]
+    ids, labels = tokenizer.encode(train_data.texts), train_data.labels
+    train_rows, val_rows = hold_out_sentences(train_data.texts, config.validation_sentences, config.seed)
     if config.limit_train:
-        train_rows = train_rows[: config.limit_train]
+        train_rows = random.Random(config.seed).sample(train_rows, config.limit_train)
     train_ids, train_labels = [ids[i] for i in train_rows], [labels[i] for i in train_rows]
     val_ids, val_labels = [ids[i] for i in val_rows], [labels[i] for i in val_rows]
-    print(f"train {len(train_ids)} phrases, validation {len(val_ids)} phrases")
+    print(f"train {len(train_ids)} phrases, validation {len(val_ids)} whole sentences")
 
     # model and optimiser
     model, model_arguments = build_model(config)
@@ -138,7 +157,7 @@ def train(config: Config) -> Path:
     steps_per_epoch = math.ceil(len(train_ids) / config.batch_size)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=config.learning_rate,
                                                    total_steps=config.epochs * steps_per_epoch)
-    loss_function = nn.CrossEntropyLoss()
+    teacher_logits, teacher = load_teacher(config, train_data.texts, train_rows)  # (N_train, 2) or None
 
     # loop with early stopping on validation accuracy
     rng = random.Random(config.seed)
@@ -150,8 +169,12 @@ def train(config: Config) -> Path:
         progress = tqdm(batches(train_ids, train_labels, config.batch_size, tokenizer, True, rng),
                         total=steps_per_epoch, desc=f"epoch {epoch}", file=sys.stdout, mininterval=5)
         seen, epoch_start = 0, time.perf_counter()
-        for token_ids, lengths, target in progress:
-            loss = loss_function(model(token_ids, lengths), target)
+        for token_ids, lengths, target, rows in progress:
+            logits = model(token_ids, lengths)  # (B, 2)
+            loss = nn.functional.cross_entropy(logits, target)
+            if teacher_logits is not None:
+                loss = ((1 - config.distill_weight) * loss
+                        + config.distill_weight * distillation_loss(logits, teacher_logits[rows], config.temperature))
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(trainable, config.clip_norm)
@@ -184,7 +207,8 @@ def train(config: Config) -> Path:
         "val_accuracy": best["val_accuracy"],
         "train_seconds": seconds,
         "config": dataclasses.asdict(config),
-        "tokenizer": str(pretrained.tokenizer_path()),
+        "teacher": teacher,
+        "tokenizer_json": pretrained.tokenizer_path().read_text(),  # the vocabulary travels with the weights
     }
     path = Path(config.checkpoint_dir) / f"{config.model}.pt"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -85,3 +85,4 @@ for _cell in ("rnn", "lstm", "gru"):
                        bidirectional=True, dropout=0.0, num_classes=2, cell=_cell),
         description="tiny test variant", shipped=False,
     ))
+

@@ -82,11 +82,13 @@ class SentimentPredictor:
         tokenizer_path = self.directory / preprocessing.tokenizer_file
         verified_bytes(tokenizer_path, preprocessing.tokenizer_sha256)
         self.tokenizer = WordPieceTokenizer(tokenizer_path, max_chars=preprocessing.max_chars)
+        # Verified even where no session is made, so the front end and the worker agree on what is broken.
+        model_bytes = verified_bytes(self.directory / MODEL_FILE, self.card.export.sha256)
         self.providers = providers or choose_providers()
         self.session = None
         if with_session:  # the HTTP front end only tokenises; the inference worker runs the model
-            model_bytes = verified_bytes(self.directory / MODEL_FILE, self.card.export.sha256)
             self.session = create_session(model_bytes, self.providers)
+            self.providers = self.session.get_providers()  # what onnxruntime really uses (CUDA may fall back)
         self.labels = preprocessing.labels
 
     @property
@@ -126,7 +128,7 @@ def load_zoo(directory: Path = ARTIFACTS_DIR, providers: list[str] | None = None
     zoo = Zoo()
     providers = providers or choose_providers()
     if with_sessions:
-        log.info("onnxruntime providers: %s (available: %s)", providers, ort.get_available_providers())
+        log.info("onnxruntime providers requested: %s (available: %s)", providers, ort.get_available_providers())
     for model_dir in sorted(p for p in Path(directory).iterdir() if p.is_dir()):
         try:
             card = ModelCard.load(model_dir)
@@ -135,7 +137,8 @@ def load_zoo(directory: Path = ARTIFACTS_DIR, providers: list[str] | None = None
                 raise CardError(f"task {card.task!r} has no predictor; tasks: {sorted(PREDICTORS)}")
             zoo.predictors[card.name] = predictor_class(model_dir, providers, with_sessions)
             if with_sessions:
-                log.info("loaded %s (sha256 %s...)", card.name, card.export.sha256[:12])
+                log.info("loaded %s (sha256 %s...) on %s", card.name, card.export.sha256[:12],
+                         zoo.predictors[card.name].providers)
         except (CardError, ArtifactError, OSError) as error:
             zoo.broken[model_dir.name] = str(error)
             log.error("not serving %s: %s", model_dir.name, error)

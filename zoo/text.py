@@ -23,6 +23,9 @@ def normalise(text: str) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
+MAX_TEXT_CHARS = 1000  # per text served; SST-2's longest dev sentence has 244
+
+
 class TextError(ValueError):
     """A text the model cannot take; the message says which and why."""
 
@@ -67,3 +70,4 @@ class WordPieceTokenizer:
 
     def save(self, path: Path) -> None:
         self.tokenizer.save(str(path))
+
