@@ -147,7 +147,7 @@ def export_sentiment(checkpoint_path: Path, artifacts_dir: Path, data_dir: str |
             seed=checkpoint["config"]["seed"], command=command or f"python -m training.train_sentiment --model {name}",
             config={**checkpoint["config"], "best_epoch": checkpoint["best_epoch"],
                     "validation_accuracy": round(checkpoint["val_accuracy"], 4),
-                    "teacher": checkpoint.get("teacher", {})}),
+                    "teacher_run": checkpoint.get("teacher", {})}),
         export=Export(onnx_file=MODEL_FILE, sha256=sha256_of(out / MODEL_FILE), opset=OPSET,
                       exporter=f"torch.onnx TorchScript exporter, torch {torch.__version__}",
                       parity_max_abs_diff=max_diff, parity_tolerance=PARITY_TOLERANCE,
