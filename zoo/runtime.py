@@ -15,6 +15,7 @@ from zoo.text import CharVocabulary, WordPieceTokenizer
 
 ARTIFACTS_DIR = Path(__file__).parent / "artifacts"
 PROVIDERS_ENV = "RNNZOO_PROVIDERS"
+START_CHARACTER = "\n"
 log = logging.getLogger("bentoml.rnnzoo")  # under bentoml so `bentoml serve` shows it
 
 
@@ -126,6 +127,8 @@ class CharGenerator:
         verified_bytes(vocabulary_path, self.card.preprocessing.tokenizer_sha256)
         self.vocabulary = CharVocabulary.load(vocabulary_path)
         model_bytes = verified_bytes(self.directory / MODEL_FILE, self.card.export.sha256)
+        # An empty prompt starts as if after a line break: where the corpus' speeches begin.
+        self.start_id = self.vocabulary.index.get(START_CHARACTER, 0)
         self.state_names = [spec.name for spec in self.card.inputs if spec.name != "tokens"]  # h0 (, c0)
         self.state_shape = [self.card.architecture.num_layers, self.card.architecture.hidden_size]
         self.providers = providers or choose_providers()
