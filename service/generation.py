@@ -38,6 +38,22 @@ class Stream:
     cancelled: bool = False
 
 
+class GenerationMetrics:
+    """Prometheus series for /metrics. Made inside the worker, after BentoML has set up the
+    multiprocess directory, so that every worker's numbers reach the endpoint."""
+
+    def __init__(self):
+        import prometheus_client
+
+        self.characters = prometheus_client.Counter(
+            "rnnzoo_generated_characters", "characters generated", ["model"])
+        self.streams = prometheus_client.Gauge(
+            "rnnzoo_generation_streams", "live generation streams", ["model"], multiprocess_mode="livesum")
+        self.step_batch = prometheus_client.Histogram(
+            "rnnzoo_generation_step_batch_size", "streams stepped by one onnxruntime call", ["model"],
+            buckets=(1, 2, 4, 8, 16, 32, 64))
+
+
 class CapacityError(RuntimeError):
     """More live streams than the scheduler admits."""
 
@@ -46,8 +62,9 @@ class StepScheduler:
     """Owns the generation sessions' step loop for one model; one background task per scheduler."""
 
     def __init__(self, generator: CharGenerator, executor: ThreadPoolExecutor, max_streams: int,
-                 max_seconds: float):
+                 max_seconds: float, metrics: GenerationMetrics | None = None):
         self.generator = generator
+        self.metrics = metrics
         self.executor = executor  # one thread: onnxruntime calls never overlap, the event loop never blocks
         self.max_streams = max_streams
         self.max_seconds = max_seconds
@@ -73,6 +90,8 @@ class StepScheduler:
             self.pending -= 1
         stream = Stream(params, np.random.default_rng(params.seed), logits[0, -1], state)
         self.streams.append(stream)
+        if self.metrics:
+            self.metrics.streams.labels(self.generator.name).inc()
         self.wakeup.set()
         return stream
 
@@ -96,7 +115,11 @@ class StepScheduler:
 
     async def _run(self) -> None:
         while True:
-            self.streams = [s for s in self.streams if not s.cancelled]
+            finished = sum(stream.cancelled for stream in self.streams)
+            if finished:  # ended, disconnected or past the deadline: leave the batch
+                self.streams = [stream for stream in self.streams if not stream.cancelled]
+                if self.metrics:
+                    self.metrics.streams.labels(self.generator.name).dec(finished)
             if not self.streams:
                 self.wakeup.clear()
                 await self.wakeup.wait()
@@ -112,12 +135,16 @@ class StepScheduler:
                     stream.cancelled = True
                 else:
                     live.append((stream, token))
+            if self.metrics:
+                self.metrics.characters.labels(self.generator.name).inc(len(self.streams))
             if not live:
                 continue
             # one call for every stream still running: tokens (B, 1), states stacked on the batch axis
             tokens = np.array([[token] for _, token in live], dtype=np.int64)
             state = [np.concatenate([s.state[i] for s, _ in live], axis=1) for i in range(len(live[0][0].state))]
             self.batch_sizes.append(len(live))
+            if self.metrics:
+                self.metrics.step_batch.labels(self.generator.name).observe(len(live))
             logits, new_state = await self._call(tokens, state)
             for row, (stream, _) in enumerate(live):
                 stream.logits = logits[row, -1]

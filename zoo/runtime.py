@@ -178,10 +178,12 @@ class Zoo:
         return {name: p for name, p in self.predictors.items() if p.card.task == task}
 
 
-def load_zoo(directory: Path = ARTIFACTS_DIR, providers: list[str] | None = None, with_sessions: bool = True) -> Zoo:
+def load_zoo(directory: Path = ARTIFACTS_DIR, providers: list[str] | None = None,
+             session_tasks: tuple[str, ...] = tuple(PREDICTORS)) -> Zoo:
+    """Every model in `directory`, verified; onnxruntime sessions only for models of `session_tasks`."""
     zoo = Zoo()
     providers = providers or choose_providers()
-    if with_sessions:
+    if session_tasks:
         log.info("onnxruntime providers requested: %s (available: %s)", providers, ort.get_available_providers())
     for model_dir in sorted(p for p in Path(directory).iterdir() if p.is_dir()):
         try:
@@ -189,8 +191,9 @@ def load_zoo(directory: Path = ARTIFACTS_DIR, providers: list[str] | None = None
             predictor_class = PREDICTORS.get(card.task)
             if predictor_class is None:
                 raise CardError(f"task {card.task!r} has no predictor; tasks: {sorted(PREDICTORS)}")
-            zoo.predictors[card.name] = predictor_class(model_dir, providers, with_sessions)
-            if with_sessions:
+            with_session = card.task in session_tasks
+            zoo.predictors[card.name] = predictor_class(model_dir, providers, with_session)
+            if with_session:
                 log.info("loaded %s (sha256 %s...) on %s", card.name, card.export.sha256[:12],
                          zoo.predictors[card.name].providers)
         except (CardError, ArtifactError, OSError) as error:
