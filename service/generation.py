@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import AsyncIterator
@@ -72,7 +73,7 @@ class StepScheduler:
         self.pending = 0  # streams admitted whose prompt is still running
         self.wakeup = asyncio.Event()
         self.task: asyncio.Task | None = None
-        self.batch_sizes: list[int] = []  # of recent steps, for /metrics and tests
+        self.batch_sizes: deque[int] = deque(maxlen=10_000)  # of recent steps, for tests and benchmarks
 
     async def start(self, prompt_ids: np.ndarray, params: SamplingParams) -> Stream:
         """Admit a stream and run its prompt; raises CapacityError before any work when full."""
