@@ -1,14 +1,19 @@
 """/generate and /generate_stream on a real `bentoml serve`, serving a tiny model trained in the test."""
 import http.client
 import json
+import os
 import re
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
 
 import pytest
 
-from tests.conftest import bentoml_server
+from pathlib import Path
+
+from tests.conftest import REPO, bentoml_server
 from training import train_charlm
 
 pytestmark = pytest.mark.http
@@ -16,14 +21,20 @@ MODEL = "test-shakespeare-gru"
 
 
 @pytest.fixture(scope="module")
-def generation_server(tmp_path_factory, data_dir):
+def generation_artifacts(tmp_path_factory, data_dir) -> Path:
+    """A zoo folder holding one tiny character model, trained and exported by the real scripts."""
     root = tmp_path_factory.mktemp("generation")
     train_charlm.main([
         "--model", MODEL, "--max-steps", "40", "--eval-every", "40", "--limit-chars", "40000", "--streams", "8",
         "--chunk", "32", "--threads", "1", "--data-dir", str(data_dir),
         "--checkpoint-dir", str(root / "checkpoints"), "--artifacts-dir", str(root / "artifacts"),
     ])
-    with bentoml_server(root / "server.log", env={"RNNZOO_ARTIFACTS": str(root / "artifacts")}) as url:
+    return root / "artifacts"
+
+
+@pytest.fixture(scope="module")
+def generation_server(generation_artifacts):
+    with bentoml_server(generation_artifacts.parent / "server.log", env={"RNNZOO_ARTIFACTS": str(generation_artifacts)}) as url:
         yield url
 
 
@@ -107,3 +118,16 @@ def test_a_client_that_disconnects_stops_its_generation(generation_server):
     time.sleep(0.5)
     assert generated_characters(generation_server) - before == produced  # nothing more is generated for it
     assert produced < 2000
+
+
+def test_generation_benchmark_harness_runs(generation_server, generation_artifacts, tmp_path):
+    """A smoke run with tiny counts, so the benchmark cannot rot (the real run is not a test)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "service.benchmarks.generation", "--model", MODEL, "--url", generation_server,
+         "--tokens", "30", "--streams", "1,2", "--json", str(tmp_path / "bench.json")],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "RNNZOO_ARTIFACTS": str(generation_artifacts)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "x the bare loop" in result.stdout
+    assert json.loads((tmp_path / "bench.json").read_text())["2"] > 0
