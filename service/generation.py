@@ -37,6 +37,7 @@ class Stream:
     characters: asyncio.Queue = field(default_factory=asyncio.Queue)  # str per character, None at the end
     produced: int = 0
     cancelled: bool = False
+    finish_reason: str = "length"  # or "time_limit" when the wall-clock cap ended it
 
 
 class GenerationMetrics:
@@ -106,6 +107,7 @@ class StepScheduler:
                     return
                 yield character
                 if time.monotonic() > deadline:
+                    stream.finish_reason = "time_limit"
                     return
         finally:
             stream.cancelled = True  # the client left or the deadline passed: the loop drops it

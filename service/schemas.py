@@ -65,3 +65,5 @@ class GenerateResponse(BaseModel):
     model: str = Field(examples=["shakespeare-lstm"])
     text: str = Field(description="the generated continuation (without the prompt)")
     tokens_generated: int = Field(description="characters generated")
+    finish_reason: str = Field(description="'length': max_new_tokens reached; 'time_limit': the wall-clock "
+                                           "cap on one generation ended it", examples=["length"])

@@ -186,7 +186,8 @@ class RNNZoo:
         generator, scheduler, stream = await self._start_generation(prompt, max_new_tokens, temperature, top_k,
                                                                     top_p, seed, model)
         text = "".join([character async for character in scheduler.characters(stream)])
-        return GenerateResponse(model=generator.name, text=text, tokens_generated=len(text))
+        return GenerateResponse(model=generator.name, text=text, tokens_generated=len(text),
+                                finish_reason=stream.finish_reason)
 
     @bentoml.api(route="/generate_stream")
     async def generate_stream(self, prompt: Prompt, max_new_tokens: MaxNewTokens = 200,
@@ -203,7 +204,8 @@ class RNNZoo:
             async for character in scheduler.characters(stream):
                 text.append(character)
                 yield f"data: {json.dumps({'token': character})}\n\n"
-            done = {"model": generator.name, "text": "".join(text), "tokens_generated": len(text)}
+            done = {"model": generator.name, "text": "".join(text), "tokens_generated": len(text),
+                    "finish_reason": stream.finish_reason}
             yield f"event: done\ndata: {json.dumps(done)}\n\n"
 
         return StreamingResponse(events(), media_type="text/event-stream",

@@ -70,7 +70,7 @@ def test_seeded_generation_is_deterministic_and_stream_equals_non_stream(generat
     events = sse_events(stream)
     assert [kind for kind, _ in events] == ["message"] * 120 + ["done"]
     assert "".join(data["token"] for _, data in events[:-1]) == first["text"]
-    assert events[-1][1] == {"model": MODEL, "text": first["text"], "tokens_generated": 120}
+    assert events[-1][1] == {"model": MODEL, "text": first["text"], "tokens_generated": 120, "finish_reason": "length"}
 
 
 def test_defaults_and_an_empty_prompt(generation_server):
