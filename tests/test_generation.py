@@ -98,3 +98,14 @@ def test_capacity_is_enforced_before_any_work(generator):
             await scheduler.start(generator.vocabulary.encode("B"), SamplingParams(seed=2))
 
     asyncio.run(main())
+
+
+def test_the_wall_clock_cap_ends_a_generation_and_says_so(generator):
+    async def main():
+        scheduler = StepScheduler(generator, ThreadPoolExecutor(1), max_streams=4, max_seconds=0.0)
+        stream = await scheduler.start(generator.vocabulary.encode("A"), SamplingParams(max_new_tokens=2000, seed=1))
+        text = "".join([c async for c in scheduler.characters(stream)])
+        return text, stream
+
+    text, stream = asyncio.run(main())
+    assert len(text) == 1 and stream.finish_reason == "time_limit"
