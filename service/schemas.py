@@ -38,3 +38,32 @@ class TokenisedText(BaseModel):
 
     model: str
     token_ids: list[int]
+
+
+# --- generation -----------------------------------------------------------------------------------
+MAX_NEW_TOKENS = 2000
+MAX_PROMPT_CHARS = 4000  # also on each generation card (preprocessing.max_chars)
+
+Prompt = Annotated[str, Field(max_length=MAX_PROMPT_CHARS, examples=["ROMEO:"],
+                              description=f"text to continue, up to {MAX_PROMPT_CHARS} characters from the model's "
+                                          "vocabulary (GET /models); empty: start as if after a line break")]
+MaxNewTokens = Annotated[int, Field(ge=1, le=MAX_NEW_TOKENS, examples=[200],
+                                    description=f"characters to generate, 1 to {MAX_NEW_TOKENS}")]
+Temperature = Annotated[float, Field(gt=0.0, le=2.0, examples=[0.8],
+                                     description="in (0, 2]: lower is more conservative")]
+TopK = Annotated[int | None, Field(ge=1, examples=[40], description="sample among the k likeliest; null: all")]
+TopP = Annotated[float | None, Field(gt=0.0, le=1.0, examples=[0.95],
+                                     description="sample from the smallest set reaching this probability; null: off")]
+Seed = Annotated[int | None, Field(ge=0, le=2**63 - 1, examples=[7],
+                                   description="same seed and body, same text; null: a fresh random seed")]
+GenerationModel = Annotated[str | None, Field(description="a generation model listed by GET /models; "
+                                                          "omitted: the best one by validation loss",
+                                              examples=["shakespeare-lstm"])]
+
+
+class GenerateResponse(BaseModel):
+    model: str = Field(examples=["shakespeare-lstm"])
+    text: str = Field(description="the generated continuation (without the prompt)")
+    tokens_generated: int = Field(description="characters generated")
+    finish_reason: str = Field(description="'length': max_new_tokens reached; 'time_limit': the wall-clock "
+                                           "cap on one generation ended it", examples=["length"])

@@ -5,21 +5,28 @@ worker whose batchable API merges concurrent requests into single onnxruntime ca
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
+import secrets
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from http import HTTPStatus
 from pathlib import Path
 
 import aiohttp
 import bentoml
-from bentoml.exceptions import InvalidArgument, NotFound, ServiceUnavailable
+from bentoml.exceptions import BentoMLException, InvalidArgument, NotFound, ServiceUnavailable
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
-from service.schemas import ModelName, SentimentPrediction, SentimentResponse, SentimentTexts, TokenisedText
-from zoo.runtime import ARTIFACTS_DIR, SentimentPredictor, Zoo, load_zoo
+from service.generation import CapacityError, GenerationMetrics, SamplingParams, StepScheduler
+from service.schemas import (GenerateResponse, GenerationModel, MaxNewTokens, ModelName, Prompt, Seed,
+                             SentimentPrediction, SentimentResponse, SentimentTexts, Temperature, TokenisedText,
+                             TopK, TopP)
+from zoo.runtime import ARTIFACTS_DIR, CharGenerator, SentimentPredictor, Zoo, load_zoo
 from zoo.text import TextError
 
 ARTIFACTS_ENV = "RNNZOO_ARTIFACTS"  # another zoo directory (tests use it to serve broken artifacts)
@@ -29,6 +36,10 @@ log = logging.getLogger("bentoml.rnnzoo")  # under bentoml so `bentoml serve` sh
 # with 503, and a tight one both refuses requests under load and keeps batches small.
 MAX_BATCH_TEXTS = 512
 MAX_LATENCY_MS = 5000
+
+MAX_STREAMS_PER_MODEL = 64  # live generations per model; one more gets 429
+MAX_GENERATION_SECONDS = 120.0  # wall-clock cap on one generation
+GENERATION_METRIC = "validation_loss_nats_per_char"
 
 
 def artifacts_dir() -> Path:
@@ -44,7 +55,8 @@ class InferenceWorker:
     """Owns the onnxruntime sessions; reached only through RNNZoo, never directly over HTTP."""
 
     def __init__(self) -> None:
-        self.zoo = load_zoo(artifacts_dir())  # checks every sha256 before a byte reaches onnxruntime
+        # Checks every sha256 before a byte reaches onnxruntime; sessions only for the batched tasks.
+        self.zoo = load_zoo(artifacts_dir(), session_tasks=("sentiment",))
 
     @bentoml.api(batchable=True, batch_dim=0, max_batch_size=MAX_BATCH_TEXTS, max_latency_ms=MAX_LATENCY_MS)
     def classify_sentiment(self, texts: list[TokenisedText]) -> list[list[float]]:
@@ -86,16 +98,23 @@ class RNNZoo:
     inference = bentoml.depends(InferenceWorker)
 
     def __init__(self) -> None:
-        # Cards and tokenisers only; the worker holds the (verified) ONNX sessions.
-        self.zoo: Zoo = load_zoo(artifacts_dir(), with_sessions=False)
+        # Generation sessions live here, beside the streams they feed; the worker holds the batched ones.
+        self.zoo: Zoo = load_zoo(artifacts_dir(), session_tasks=("generation",))
+        self.generation_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="generation")
+        self.schedulers: dict[str, StepScheduler] = {}
+        self.generation_metrics = GenerationMetrics()
         catalogue["models"] = [p.card.to_dict() for p in self.zoo.predictors.values()]
         catalogue["broken"] = dict(self.zoo.broken)
         sentiment = self.zoo.of_task("sentiment")
         self.default_sentiment = (max(sentiment, key=lambda name: sentiment[name].card.metric("accuracy").value)
                                   if sentiment else None)
-        log.info("serving %s; default sentiment model %s", sorted(self.zoo.predictors), self.default_sentiment)
+        generation = self.zoo.of_task("generation")
+        self.default_generation = (min(generation, key=lambda n: generation[n].card.metric(GENERATION_METRIC).value)
+                                   if generation else None)
+        log.info("serving %s; default sentiment model %s, generation model %s", sorted(self.zoo.predictors),
+                 self.default_sentiment, self.default_generation)
 
-    def _model(self, task: str, name: str | None, default: str | None) -> SentimentPredictor:
+    def _model(self, task: str, name: str | None, default: str | None) -> SentimentPredictor | CharGenerator:
         of_task = self.zoo.of_task(task)
         if name is None:
             if default is None:
@@ -136,3 +155,58 @@ class RNNZoo:
             SentimentPrediction(label=predictor.labels[max(range(len(p)), key=p.__getitem__)], positive=p[positive])
             for p in probabilities
         ])
+
+    async def _start_generation(self, prompt: str, max_new_tokens: int, temperature: float, top_k: int | None,
+                                top_p: float | None, seed: int | None, model: str | None):
+        generator = self._model("generation", model, self.default_generation)
+        if len(prompt) > generator.card.preprocessing.max_chars:
+            raise InvalidArgument(f"prompt has {len(prompt)} characters; the maximum is "
+                                  f"{generator.card.preprocessing.max_chars}")
+        try:
+            prompt_ids = generator.vocabulary.encode(prompt)
+        except TextError as error:
+            raise InvalidArgument(f"prompt: {error}") from None
+        if generator.name not in self.schedulers:
+            self.schedulers[generator.name] = StepScheduler(generator, self.generation_thread, MAX_STREAMS_PER_MODEL,
+                                                            MAX_GENERATION_SECONDS, self.generation_metrics)
+        scheduler = self.schedulers[generator.name]
+        params = SamplingParams(max_new_tokens, temperature, top_k, top_p,
+                                seed if seed is not None else secrets.randbits(63))
+        try:
+            stream = await scheduler.start(prompt_ids, params)
+        except CapacityError as error:
+            raise BentoMLException(str(error), error_code=HTTPStatus.TOO_MANY_REQUESTS) from None
+        return generator, scheduler, stream
+
+    @bentoml.api(route="/generate")
+    async def generate(self, prompt: Prompt, max_new_tokens: MaxNewTokens = 200, temperature: Temperature = 0.8,
+                       top_k: TopK = 40, top_p: TopP = None, seed: Seed = None,
+                       model: GenerationModel = None) -> GenerateResponse:
+        """Continue the prompt, character by character; with a seed the same body gives the same text."""
+        generator, scheduler, stream = await self._start_generation(prompt, max_new_tokens, temperature, top_k,
+                                                                    top_p, seed, model)
+        text = "".join([character async for character in scheduler.characters(stream)])
+        return GenerateResponse(model=generator.name, text=text, tokens_generated=len(text),
+                                finish_reason=stream.finish_reason)
+
+    @bentoml.api(route="/generate_stream")
+    async def generate_stream(self, prompt: Prompt, max_new_tokens: MaxNewTokens = 200,
+                              temperature: Temperature = 0.8, top_k: TopK = 40, top_p: TopP = None,
+                              seed: Seed = None, model: GenerationModel = None) -> str:
+        """The same generation as /generate, as server-sent events: one `data: {"token": "c"}` event per
+        character, then an `event: done` whose data carries the model, the text and the count."""
+        # Validation and admission happen before the response starts, so errors keep their 4xx status.
+        generator, scheduler, stream = await self._start_generation(prompt, max_new_tokens, temperature, top_k,
+                                                                    top_p, seed, model)
+
+        async def events():
+            text = []
+            async for character in scheduler.characters(stream):
+                text.append(character)
+                yield f"data: {json.dumps({'token': character})}\n\n"
+            done = {"model": generator.name, "text": "".join(text), "tokens_generated": len(text),
+                    "finish_reason": stream.finish_reason}
+            yield f"event: done\ndata: {json.dumps(done)}\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

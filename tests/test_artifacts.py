@@ -2,12 +2,14 @@
 import numpy as np
 import pytest
 
-from training.data import load_sst2
+from training.data import load_sst2, load_tinyshakespeare
+from training.export_charlm import NGRAM_ORDER, SAMPLE
+from training.ngram import KneserNey
 from training.export import majority_class
 from zoo import get_spec, list_models
 from zoo.cards import MODEL_FILE, ModelCard, sha256_of
 from zoo.leaderboard import BEGIN, END, README, load_cards, table
-from zoo.runtime import ARTIFACTS_DIR, SentimentPredictor
+from zoo.runtime import ARTIFACTS_DIR, CharGenerator, SentimentPredictor
 
 MAX_BYTES = 10 * 1024 * 1024
 
@@ -36,6 +38,20 @@ def test_sentiment_card_metrics_are_reproduced_by_onnxruntime(name, data_dir):
     majority = majority_class(load_sst2("train", data_dir).labels)
     assert abs((labels == majority).mean() - metric.baseline_value) <= 1e-3
     assert metric.value > metric.baseline_value + 0.2  # a model that barely beats the baseline is not shipped
+
+
+@pytest.mark.parametrize("name", list_models("generation"))
+def test_generation_card_metrics_are_reproduced_by_onnxruntime(name, data_dir):
+    card = ModelCard.load(ARTIFACTS_DIR / name)
+    validation = load_tinyshakespeare("validation", data_dir)
+    loss = card.metric("validation_loss_nats_per_char")
+    assert loss.examples == len(validation) - 1
+    measured = CharGenerator(ARTIFACTS_DIR / name, ["CPUExecutionProvider"]).nats_per_char(validation)
+    assert abs(measured - loss.value) <= 1e-3
+    baseline = KneserNey(load_tinyshakespeare("train", data_dir), NGRAM_ORDER).nats_per_char(validation)
+    assert abs(baseline - loss.baseline_value) <= 1e-3
+    assert loss.value < loss.baseline_value  # a model that loses to the n-gram is not shipped
+    assert card.samples and card.samples[0].startswith(SAMPLE["prompt"])
 
 
 def test_readme_table_is_generated_from_the_cards():

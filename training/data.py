@@ -36,6 +36,13 @@ SST2_FILES = {
 }
 SST2_LICENSE = "GLUE SST-2, research use; cite Socher et al. 2013 and Wang et al. 2018"
 
+TINY_SHAKESPEARE = RemoteFile(
+    "tinyshakespeare/input.txt",
+    "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt",
+    "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed")
+TINY_SHAKESPEARE_LICENSE = "public domain text (Shakespeare), compiled by Andrej Karpathy for char-rnn"
+TRAIN_FRACTION = 0.9  # first 90% of characters train, last 10% validate, as nanoGPT's shakespeare_char
+
 
 def data_dir(override: str | os.PathLike | None = None) -> Path:
     """--data-dir, else $RNNZOO_DATA, else the user cache directory."""
@@ -134,3 +141,12 @@ def hold_out_sentences(texts: list[str], count: int, seed: int) -> tuple[list[in
     held_out = "\n".join(texts[row] for row in validation)
     train = [row for row, text in enumerate(texts) if text not in held_out]
     return train, validation
+
+
+def load_tinyshakespeare(split: str, directory: Path | None = None) -> str:
+    """Tiny Shakespeare's `train` (first 90% of characters) or `validation` (last 10%) text."""
+    if split not in ("train", "validation"):
+        raise ValueError(f"unknown Tiny Shakespeare split {split!r}; splits: train, validation")
+    text = fetch(TINY_SHAKESPEARE, data_dir(directory)).read_text(encoding="utf-8")
+    boundary = int(len(text) * TRAIN_FRACTION)
+    return text[:boundary] if split == "train" else text[boundary:]

@@ -39,13 +39,17 @@ def rebuild(checkpoint: dict) -> torch.nn.Module:
     model = create_model(checkpoint["model_name"], **checkpoint["model_arguments"])
     model.load_state_dict(checkpoint["state_dict"])
     model.eval()
-    # The file stores weights in fp16 to keep models small; round them here too so that the
-    # parity check compares like with like. The effect on quality is measured on the card.
     model.fold_embedding(torch.float16)
-    with torch.no_grad():
-        for parameter in model.parameters():
-            parameter.copy_(parameter.half().to(parameter.dtype))
+    round_weights_fp16(model)
     return model
+
+
+@torch.no_grad()
+def round_weights_fp16(model: torch.nn.Module) -> None:
+    """The file stores weights in fp16 to keep models small; rounding the torch model the same way lets
+    the parity check compare like with like. The effect on quality is measured on the card."""
+    for parameter in model.parameters():
+        parameter.copy_(parameter.half().to(parameter.dtype))
 
 
 def store_weights_fp16(path: Path, min_elements: int = 1024) -> None:

@@ -101,6 +101,7 @@ class ModelCard:
     export: Export
     intended_use: str
     limitations: list[str]
+    samples: list[str] = field(default_factory=list)  # generation models: text written with a fixed seed
 
     def metric(self, name: str) -> Metric:
         for metric in self.metrics:

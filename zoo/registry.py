@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-TASKS = ("sentiment",)
+TASKS = ("sentiment", "generation")
 
 
 class UnknownModelError(KeyError):
@@ -27,7 +27,7 @@ class ModelSpec:
     architecture: str  # class name in zoo.models
     arguments: dict[str, Any] = field(default_factory=dict)
     description: str = ""
-    shipped: bool = True  # False for the tiny test_* variants that only tests build
+    shipped: bool = True  # False for tiny test-* variants and for models whose artifact is not committed yet
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
@@ -43,6 +43,7 @@ def register(spec: ModelSpec) -> ModelSpec:
 
 
 def list_models(task: str | None = None, include_test: bool = False) -> list[str]:
+    """Names of shipped models; include_test adds the unshipped ones (test-* twins, models in training)."""
     if task is not None and task not in TASKS:
         raise ValueError(f"unknown task {task!r}; tasks are {', '.join(TASKS)}")
     return sorted(
@@ -86,3 +87,18 @@ for _cell in ("rnn", "lstm", "gru"):
         description="tiny test variant", shipped=False,
     ))
 
+
+# --- generation: character-level language models on Tiny Shakespeare ------------------------------
+_SHAKESPEARE = dict(vocab_size=65, embedding_dim=64, hidden_size=512, num_layers=2, dropout=0.25)
+for _cell in ("rnn", "lstm", "gru"):
+    register(ModelSpec(
+        name=f"shakespeare-{_cell}", task="generation", architecture="CharLanguageModel",
+        arguments=dict(_SHAKESPEARE, cell=_cell),
+        description=f"2-layer {_cell.upper()} character-level language model of Tiny Shakespeare",
+        shipped=False,  # becomes True when its artifact is trained and committed (issue 3)
+    ))
+    register(ModelSpec(
+        name=f"test-shakespeare-{_cell}", task="generation", architecture="CharLanguageModel",
+        arguments=dict(vocab_size=65, embedding_dim=8, hidden_size=16, num_layers=2, dropout=0.0, cell=_cell),
+        description="tiny test variant", shipped=False,
+    ))

@@ -11,10 +11,11 @@ import numpy as np
 import onnxruntime as ort
 
 from zoo.cards import MODEL_FILE, CardError, ModelCard
-from zoo.text import WordPieceTokenizer
+from zoo.text import CharVocabulary, WordPieceTokenizer
 
 ARTIFACTS_DIR = Path(__file__).parent / "artifacts"
 PROVIDERS_ENV = "RNNZOO_PROVIDERS"
+START_CHARACTER = "\n"
 log = logging.getLogger("bentoml.rnnzoo")  # under bentoml so `bentoml serve` shows it
 
 
@@ -110,7 +111,60 @@ class SentimentPredictor:
         return self.probabilities_from_ids(self.tokenizer.encode(texts))
 
 
-PREDICTORS = {"sentiment": SentimentPredictor}
+class CharGenerator:
+    """Card + character vocabulary + step-capable ONNX session of one character language model.
+
+    The graph takes `tokens (B, T)` and the state (`h0`, and `c0` for LSTMs), and returns `logits
+    (B, T, V)` and the new state, so a prompt is one call and each new character one more call.
+    """
+
+    def __init__(self, directory: Path, providers: list[str] | None = None, with_session: bool = True):
+        self.directory = Path(directory)
+        self.card = ModelCard.load(self.directory)
+        if self.card.task != "generation":
+            raise CardError(f"{self.card.name} is a {self.card.task} model, not generation")
+        vocabulary_path = self.directory / self.card.preprocessing.tokenizer_file
+        verified_bytes(vocabulary_path, self.card.preprocessing.tokenizer_sha256)
+        self.vocabulary = CharVocabulary.load(vocabulary_path)
+        model_bytes = verified_bytes(self.directory / MODEL_FILE, self.card.export.sha256)
+        # An empty prompt starts as if after a line break: where the corpus' speeches begin.
+        self.start_id = self.vocabulary.index.get(START_CHARACTER, 0)
+        self.state_names = [spec.name for spec in self.card.inputs if spec.name != "tokens"]  # h0 (, c0)
+        self.state_shape = [self.card.architecture.num_layers, self.card.architecture.hidden_size]
+        self.providers = providers or choose_providers()
+        self.session = None
+        if with_session:
+            self.session = create_session(model_bytes, self.providers)
+            self.providers = self.session.get_providers()
+
+    @property
+    def name(self) -> str:
+        return self.card.name
+
+    def initial_state(self, batch_size: int) -> list[np.ndarray]:
+        layers, hidden = self.state_shape
+        return [np.zeros((layers, batch_size, hidden), dtype=np.float32) for _ in self.state_names]
+
+    def step(self, tokens: np.ndarray, state: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """tokens (B, T) int64 and state [(L, B, H), ...] -> logits (B, T, V), new state."""
+        feeds = {"tokens": tokens, **dict(zip(self.state_names, state))}
+        logits, *new_state = self.session.run(None, feeds)
+        return logits, new_state
+
+    def nats_per_char(self, text: str, chunk: int = 1024) -> float:
+        """Mean next-character loss over `text` read as one stream from the zero state."""
+        ids = self.vocabulary.encode(text)
+        state, total = self.initial_state(1), 0.0
+        for start in range(0, len(ids) - 1, chunk):
+            inputs = ids[start : min(start + chunk, len(ids) - 1)][None, :]  # (1, T)
+            targets = ids[start + 1 : start + 1 + inputs.shape[1]]
+            logits, state = self.step(inputs, state)
+            log_probabilities = logits[0] - np.logaddexp.reduce(logits[0], axis=-1, keepdims=True)
+            total -= log_probabilities[np.arange(len(targets)), targets].sum()
+        return float(total / (len(ids) - 1))
+
+
+PREDICTORS = {"sentiment": SentimentPredictor, "generation": CharGenerator}
 
 
 @dataclass
@@ -124,10 +178,12 @@ class Zoo:
         return {name: p for name, p in self.predictors.items() if p.card.task == task}
 
 
-def load_zoo(directory: Path = ARTIFACTS_DIR, providers: list[str] | None = None, with_sessions: bool = True) -> Zoo:
+def load_zoo(directory: Path = ARTIFACTS_DIR, providers: list[str] | None = None,
+             session_tasks: tuple[str, ...] = tuple(PREDICTORS)) -> Zoo:
+    """Every model in `directory`, verified; onnxruntime sessions only for models of `session_tasks`."""
     zoo = Zoo()
     providers = providers or choose_providers()
-    if with_sessions:
+    if session_tasks:
         log.info("onnxruntime providers requested: %s (available: %s)", providers, ort.get_available_providers())
     for model_dir in sorted(p for p in Path(directory).iterdir() if p.is_dir()):
         try:
@@ -135,8 +191,9 @@ def load_zoo(directory: Path = ARTIFACTS_DIR, providers: list[str] | None = None
             predictor_class = PREDICTORS.get(card.task)
             if predictor_class is None:
                 raise CardError(f"task {card.task!r} has no predictor; tasks: {sorted(PREDICTORS)}")
-            zoo.predictors[card.name] = predictor_class(model_dir, providers, with_sessions)
-            if with_sessions:
+            with_session = card.task in session_tasks
+            zoo.predictors[card.name] = predictor_class(model_dir, providers, with_session)
+            if with_session:
                 log.info("loaded %s (sha256 %s...) on %s", card.name, card.export.sha256[:12],
                          zoo.predictors[card.name].providers)
         except (CardError, ArtifactError, OSError) as error:

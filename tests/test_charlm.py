@@ -1,0 +1,99 @@
+"""Character language models: vocabulary, n-gram baseline, sampling, step-capable export, training smoke."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from training import train_charlm
+from training.export import round_weights_fp16
+from training.export_charlm import export_onnx, parity
+from training.ngram import KneserNey
+from zoo import create_model
+from zoo.cards import ModelCard
+from zoo.models import StepGraph
+from zoo.runtime import CharGenerator, create_session
+from zoo.sampling import greedy_token, next_token
+from zoo.text import CharVocabulary, TextError
+
+CELLS = ["rnn", "lstm", "gru"]
+TEXT = "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n" * 20
+
+
+def test_vocabulary_round_trip_and_unknown_characters(tmp_path):
+    vocabulary = CharVocabulary.from_text(TEXT)
+    assert vocabulary.decode(vocabulary.encode("hear me")) == "hear me"
+    vocabulary.save(tmp_path / "vocab.json")
+    assert CharVocabulary.load(tmp_path / "vocab.json").characters == vocabulary.characters
+    with pytest.raises(TextError, match=r"characters '#é' are not in this model's vocabulary; allowed: "):
+        vocabulary.encode("hear é me #")
+
+
+def test_kneser_ney_is_a_distribution_and_beats_uniform():
+    model = KneserNey(TEXT, order=4)
+    for history in ("spe", "xyz", "", "All"):  # the alphabet plus one unseen character share all the mass
+        total = sum(model.probability(history, c) for c in model.alphabet) + model.probability(history, "\0")
+        assert total == pytest.approx(1.0, abs=1e-9)
+    assert model.nats_per_char(TEXT[:200]) < math.log(len(model.alphabet))
+
+
+def test_sampling_is_seeded_and_respects_top_k_and_top_p():
+    logits = np.array([3.0, 2.9, 0.0, -1.0, -5.0])
+    draws = [next_token(logits, np.random.default_rng(7), temperature=1.0) for _ in range(3)]
+    assert len(set(draws)) == 1  # same seed, same choice
+    rng = np.random.default_rng(0)
+    assert {next_token(logits, rng, top_k=2) for _ in range(200)} == {0, 1}
+    assert {next_token(logits, rng, top_p=0.5) for _ in range(200)} == {0}
+    assert greedy_token(logits) == 0
+    with pytest.raises(ValueError, match="temperature"):
+        next_token(logits, rng, temperature=0.0)
+
+
+def exported(cell, tmp_path):
+    torch.manual_seed(0)
+    model = create_model(f"test-shakespeare-{cell}").eval()
+    round_weights_fp16(model)  # as export does: the file keeps fp16 weights
+    graph = StepGraph(model)
+    path = tmp_path / f"{cell}.onnx"
+    export_onnx(graph, cell, path)
+    return graph, path
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_onnx_matches_torch_and_steps_match_the_full_sequence(cell, tmp_path):
+    graph, path = exported(cell, tmp_path)
+    ids = np.random.default_rng(0).integers(0, 65, 4000)
+    torch_diff, step_diff = parity(graph, path, ids)
+    assert torch_diff < 1e-5 and step_diff < 1e-5
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_greedy_generation_step_by_step_equals_argmax_of_a_full_forward(cell, tmp_path):
+    _, path = exported(cell, tmp_path)
+    session = create_session(path.read_bytes(), ["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+    zeros = [np.zeros((2, 1, 16), np.float32) for _ in names[1:]]
+    prompt = np.array([[5, 17, 33]], dtype=np.int64)
+    logits, *state = session.run(None, {"tokens": prompt, **dict(zip(names[1:], zeros))})
+    text = list(prompt[0])
+    for _ in range(25):  # greedy, one character per call with the carried state
+        text.append(greedy_token(logits[0, -1]))
+        logits, *state = session.run(None, {"tokens": np.array([[text[-1]]]), **dict(zip(names[1:], state))})
+    (full, *_) = session.run(None, {"tokens": np.array([text]), **dict(zip(names[1:], zeros))})
+    assert list(full[0, 2:-1].argmax(-1)) == text[3:]
+
+
+def test_tiny_training_run_exports_a_step_capable_model(tmp_path, data_dir):
+    train_charlm.main([
+        "--model", "test-shakespeare-lstm", "--max-steps", "60", "--eval-every", "30", "--limit-chars", "60000",
+        "--streams", "8", "--chunk", "32", "--threads", "1", "--data-dir", str(data_dir),
+        "--checkpoint-dir", str(tmp_path / "checkpoints"), "--artifacts-dir", str(tmp_path / "artifacts"),
+    ])
+    card = ModelCard.load(tmp_path / "artifacts" / "test-shakespeare-lstm")
+    loss = card.metric("validation_loss_nats_per_char")
+    assert loss.examples == 111539 and loss.baseline_value == pytest.approx(1.579, abs=0.01)
+    assert loss.value < math.log(65)  # 60 tiny steps already beat a uniform guess
+    assert [t.name for t in card.inputs] == ["tokens", "h0", "c0"] and [t.name for t in card.outputs][1:] == ["hN", "cN"]
+    assert card.samples[0].startswith("ROMEO:") and len(card.samples[0]) == len("ROMEO:") + 400
+    generator = CharGenerator(tmp_path / "artifacts" / "test-shakespeare-lstm")
+    assert generator.nats_per_char(TEXT[:500]) > 0

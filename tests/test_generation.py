@@ -1,0 +1,111 @@
+"""The step scheduler called directly: batched steps, seeded determinism, cancellation, capacity."""
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+import torch
+
+from service.generation import CapacityError, SamplingParams, StepScheduler
+from training.export_charlm import VOCABULARY_FILE, export_onnx, state_names
+from zoo import create_model
+from zoo.cards import (MODEL_FILE, Architecture, Export, ModelCard, Preprocessing, TensorSpec, TrainingData,
+                       TrainingRun, sha256_of)
+from zoo.models import StepGraph
+from zoo.runtime import CharGenerator
+from zoo.sampling import next_token
+from zoo.text import CharVocabulary
+
+VOCABULARY = "\n !$&',-.3:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+@pytest.fixture(scope="module")
+def generator(tmp_path_factory) -> CharGenerator:
+    """A tiny untrained LSTM packaged like a shipped artifact."""
+    out = tmp_path_factory.mktemp("zoo") / "test-shakespeare-lstm"
+    out.mkdir()
+    torch.manual_seed(0)
+    graph = StepGraph(create_model("test-shakespeare-lstm").eval())
+    export_onnx(graph, "lstm", out / MODEL_FILE)
+    CharVocabulary(VOCABULARY).save(out / VOCABULARY_FILE)
+    inputs, outputs = state_names("lstm")
+    ModelCard(
+        name="test-shakespeare-lstm", version="0", task="generation", summary="tiny",
+        architecture=Architecture("lstm", 2, 16, False, 8, 65, 0),
+        inputs=[TensorSpec("tokens", "int64", ["batch", "sequence"], "")] + [TensorSpec(n, "float32", [2, "batch", 16], "") for n in inputs],
+        outputs=[TensorSpec("logits", "float32", ["batch", "sequence", 65], "")] + [TensorSpec(n, "float32", [2, "batch", 16], "") for n in outputs],
+        preprocessing=Preprocessing(VOCABULARY_FILE, sha256_of(out / VOCABULARY_FILE), 4000, [], "none"),
+        training_data=TrainingData("-", "-", "-", "-", "-"), metrics=[],
+        training=TrainingRun(0, "-", 0, 0, "-"),
+        export=Export(MODEL_FILE, sha256_of(out / MODEL_FILE), 17, "-", 0, 1e-4, 0),
+        intended_use="tests", limitations=[],
+    ).save(out)
+    return CharGenerator(out, ["CPUExecutionProvider"])
+
+
+def reference(generator: CharGenerator, prompt: str, params: SamplingParams) -> str:
+    """The same sampling as a bare loop at batch size 1."""
+    rng = np.random.default_rng(params.seed)
+    ids = generator.vocabulary.encode(prompt) if prompt else np.array([generator.start_id])
+    logits, state = generator.step(ids[None, :], generator.initial_state(1))
+    out = []
+    for _ in range(params.max_new_tokens):
+        out.append(next_token(logits[0, -1], rng, params.temperature, params.top_k, params.top_p))
+        logits, state = generator.step(np.array([[out[-1]]]), state)
+    return generator.vocabulary.decode(out)
+
+
+async def collect(scheduler, generator, prompt, params):
+    stream = await scheduler.start(generator.vocabulary.encode(prompt), params)
+    return "".join([c async for c in scheduler.characters(stream)])
+
+
+def test_concurrent_streams_share_steps_and_match_a_bare_loop(generator):
+    async def main():
+        scheduler = StepScheduler(generator, ThreadPoolExecutor(1), max_streams=16, max_seconds=60)
+        params = [SamplingParams(max_new_tokens=30 + 5 * i, temperature=0.9, top_k=20, seed=i) for i in range(8)]
+        prompts = ["ROMEO:", "", "To be", "A", "Hark! who", "JULIET:\nO", "x", "Good morrow"]
+        texts = await asyncio.gather(*(collect(scheduler, generator, p, q) for p, q in zip(prompts, params)))
+        return scheduler, texts, prompts, params
+
+    scheduler, texts, prompts, params = asyncio.run(main())
+    for text, prompt, p in zip(texts, prompts, params):
+        assert text == reference(generator, prompt, p)
+    assert max(scheduler.batch_sizes) >= 4  # the streams really were stepped together
+
+
+def test_a_closed_stream_stops_being_stepped(generator):
+    async def main():
+        scheduler = StepScheduler(generator, ThreadPoolExecutor(1), max_streams=4, max_seconds=60)
+        stream = await scheduler.start(generator.vocabulary.encode("ROMEO:"), SamplingParams(max_new_tokens=2000, seed=1))
+        characters = scheduler.characters(stream)
+        for _ in range(5):
+            await characters.__anext__()
+        await characters.aclose()  # what a disconnecting client causes
+        produced = stream.produced
+        await asyncio.sleep(0.2)
+        return scheduler, stream, produced
+
+    scheduler, stream, produced = asyncio.run(main())
+    assert stream.produced <= produced + 1 and stream not in scheduler.streams
+
+
+def test_capacity_is_enforced_before_any_work(generator):
+    async def main():
+        scheduler = StepScheduler(generator, ThreadPoolExecutor(1), max_streams=1, max_seconds=60)
+        await scheduler.start(generator.vocabulary.encode("A"), SamplingParams(max_new_tokens=2000, seed=1))
+        with pytest.raises(CapacityError, match="1 generations are already running"):
+            await scheduler.start(generator.vocabulary.encode("B"), SamplingParams(seed=2))
+
+    asyncio.run(main())
+
+
+def test_the_wall_clock_cap_ends_a_generation_and_says_so(generator):
+    async def main():
+        scheduler = StepScheduler(generator, ThreadPoolExecutor(1), max_streams=4, max_seconds=0.0)
+        stream = await scheduler.start(generator.vocabulary.encode("A"), SamplingParams(max_new_tokens=2000, seed=1))
+        text = "".join([c async for c in scheduler.characters(stream)])
+        return text, stream
+
+    text, stream = asyncio.run(main())
+    assert len(text) == 1 and stream.finish_reason == "time_limit"
