@@ -9,7 +9,7 @@ import urllib.request
 import aiohttp
 import pytest
 
-from tests.conftest import bentoml_server
+from service.local_server import local_server
 from zoo import list_models
 from zoo.runtime import ARTIFACTS_DIR, SentimentPredictor
 
@@ -124,7 +124,7 @@ def test_a_tampered_artifact_is_refused_and_the_rest_still_served(tmp_path):
     shutil.copytree(ARTIFACTS_DIR / tampered, zoo_dir / tampered)
     with open(zoo_dir / tampered / "model.onnx", "ab") as model_file:
         model_file.write(b"\0")
-    with bentoml_server(tmp_path / "server.log", env={"RNNZOO_ARTIFACTS": str(zoo_dir)}) as url:
+    with local_server(tmp_path / "server.log", env={"RNNZOO_ARTIFACTS": str(zoo_dir)}) as url:
         listing = json.loads(get(f"{url}/models")[1])
         assert [card["name"] for card in listing["models"]] == [healthy]
         assert "sha256" in listing["broken"][tampered] and "refusing to load it" in listing["broken"][tampered]

@@ -13,7 +13,7 @@ import pytest
 
 from pathlib import Path
 
-from tests.conftest import REPO, bentoml_server
+from service.local_server import REPO, local_server
 from training import train_charlm
 
 pytestmark = pytest.mark.http
@@ -34,7 +34,7 @@ def generation_artifacts(tmp_path_factory, data_dir) -> Path:
 
 @pytest.fixture(scope="module")
 def generation_server(generation_artifacts):
-    with bentoml_server(generation_artifacts.parent / "server.log", env={"RNNZOO_ARTIFACTS": str(generation_artifacts)}) as url:
+    with local_server(generation_artifacts.parent / "server.log", env={"RNNZOO_ARTIFACTS": str(generation_artifacts)}) as url:
         yield url
 
 

@@ -7,13 +7,12 @@ a BiLSTM this way). It uses the same normalisation and held-out split as the stu
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import math
 import random
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +21,7 @@ from torch import nn
 from tqdm import tqdm
 
 from training import pretrained
+from training.cli import parse_config
 from training.data import hold_out_sentences, load_sst2
 from zoo.text import WordPieceTokenizer
 
@@ -81,10 +81,7 @@ def logits_for(model, ids, tokenizer, batch_size=256) -> np.ndarray:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    for name, value in asdict(Config()).items():
-        parser.add_argument("--" + name.replace("_", "-"), type=type(value), default=value)
-    config = Config(**vars(parser.parse_args(argv)))
+    config = parse_config(Config, sys.argv[1:] if argv is None else argv, __doc__)
     random.seed(config.seed)
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)

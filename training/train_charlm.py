@@ -6,7 +6,6 @@ time, then export it (step-capable ONNX with explicit state) to zoo/artifacts/<n
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import math
 import random
@@ -20,6 +19,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from training.cli import parse_config
 from training.data import load_tinyshakespeare
 from zoo import create_model, get_spec
 from zoo.text import CharVocabulary
@@ -45,17 +45,6 @@ class Config:
     seed: int = 1337
     threads: int = 2
     export: bool = True
-
-
-def parse_config(argv: list[str]) -> Config:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    for spec in dataclasses.fields(Config):
-        flag = "--" + spec.name.replace("_", "-")
-        if isinstance(spec.default, bool):
-            parser.add_argument(flag, type=lambda s: s.lower() in ("1", "true", "yes"), default=spec.default)
-        else:
-            parser.add_argument(flag, type=type(spec.default), default=spec.default)
-    return Config(**vars(parser.parse_args(argv)))
 
 
 def learning_rate(step: int, config: Config) -> float:
@@ -166,7 +155,7 @@ def train(config: Config) -> Path:
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    config = parse_config(argv)
+    config = parse_config(Config, argv, __doc__)
     checkpoint_path = train(config)
     if config.export:
         from training.export_charlm import export_charlm

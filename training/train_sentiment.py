@@ -5,7 +5,6 @@
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import hashlib
 import math
@@ -21,6 +20,7 @@ from torch import nn
 from tqdm import tqdm
 
 from training import pretrained
+from training.cli import parse_config
 from training.data import hold_out_sentences, load_sst2
 from zoo import create_model, get_spec
 from zoo.text import WordPieceTokenizer
@@ -48,17 +48,6 @@ class Config:
     seed: int = 1337
     threads: int = 2
     export: bool = True
-
-
-def parse_config(argv: list[str]) -> Config:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    for spec in dataclasses.fields(Config):
-        flag = "--" + spec.name.replace("_", "-")
-        if isinstance(spec.default, bool):
-            parser.add_argument(flag, type=lambda s: s.lower() in ("1", "true", "yes"), default=spec.default)
-        else:
-            parser.add_argument(flag, type=type(spec.default), default=spec.default)
-    return Config(**vars(parser.parse_args(argv)))
 
 
 def seed_everything(seed: int) -> None:
@@ -218,7 +207,7 @@ def train(config: Config) -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:
-    config = parse_config(sys.argv[1:] if argv is None else argv)
+    config = parse_config(Config, sys.argv[1:] if argv is None else argv, __doc__)
     checkpoint_path = train(config)
     if config.export:
         from training.export import export_sentiment

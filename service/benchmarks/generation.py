@@ -13,22 +13,15 @@ import argparse
 import asyncio
 import json
 import os
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
+from service.local_server import local_server
 from zoo.runtime import ARTIFACTS_DIR, CharGenerator
 from zoo.sampling import next_token
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def bare_loop_ms_per_char(generator: CharGenerator, prompt: str, tokens: int, seed: int) -> float:
@@ -75,34 +68,6 @@ async def service_runs(url: str, model: str, tokens: int, concurrency_levels: li
     return results
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def server():
-    port = free_port()
-    log = tempfile.NamedTemporaryFile("w", suffix=".log", delete=False)
-    process = subprocess.Popen([sys.executable, "-m", "bentoml", "serve", "--host", "127.0.0.1", "--port", str(port)],
-                               cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=os.environ)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(360):
-            try:
-                with urllib.request.urlopen(f"{url}/readyz", timeout=2):
-                    break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            raise RuntimeError(f"server not ready; see {log.name}")
-        yield url
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="shakespeare-lstm")
@@ -120,7 +85,7 @@ def main() -> None:
     if args.url:
         served = asyncio.run(service_runs(args.url, args.model, args.tokens, levels))
     else:
-        with server() as url:
+        with local_server(Path(tempfile.mkdtemp()) / "bentoml.log") as url:
             served = asyncio.run(service_runs(url, args.model, args.tokens, levels))
 
     print(f"\n{args.model}, {args.tokens} characters per stream, measured in one run\n")
