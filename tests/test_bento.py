@@ -5,6 +5,8 @@ import sys
 from pathlib import Path
 
 from zoo import list_models
+from zoo.cards import ModelCard
+from zoo.runtime import ARTIFACTS_DIR
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -17,7 +19,8 @@ def test_bento_builds_with_artifacts_and_without_torch(tmp_path):
     [bento] = list((tmp_path / "bentoml" / "bentos" / "rnnzoo").glob("*/bento.yaml"))
     root = bento.parent
     for name in list_models():
-        for file in ("model.onnx", "card.json", "tokenizer.json"):
+        card = ModelCard.load(ARTIFACTS_DIR / name)
+        for file in ("model.onnx", "card.json", card.preprocessing.tokenizer_file):
             assert (root / "src" / "zoo" / "artifacts" / name / file).is_file()
     assert not list((root / "src").rglob("training/*.py")), "training code is not part of the served bento"
     requirements = (root / "env" / "python" / "requirements.txt").read_text().lower()

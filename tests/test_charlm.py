@@ -7,7 +7,7 @@ import torch
 
 from training import train_charlm
 from training.export import round_weights_fp16
-from training.export_charlm import export_onnx, parity
+from training.export_charlm import export_onnx, parity, rebuild
 from training.ngram import KneserNey
 from zoo import create_model
 from zoo.cards import ModelCard
@@ -97,3 +97,15 @@ def test_tiny_training_run_exports_a_step_capable_model(tmp_path, data_dir):
     assert card.samples[0].startswith("ROMEO:") and len(card.samples[0]) == len("ROMEO:") + 400
     generator = CharGenerator(tmp_path / "artifacts" / "test-shakespeare-lstm")
     assert generator.nats_per_char(TEXT[:500]) > 0
+
+
+def test_export_path_switches_dropout_off_for_the_parity_check(tmp_path):
+    """rebuild() + export_onnx() as the exporter uses them, on a model with dropout: parity must hold."""
+    torch.manual_seed(0)
+    model = create_model("test-shakespeare-lstm", dropout=0.5)
+    checkpoint = {"model_name": "test-shakespeare-lstm", "model_arguments": {"dropout": 0.5},
+                  "state_dict": model.state_dict()}
+    graph = rebuild(checkpoint)
+    export_onnx(graph, "lstm", tmp_path / "model.onnx")
+    torch_diff, step_diff = parity(graph, tmp_path / "model.onnx", np.random.default_rng(0).integers(0, 65, 4000))
+    assert torch_diff < 1e-5 and step_diff < 1e-5

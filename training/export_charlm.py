@@ -36,9 +36,10 @@ SAMPLE = dict(prompt="ROMEO:", length=400, seed=7, temperature=0.8, top_k=40)
 def rebuild(checkpoint: dict) -> StepGraph:
     model = create_model(checkpoint["model_name"], **checkpoint["model_arguments"])
     model.load_state_dict(checkpoint["state_dict"])
-    model.eval()
     round_weights_fp16(model)
-    return StepGraph(model)
+    # eval() on the wrapper, not only the model: the exporter restores the wrapper's mode afterwards,
+    # recursively, and a wrapper left in training mode would switch dropout back on for the parity check.
+    return StepGraph(model).eval()
 
 
 def state_names(cell: str) -> tuple[list[str], list[str]]:

@@ -12,6 +12,7 @@ from zoo.cards import ModelCard
 from zoo.runtime import ARTIFACTS_DIR
 
 README = Path(__file__).resolve().parent.parent / "README.md"
+UNITS = {"sentiment": "epochs", "generation": "steps"}  # what TrainingRun.epochs counts per task
 BEGIN, END = "<!-- models-table:begin -->", "<!-- models-table:end -->"
 
 
@@ -32,7 +33,7 @@ def table(cards: list[ModelCard]) -> str:
                 f"| `{card.name}` | {card.task} | {cell} | {arch.parameter_count / 1e6:.2f} M "
                 f"| {metric.name} ({metric.split}, n={metric.examples}) | **{metric.value:.4f}** "
                 f"| {metric.baseline_value:.4f} ({metric.baseline}) | {card.training.seconds / 60:.1f} min, "
-                f"{card.training.epochs} epochs | {card.export.size_bytes / 1e6:.1f} MB |"
+                f"{card.training.epochs} {UNITS[card.task]} | {card.export.size_bytes / 1e6:.1f} MB |"
             )
     return "\n".join(lines)
 

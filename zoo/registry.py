@@ -89,13 +89,13 @@ for _cell in ("rnn", "lstm", "gru"):
 
 
 # --- generation: character-level language models on Tiny Shakespeare ------------------------------
-_SHAKESPEARE = dict(vocab_size=65, embedding_dim=64, hidden_size=512, num_layers=2, dropout=0.25)
+_SHAKESPEARE = dict(vocab_size=65, embedding_dim=64, hidden_size=256, num_layers=2, dropout=0.1)
 for _cell in ("rnn", "lstm", "gru"):
     register(ModelSpec(
         name=f"shakespeare-{_cell}", task="generation", architecture="CharLanguageModel",
         arguments=dict(_SHAKESPEARE, cell=_cell),
         description=f"2-layer {_cell.upper()} character-level language model of Tiny Shakespeare",
-        shipped=False,  # becomes True when its artifact is trained and committed (issue 3)
+        shipped=_cell == "lstm",  # gru and rnn: artifacts not trained yet (issue 3)
     ))
     register(ModelSpec(
         name=f"test-shakespeare-{_cell}", task="generation", architecture="CharLanguageModel",
