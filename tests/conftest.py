@@ -9,7 +9,6 @@ import pytest
 from service.local_server import local_server
 
 REPO = Path(__file__).resolve().parent.parent
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 def real_data_dir() -> Path | None:

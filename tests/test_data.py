@@ -10,13 +10,29 @@ import pytest
 
 from training.data import DATA_ENV, DataError, RemoteFile, data_dir, fetch, read_sst2_tsv
 
-FIXTURE = Path(__file__).resolve().parent / "fixtures" / "sst2" / "train.tsv"
+# A few invented rows in SST-2's layout (trailing space, PTB tokens); no real data is committed.
+PAYLOAD = (
+    "sentence\tlabel\n"
+    "a slow film about nothing much \t0\n"
+    "the jokes land with a dull thud \t0\n"
+    "warm , funny and wise about growing up \t1\n"
+    "never rises above its tired premise \t0\n"
+    "does n't -lrb- quite -rrb- work \t0\n"
+    "the best cast of the year \t1\n"
+).encode()
 
 
-def test_reads_sentences_and_labels():
-    data = read_sst2_tsv(FIXTURE)
+@pytest.fixture()
+def sst2_file(tmp_path) -> Path:
+    path = tmp_path / "train.tsv"
+    path.write_bytes(PAYLOAD)
+    return path
+
+
+def test_reads_sentences_and_labels(sst2_file):
+    data = read_sst2_tsv(sst2_file)
     assert len(data) == 6
-    assert data.texts[0] == "hide new secretions from the parental units"  # trailing space stripped
+    assert data.texts[0] == "a slow film about nothing much"  # trailing space stripped
     assert data.labels == [0, 0, 1, 0, 0, 1]
 
 
@@ -59,7 +75,6 @@ def http_root(tmp_path):
     server.shutdown()
 
 
-PAYLOAD = FIXTURE.read_bytes()
 RIGHT = hashlib.sha256(PAYLOAD).hexdigest()
 
 

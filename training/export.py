@@ -35,6 +35,14 @@ def load_checkpoint(path: Path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
+def save_checkpoint(checkpoint: dict, directory: str | Path) -> Path:
+    """checkpoints/<model>.pt: tensors and plain values only, so load_checkpoint can use weights_only."""
+    path = Path(directory) / f"{checkpoint['model_name']}.pt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(checkpoint, path)
+    return path
+
+
 def rebuild(checkpoint: dict) -> torch.nn.Module:
     model = create_model(checkpoint["model_name"], **checkpoint["model_arguments"])
     model.load_state_dict(checkpoint["state_dict"])

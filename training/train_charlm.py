@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from training.cli import parse_config
 from training.data import load_tinyshakespeare
+from training.export import save_checkpoint
 from zoo import create_model, get_spec
 from zoo.text import CharVocabulary
 
@@ -146,9 +147,7 @@ def train(config: Config) -> Path:
         "config": dataclasses.asdict(config),
         "vocabulary": vocabulary.characters,
     }
-    path = Path(config.checkpoint_dir) / f"{config.model}.pt"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(checkpoint, path)
+    path = save_checkpoint(checkpoint, config.checkpoint_dir)
     print(f"saved {path} (best step {best['step']}, validation {best['loss']:.4f} nats/char, {seconds:.0f} s)")
     return path
 

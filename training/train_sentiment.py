@@ -22,6 +22,7 @@ from tqdm import tqdm
 from training import pretrained
 from training.cli import parse_config
 from training.data import hold_out_sentences, load_sst2
+from training.export import export_sentiment, save_checkpoint
 from zoo import create_model, get_spec
 from zoo.text import WordPieceTokenizer
 
@@ -199,9 +200,7 @@ def train(config: Config) -> Path:
         "teacher": teacher,
         "tokenizer_json": pretrained.tokenizer_path().read_text(),  # the vocabulary travels with the weights
     }
-    path = Path(config.checkpoint_dir) / f"{config.model}.pt"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(checkpoint, path)
+    path = save_checkpoint(checkpoint, config.checkpoint_dir)
     print(f"saved {path} (best epoch {best['epoch']}, validation accuracy {best['val_accuracy']:.4f}, {seconds:.0f} s)")
     return path
 
@@ -210,8 +209,6 @@ def main(argv: list[str] | None = None) -> None:
     config = parse_config(Config, sys.argv[1:] if argv is None else argv, __doc__)
     checkpoint_path = train(config)
     if config.export:
-        from training.export import export_sentiment
-
         command = "python -m training.train_sentiment " + " ".join(sys.argv[1:] if argv is None else argv)
         export_sentiment(checkpoint_path, Path(config.artifacts_dir), config.data_dir or None, command=command)
 
