@@ -32,16 +32,18 @@ class Config:
     data_dir: str = ""  # default: $RNNZOO_DATA, else the user cache dir
     checkpoint_dir: str = "checkpoints"
     artifacts_dir: str = "zoo/artifacts"
-    streams: int = 64  # the batch: contiguous slices of the training text read side by side
+    streams: int = 32  # the batch: contiguous slices of the training text read side by side; 32 is as
+    # fast per character as 64 on 2 cores and gives twice the optimiser steps
     chunk: int = 128  # characters per truncated-BPTT step; the state carries on, the gradient stops
     learning_rate: float = 2e-3
     min_learning_rate: float = 1e-4  # cosine decay ends here
     warmup_steps: int = 100
-    max_steps: int = 6000  # fixes the schedule, so a run is reproducible on any machine
+    max_steps: int = 3600  # about 15 epochs; fixes the schedule, so a run is reproducible on any machine
     max_minutes: float = 85.0  # a safety stop inside the 90-minute budget on 2 cores
     weight_decay: float = 0.01
     clip_norm: float = 1.0  # exploding gradients are the classic recurrent failure; clipping bounds a step
-    eval_every: int = 250  # steps between validation passes (the best state is kept)
+    eval_every: int = 400  # steps between validation passes (the best state is kept)
+    eval_streams: int = 16  # validation read as 16 warmed-up segments in one batch; export measures exactly
     limit_chars: int = 0  # >0: train on this many characters only (smoke runs)
     seed: int = 1337
     threads: int = 2
@@ -62,19 +64,40 @@ def streams_of(ids: np.ndarray, streams: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def validation_loss(model: nn.Module, ids: np.ndarray, chunk: int = 1024) -> float:
-    """Mean nats/char over the whole validation text read as one stream from a zero state."""
+def validation_loss(model: nn.Module, ids: np.ndarray, streams: int = 1, burn_in: int = 256,
+                    chunk: int = 1024) -> float:
+    """Mean nats/char over the whole validation text.
+
+    streams=1 reads it as one stream from a zero state: the exact number the card reports. streams>1
+    cuts it into that many segments read side by side (one batch), each starting `burn_in` characters
+    early with its loss not counted there, so the state has warmed up: nearly the same number, many
+    times faster for model selection on a CPU.
+    """
     model.eval()
-    tokens = torch.from_numpy(ids).unsqueeze(0)  # (1, N)
-    state = model.initial_state(1)
+    targets_total = len(ids) - 1
+    segment = -(-targets_total // streams)  # ceil
+    rows, masks = [], []
+    for start in range(0, targets_total, segment):
+        end = min(start + segment, targets_total)
+        context = max(0, start - burn_in)
+        rows.append(ids[context : end + 1])  # inputs ids[context:end], targets ids[context+1:end+1]
+        masks.append(np.arange(context, end) >= start)  # count each target once
+    width = max(len(row) for row in rows)
+    tokens = torch.zeros(len(rows), width, dtype=torch.int64)  # (S, W) right-padded
+    counted = torch.zeros(len(rows), width - 1, dtype=torch.bool)  # (S, W-1)
+    for i, (row, mask) in enumerate(zip(rows, masks)):
+        tokens[i, : len(row)] = torch.from_numpy(row)
+        counted[i, : len(mask)] = torch.from_numpy(mask)
+    state = model.initial_state(len(rows))
     total = 0.0
-    for start in range(0, tokens.shape[1] - 1, chunk):
-        inputs = tokens[:, start : start + chunk]
-        targets = tokens[:, start + 1 : start + chunk + 1]
-        logits, state = model(inputs[:, : targets.shape[1]], state)  # (1, T, V)
-        total += nn.functional.cross_entropy(logits[0], targets[0], reduction="sum").item()
+    for start in range(0, width - 1, chunk):
+        inputs = tokens[:, start : min(start + chunk, width - 1)]  # (S, T)
+        targets = tokens[:, start + 1 : start + 1 + inputs.shape[1]]  # (S, T)
+        logits, state = model(inputs, state)  # (S, T, V)
+        losses = nn.functional.cross_entropy(logits.transpose(1, 2), targets, reduction="none")  # (S, T)
+        total += losses[counted[:, start : start + inputs.shape[1]]].sum().item()
     model.train()
-    return total / (tokens.shape[1] - 1)
+    return total / targets_total
 
 
 def train(config: Config) -> Path:
@@ -124,7 +147,7 @@ def train(config: Config) -> Path:
             progress.update(1)
             progress.set_postfix(loss=f"{loss.item():.3f}", sweep=sweep, refresh=False)
             if step % config.eval_every == 0 or step == config.max_steps:
-                val = validation_loss(model, validation_ids)
+                val = validation_loss(model, validation_ids, config.eval_streams)
                 print(f"\nstep {step}: validation {val:.4f} nats/char ({val / math.log(2):.4f} bits/char)")
                 if val < best["loss"]:
                     best = {"loss": val, "step": step,
@@ -134,7 +157,7 @@ def train(config: Config) -> Path:
     progress.close()
     seconds = time.perf_counter() - started
     if best["state_dict"] is None:  # stopped before the first evaluation
-        best = {"loss": validation_loss(model, validation_ids), "step": step, "state_dict": model.state_dict()}
+        best = {"loss": validation_loss(model, validation_ids, config.eval_streams), "step": step, "state_dict": model.state_dict()}
 
     checkpoint = {
         "model_name": config.model,
