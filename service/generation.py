@@ -3,10 +3,19 @@ onnxruntime call, and a stream joins or leaves the batch at any step.
 
 A recurrent state is fixed-size, so unlike a transformer's KV cache there is no paging: joining a
 batch is stacking (L, 1, H) states along the batch axis, leaving is slicing them apart.
+
+The step loop runs in a thread of its own, so it computes the next characters while the event loop
+sends the last ones (onnxruntime releases the GIL). Each stream may run at most `read_ahead`
+characters ahead of its client: a slow client pauses only its own stream (it skips steps, keeping
+its state and its random generator untouched), and a client that leaves costs at most that much work.
+A client takes what is ready at most every `flush_interval` seconds: a character model makes
+thousands of characters a second, and one network write per character would cost more than the model.
 """
 from __future__ import annotations
 
 import asyncio
+import logging
+import threading
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +25,12 @@ from typing import AsyncIterator
 import numpy as np
 
 from zoo.runtime import CharGenerator
-from zoo.sampling import next_token
+from zoo.sampling import next_tokens
+
+log = logging.getLogger("bentoml.rnnzoo")
+
+READ_AHEAD = 256  # characters a stream may be ahead of its client (above rate x flush interval)
+FLUSH_INTERVAL = 0.005  # seconds between two hand-overs to one client: 200 writes/s, invisible to a reader
 
 
 @dataclass(frozen=True)
@@ -28,16 +42,23 @@ class SamplingParams:
     seed: int | None = None
 
 
-@dataclass
+@dataclass(eq=False)
 class Stream:
     params: SamplingParams
     rng: np.random.Generator
     logits: np.ndarray  # (V,) scores for the next character
     state: list[np.ndarray]  # [(L, 1, H), ...]
-    characters: asyncio.Queue = field(default_factory=asyncio.Queue)  # str per character, None at the end
+    loop: asyncio.AbstractEventLoop  # the client's event loop, woken from the step thread
+    deadline: float  # time.monotonic() past which the wall-clock cap ends the generation
+    # Guarded by the scheduler's lock: the step thread appends, the client's coroutine drains.
+    buffer: list[str] = field(default_factory=list)
+    waiter: asyncio.Future | None = None  # set while the client waits for characters
+    woken: asyncio.Future | None = None  # the waiter the step thread is about to wake
     produced: int = 0
-    cancelled: bool = False
-    finish_reason: str = "length"  # or "time_limit" when the wall-clock cap ended it
+    taken: int = 0  # characters handed to the client
+    finished: bool = False  # no more characters will come
+    cancelled: bool = False  # the client left (disconnect, or the iterator was closed)
+    finish_reason: str = "length"  # "time_limit" when the wall-clock cap ended it; "error" if a step failed
 
 
 class GenerationMetrics:
@@ -60,95 +81,179 @@ class CapacityError(RuntimeError):
     """More live streams than the scheduler admits."""
 
 
+def _wake(waiters: list[asyncio.Future]) -> None:
+    for waiter in waiters:
+        if not waiter.done():
+            waiter.set_result(None)
+
+
 class StepScheduler:
-    """Owns the generation sessions' step loop for one model; one background task per scheduler."""
+    """Owns the generation streams of one model: prompts run on `executor`, steps on a thread of its own."""
 
     def __init__(self, generator: CharGenerator, executor: ThreadPoolExecutor, max_streams: int,
-                 max_seconds: float, metrics: GenerationMetrics | None = None):
+                 max_seconds: float, metrics: GenerationMetrics | None = None, read_ahead: int = READ_AHEAD,
+                 flush_interval: float = FLUSH_INTERVAL):
         self.generator = generator
-        self.metrics = metrics
-        self.executor = executor  # one thread: onnxruntime calls never overlap, the event loop never blocks
+        self.executor = executor  # prompts: a long prompt does not stall the steps of running streams
         self.max_streams = max_streams
         self.max_seconds = max_seconds
+        self.read_ahead = read_ahead
+        self.flush_interval = flush_interval
+        self.characters_of = generator.vocabulary.characters
+        self.lock = threading.Lock()
+        self.work = threading.Event()  # set when a stream joins, a client takes characters, or one leaves
         self.streams: list[Stream] = []
         self.pending = 0  # streams admitted whose prompt is still running
-        self.wakeup = asyncio.Event()
-        self.task: asyncio.Task | None = None
+        self.closed = False
+        self.thread: threading.Thread | None = None
         self.batch_sizes: deque[int] = deque(maxlen=10_000)  # of recent steps, for tests and benchmarks
+        self.metrics = None
+        if metrics is not None:  # label lookups once, not per step
+            self.metrics = (metrics.characters.labels(generator.name), metrics.streams.labels(generator.name),
+                            metrics.step_batch.labels(generator.name))
 
     async def start(self, prompt_ids: np.ndarray, params: SamplingParams) -> Stream:
         """Admit a stream and run its prompt; raises CapacityError before any work when full."""
-        if len(self.streams) + self.pending >= self.max_streams:
-            raise CapacityError(f"{self.max_streams} generations are already running on {self.generator.name}; "
-                                "retry when one finishes")
-        if self.task is None or self.task.done():
-            self.task = asyncio.get_running_loop().create_task(self._run())
+        with self.lock:
+            if len(self.streams) + self.pending >= self.max_streams:
+                raise CapacityError(f"{self.max_streams} generations are already running on "
+                                    f"{self.generator.name}; retry when one finishes")
+            self.pending += 1
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._step_loop, name=f"steps-{self.generator.name}",
+                                               daemon=True)
+                self.thread.start()
         if not len(prompt_ids):  # the documented start state: as if after a line break
             prompt_ids = np.array([self.generator.start_id], dtype=np.int64)
-        self.pending += 1
+        loop = asyncio.get_running_loop()
         try:  # the prompt runs alone, one call of its own length; then the stream joins the step batch
-            logits, state = await self._call(prompt_ids[None, :], self.generator.initial_state(1))
-        finally:
+            logits, state = await loop.run_in_executor(self.executor, self.generator.step, prompt_ids[None, :],
+                                                       self.generator.initial_state(1))
+        except BaseException:
+            with self.lock:
+                self.pending -= 1
+            raise
+        stream = Stream(params, np.random.default_rng(params.seed), logits[0, -1], state, loop,
+                        deadline=time.monotonic() + self.max_seconds)
+        with self.lock:
             self.pending -= 1
-        stream = Stream(params, np.random.default_rng(params.seed), logits[0, -1], state)
-        self.streams.append(stream)
+            self.streams.append(stream)
         if self.metrics:
-            self.metrics.streams.labels(self.generator.name).inc()
-        self.wakeup.set()
+            self.metrics[1].inc()
+        self.work.set()
         return stream
 
     async def characters(self, stream: Stream) -> AsyncIterator[str]:
-        """The stream's characters as they are produced; closing the iterator stops its work."""
-        deadline = time.monotonic() + self.max_seconds
+        """The stream's characters as they are produced, in chunks of one or more (everything ready
+        when the client asks, at most every flush_interval); closing the iterator stops its work."""
         try:
             while True:
-                character = await stream.characters.get()
-                if character is None:
-                    return
-                yield character
-                if time.monotonic() > deadline:
-                    stream.finish_reason = "time_limit"
-                    return
+                with self.lock:
+                    ready = "".join(stream.buffer)
+                    if ready:
+                        stream.buffer.clear()
+                        was_paused = stream.produced - stream.taken >= self.read_ahead
+                        stream.taken += len(ready)
+                    elif stream.finished:
+                        return
+                    else:
+                        stream.waiter = stream.loop.create_future()
+                if not ready:
+                    await stream.waiter
+                    continue
+                if was_paused:
+                    self.work.set()
+                yield ready
+                if not stream.finished:  # let characters gather rather than wake for each one
+                    await asyncio.sleep(self.flush_interval)
         finally:
-            stream.cancelled = True  # the client left or the deadline passed: the loop drops it
-            self.wakeup.set()
+            stream.cancelled = True  # the client left or the text is complete: the step loop drops it
+            self.work.set()
 
-    async def _call(self, tokens: np.ndarray, state: list[np.ndarray]):
-        return await asyncio.get_running_loop().run_in_executor(self.executor, self.generator.step, tokens, state)
+    def close(self) -> None:
+        """Stop the step thread (tests; the service keeps its schedulers for its lifetime)."""
+        self.closed = True
+        self.work.set()
 
-    async def _run(self) -> None:
-        while True:
-            finished = sum(stream.cancelled for stream in self.streams)
-            if finished:  # ended, disconnected or past the deadline: leave the batch
-                self.streams = [stream for stream in self.streams if not stream.cancelled]
-                if self.metrics:
-                    self.metrics.streams.labels(self.generator.name).dec(finished)
-            if not self.streams:
-                self.wakeup.clear()
-                await self.wakeup.wait()
+    def _step_loop(self) -> None:
+        while not self.closed:
+            with self.lock:
+                left = [s for s in self.streams if s.cancelled or s.finished]
+                if left:
+                    self.streams = [s for s in self.streams if not (s.cancelled or s.finished)]
+                ready = [s for s in self.streams if s.produced - s.taken < self.read_ahead]
+                if not ready:
+                    self.work.clear()  # under the lock: a later join, take or leave sets it again
+            if left and self.metrics:
+                self.metrics[1].dec(len(left))
+            if not ready:
+                self.work.wait()
                 continue
-            live = []
-            for stream in self.streams:  # sample each stream's next character from its own rng
-                token = next_token(stream.logits, stream.rng, stream.params.temperature,
-                                   stream.params.top_k, stream.params.top_p)
-                stream.characters.put_nowait(self.generator.vocabulary.characters[token])
+            try:
+                self._step(ready)
+            except Exception:  # never leave clients waiting on a dead thread
+                log.exception("generation step failed for %d streams of %s", len(ready), self.generator.name)
+                waiting = []
+                with self.lock:
+                    for stream in ready:
+                        stream.finished, stream.finish_reason = True, "error"
+                        self._take_waiter(stream, waiting)
+                self._wake_clients(waiting)
+
+    def _step(self, ready: list[Stream]) -> None:
+        """Sample one character for each ready stream, hand it over, then one onnxruntime call for those
+        still running."""
+        params = [s.params for s in ready]
+        tokens = next_tokens(
+            np.stack([s.logits for s in ready]), [s.rng for s in ready],  # (B, V), one generator per stream
+            np.array([p.temperature for p in params]),
+            np.array([p.top_k if p.top_k is not None else len(self.characters_of) for p in params]),
+            np.array([p.top_p if p.top_p is not None else 1.0 for p in params]))  # (B,)
+        now = time.monotonic()
+        running = np.zeros(len(ready), dtype=bool)
+        waiting = []
+        with self.lock:
+            for row, stream in enumerate(ready):
+                stream.buffer.append(self.characters_of[tokens[row]])
                 stream.produced += 1
                 if stream.produced >= stream.params.max_new_tokens:
-                    stream.characters.put_nowait(None)
-                    stream.cancelled = True
+                    stream.finished = True
+                elif now > stream.deadline:
+                    stream.finished, stream.finish_reason = True, "time_limit"
                 else:
-                    live.append((stream, token))
-            if self.metrics:
-                self.metrics.characters.labels(self.generator.name).inc(len(self.streams))
-            if not live:
-                continue
-            # one call for every stream still running: tokens (B, 1), states stacked on the batch axis
-            tokens = np.array([[token] for _, token in live], dtype=np.int64)
-            state = [np.concatenate([s.state[i] for s, _ in live], axis=1) for i in range(len(live[0][0].state))]
-            self.batch_sizes.append(len(live))
-            if self.metrics:
-                self.metrics.step_batch.labels(self.generator.name).observe(len(live))
-            logits, new_state = await self._call(tokens, state)
-            for row, (stream, _) in enumerate(live):
-                stream.logits = logits[row, -1]
-                stream.state = [s[:, row : row + 1] for s in new_state]
+                    running[row] = not stream.cancelled
+                self._take_waiter(stream, waiting)
+        self._wake_clients(waiting)
+        if self.metrics:
+            self.metrics[0].inc(len(ready))
+        if not running.any():
+            return
+        # one call for every stream still running: tokens (B, 1), states stacked on the batch axis
+        batch = [stream for stream, run in zip(ready, running) if run]
+        state = [np.concatenate([s.state[i] for s in batch], axis=1) for i in range(len(batch[0].state))]
+        self.batch_sizes.append(len(batch))
+        if self.metrics:
+            self.metrics[2].observe(len(batch))
+        logits, new_state = self.generator.step(tokens[running][:, None], state)
+        for row, stream in enumerate(batch):  # (B, 1, V) and [(L, B, H), ...] back to each stream
+            stream.logits = logits[row, -1]
+            stream.state = [s[:, row : row + 1] for s in new_state]
+
+    @staticmethod
+    def _take_waiter(stream: Stream, waiting: list[Stream]) -> None:
+        """Collect a waiting client to wake once the lock is released (caller holds the lock)."""
+        if stream.waiter is not None:
+            stream.waiter, stream.woken = None, stream.waiter
+            waiting.append(stream)
+
+    @staticmethod
+    def _wake_clients(streams: list[Stream]) -> None:
+        """Wake the clients waiting on these streams: one call into each event loop, not one per stream."""
+        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future]] = {}
+        for stream in streams:
+            by_loop.setdefault(stream.loop, []).append(stream.woken)
+        for loop, waiters in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_wake, waiters)
+            except RuntimeError:  # that event loop is gone: nobody to wake
+                pass

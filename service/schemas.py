@@ -66,4 +66,5 @@ class GenerateResponse(BaseModel):
     text: str = Field(description="the generated continuation (without the prompt)")
     tokens_generated: int = Field(description="characters generated")
     finish_reason: str = Field(description="'length': max_new_tokens reached; 'time_limit': the wall-clock "
-                                           "cap on one generation ended it", examples=["length"])
+                                           "cap on one generation ended it; 'error': a step failed (logged on "
+                                           "the server) and the text is what came before", examples=["length"])

@@ -37,6 +37,7 @@ log = logging.getLogger("bentoml.rnnzoo")  # under bentoml so `bentoml serve` sh
 MAX_BATCH_TEXTS = 512
 MAX_LATENCY_MS = 5000
 
+GENERATION_THREADS_ENV = "RNNZOO_GENERATION_THREADS"  # intra-op threads of the generation sessions
 MAX_STREAMS_PER_MODEL = 64  # live generations per model; one more gets 429
 MAX_GENERATION_SECONDS = 120.0  # wall-clock cap on one generation
 GENERATION_METRIC = "validation_loss_nats_per_char"
@@ -44,6 +45,16 @@ GENERATION_METRIC = "validation_loss_nats_per_char"
 
 def artifacts_dir() -> Path:
     return Path(os.environ.get(ARTIFACTS_ENV) or ARTIFACTS_DIR)
+
+
+def generation_threads() -> int:
+    """1 by default (see README: Configuration); more pays off only for many streams on idle cores."""
+    value = os.environ.get(GENERATION_THREADS_ENV, "1")
+    cores = os.cpu_count() or 1
+    if not value.isdigit() or not 1 <= int(value) <= cores:
+        raise ValueError(f"{GENERATION_THREADS_ENV}={value!r}: expected a whole number from 1 to {cores} "
+                         "(this machine's cores)")
+    return int(value)
 
 
 # BentoML 1.4.40 closes its pooled client session every `max_requests` calls (and after `max_age`
@@ -99,8 +110,9 @@ class RNNZoo:
 
     def __init__(self) -> None:
         # Generation sessions live here, beside the streams they feed; the worker holds the batched ones.
-        self.zoo: Zoo = load_zoo(artifacts_dir(), session_tasks=("generation",))
-        self.generation_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="generation")
+        self.zoo: Zoo = load_zoo(artifacts_dir(), session_tasks=("generation",), threads=generation_threads())
+        # Prompts run here; each model's scheduler steps its streams on a thread of its own.
+        self.generation_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prompts")
         self.schedulers: dict[str, StepScheduler] = {}
         self.generation_metrics = GenerationMetrics()
         catalogue["models"] = [p.card.to_dict() for p in self.zoo.predictors.values()]
@@ -185,7 +197,7 @@ class RNNZoo:
         """Continue the prompt, character by character; with a seed the same body gives the same text."""
         generator, scheduler, stream = await self._start_generation(prompt, max_new_tokens, temperature, top_k,
                                                                     top_p, seed, model)
-        text = "".join([character async for character in scheduler.characters(stream)])
+        text = "".join([characters async for characters in scheduler.characters(stream)])
         return GenerateResponse(model=generator.name, text=text, tokens_generated=len(text),
                                 finish_reason=stream.finish_reason)
 
@@ -201,10 +213,11 @@ class RNNZoo:
 
         async def events():
             text = []
-            async for character in scheduler.characters(stream):
-                text.append(character)
-                yield f"data: {json.dumps({'token': character})}\n\n"
-            done = {"model": generator.name, "text": "".join(text), "tokens_generated": len(text),
+            async for characters in scheduler.characters(stream):  # all that is ready: one write, an event each
+                text.append(characters)
+                yield "".join(f"data: {json.dumps({'token': character})}\n\n" for character in characters)
+            text = "".join(text)
+            done = {"model": generator.name, "text": text, "tokens_generated": len(text),
                     "finish_reason": stream.finish_reason}
             yield f"event: done\ndata: {json.dumps(done)}\n\n"
 

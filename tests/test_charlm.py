@@ -13,7 +13,7 @@ from zoo import create_model
 from zoo.cards import ModelCard
 from zoo.models import StepGraph
 from zoo.runtime import CharGenerator, create_session
-from zoo.sampling import greedy_token, next_token
+from zoo.sampling import greedy_token, next_token, next_tokens
 from zoo.text import CharVocabulary, TextError
 
 CELLS = ["rnn", "lstm", "gru"]
@@ -109,3 +109,22 @@ def test_export_path_switches_dropout_off_for_the_parity_check(tmp_path):
     export_onnx(graph, "lstm", tmp_path / "model.onnx")
     torch_diff, step_diff = parity(graph, tmp_path / "model.onnx", np.random.default_rng(0).integers(0, 65, 4000))
     assert torch_diff < 1e-5 and step_diff < 1e-5
+
+
+def test_batched_sampling_equals_one_row_at_a_time():
+    """The service samples all streams in one pass; each row must get what a lone stream would."""
+    rng = np.random.default_rng(0)
+    logits = (rng.normal(size=(12, 65)) * 3).astype(np.float32)
+    temperature = rng.uniform(0.3, 1.5, 12)
+    top_k = np.array([65, 40, 5, 1] * 3)
+    top_p = np.array([1.0, 0.9, 0.5, 0.95] * 3)
+    batch = next_tokens(logits, [np.random.default_rng(i) for i in range(12)], temperature, top_k, top_p)
+    alone = [next_token(logits[i], np.random.default_rng(i), temperature[i], int(top_k[i]), float(top_p[i]))
+             for i in range(12)]
+    assert batch.tolist() == alone
+    assert batch[3] == np.argmax(logits[3])  # top_k=1 is greedy
+    # the inverse-CDF draw is numpy's own choice(): a seed means the same character it always did
+    probabilities = np.exp(logits[0].astype(np.float64) - logits[0].max())
+    order = np.argsort(-logits[0], kind="stable")
+    expected = order[np.random.default_rng(5).choice(65, p=probabilities[order] / probabilities.sum())]
+    assert next_token(logits[0], np.random.default_rng(5)) == expected

@@ -87,6 +87,7 @@ def test_a_closed_stream_stops_being_stepped(generator):
         return scheduler, stream, produced
 
     scheduler, stream, produced = asyncio.run(main())
+    scheduler.close()
     assert stream.produced <= produced + 1 and stream not in scheduler.streams
 
 
@@ -109,3 +110,20 @@ def test_the_wall_clock_cap_ends_a_generation_and_says_so(generator):
 
     text, stream = asyncio.run(main())
     assert len(text) == 1 and stream.finish_reason == "time_limit"
+
+
+def test_a_slow_client_pauses_only_its_own_stream_and_loses_nothing(generator):
+    async def main():
+        scheduler = StepScheduler(generator, ThreadPoolExecutor(1), max_streams=4, max_seconds=60, read_ahead=8)
+        slow_params = SamplingParams(max_new_tokens=100, seed=3)
+        slow = await scheduler.start(generator.vocabulary.encode("ROMEO:"), slow_params)
+        fast_text = await collect(scheduler, generator, "JULIET:", SamplingParams(max_new_tokens=200, seed=4))
+        paused_at = slow.produced  # nobody has read the slow stream yet
+        slow_text = "".join([c async for c in scheduler.characters(slow)])  # now it is read to the end
+        scheduler.close()
+        return paused_at, slow_text, fast_text, slow_params
+
+    paused_at, slow_text, fast_text, slow_params = asyncio.run(main())
+    assert paused_at == 8  # it ran exactly read_ahead characters ahead, then waited
+    assert len(fast_text) == 200  # the other stream was not held back
+    assert slow_text == reference(generator, "ROMEO:", slow_params)  # pausing changed nothing

@@ -124,10 +124,12 @@ def test_generation_benchmark_harness_runs(generation_server, generation_artifac
     """A smoke run with tiny counts, so the benchmark cannot rot (the real run is not a test)."""
     result = subprocess.run(
         [sys.executable, "-m", "service.benchmarks.generation", "--model", MODEL, "--url", generation_server,
-         "--tokens", "30", "--streams", "1,2", "--json", str(tmp_path / "bench.json")],
+         "--tokens", "30", "--streams", "1,2", "--rounds", "1", "--json", str(tmp_path / "bench.json")],
         cwd=REPO, capture_output=True, text=True, timeout=300,
         env={**os.environ, "RNNZOO_ARTIFACTS": str(generation_artifacts)},
     )
     assert result.returncode == 0, result.stderr
-    assert "x the bare loop" in result.stdout
-    assert json.loads((tmp_path / "bench.json").read_text())["2"] > 0
+    assert f"| `{MODEL}` |" in result.stdout and "service / bare" in result.stdout
+    measured = json.loads((tmp_path / "bench.json").read_text())["models"][MODEL]
+    assert measured["bare_ms_per_char"] > 0 and measured["service_ms_per_char"] > 0
+    assert measured["chars_per_s"]["2"] > 0

@@ -52,3 +52,16 @@ def test_a_model_of_another_task_is_refused(zoo_service, monkeypatch):
     monkeypatch.setattr(other.card, "task", "generation")  # stands in for a text-generation model
     with pytest.raises(InvalidArgument, match="'sst2-rnn' is a generation model; sentiment models: sst2-gru, sst2-lstm"):
         run(zoo_service.sentiment(texts=["fine"], model="sst2-rnn"))
+
+
+def test_generation_threads_setting_is_validated(monkeypatch):
+    from service.service import GENERATION_THREADS_ENV, generation_threads
+
+    monkeypatch.delenv(GENERATION_THREADS_ENV, raising=False)
+    assert generation_threads() == 1
+    monkeypatch.setenv(GENERATION_THREADS_ENV, "1")
+    assert generation_threads() == 1
+    for bad in ("0", "two", "-1", "100000"):
+        monkeypatch.setenv(GENERATION_THREADS_ENV, bad)
+        with pytest.raises(ValueError, match="expected a whole number from 1 to"):
+            generation_threads()

@@ -50,11 +50,11 @@ def verified_bytes(path: Path, expected_sha256: str) -> bytes:
     return data
 
 
-def create_session(model_bytes: bytes, providers: list[str]) -> ort.InferenceSession:
+def create_session(model_bytes: bytes, providers: list[str], threads: int = 1) -> ort.InferenceSession:
     options = ort.SessionOptions()
-    # One intra-op thread per worker: on small CPUs oversubscription costs far more than it
-    # gains; throughput comes from more workers and from batching.
-    options.intra_op_num_threads = 1
+    # One intra-op thread per worker by default: on small CPUs oversubscription costs far more than
+    # it gains; throughput comes from more workers and from batching.
+    options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
     try:
@@ -74,7 +74,8 @@ class SentimentPredictor:
 
     max_rows_per_run = 256  # evaluation batches larger inputs in length-sorted chunks of this size
 
-    def __init__(self, directory: Path, providers: list[str] | None = None, with_session: bool = True):
+    def __init__(self, directory: Path, providers: list[str] | None = None, with_session: bool = True,
+                 threads: int = 1):
         self.directory = Path(directory)
         self.card = ModelCard.load(self.directory)
         if self.card.task != "sentiment":
@@ -88,7 +89,7 @@ class SentimentPredictor:
         self.providers = providers or choose_providers()
         self.session = None
         if with_session:  # the HTTP front end only tokenises; the inference worker runs the model
-            self.session = create_session(model_bytes, self.providers)
+            self.session = create_session(model_bytes, self.providers, threads)
             self.providers = self.session.get_providers()  # what onnxruntime really uses (CUDA may fall back)
         self.labels = preprocessing.labels
 
@@ -118,7 +119,8 @@ class CharGenerator:
     (B, T, V)` and the new state, so a prompt is one call and each new character one more call.
     """
 
-    def __init__(self, directory: Path, providers: list[str] | None = None, with_session: bool = True):
+    def __init__(self, directory: Path, providers: list[str] | None = None, with_session: bool = True,
+                 threads: int = 1):
         self.directory = Path(directory)
         self.card = ModelCard.load(self.directory)
         if self.card.task != "generation":
@@ -134,7 +136,7 @@ class CharGenerator:
         self.providers = providers or choose_providers()
         self.session = None
         if with_session:
-            self.session = create_session(model_bytes, self.providers)
+            self.session = create_session(model_bytes, self.providers, threads)
             self.providers = self.session.get_providers()
 
     @property
@@ -179,8 +181,9 @@ class Zoo:
 
 
 def load_zoo(directory: Path = ARTIFACTS_DIR, providers: list[str] | None = None,
-             session_tasks: tuple[str, ...] = tuple(PREDICTORS)) -> Zoo:
-    """Every model in `directory`, verified; onnxruntime sessions only for models of `session_tasks`."""
+             session_tasks: tuple[str, ...] = tuple(PREDICTORS), threads: int = 1) -> Zoo:
+    """Every model in `directory`, verified; onnxruntime sessions (of `threads` intra-op threads) only
+    for models of `session_tasks`."""
     zoo = Zoo()
     providers = providers or choose_providers()
     if session_tasks:
@@ -192,7 +195,7 @@ def load_zoo(directory: Path = ARTIFACTS_DIR, providers: list[str] | None = None
             if predictor_class is None:
                 raise CardError(f"task {card.task!r} has no predictor; tasks: {sorted(PREDICTORS)}")
             with_session = card.task in session_tasks
-            zoo.predictors[card.name] = predictor_class(model_dir, providers, with_session)
+            zoo.predictors[card.name] = predictor_class(model_dir, providers, with_session, threads)
             if with_session:
                 log.info("loaded %s (sha256 %s...) on %s", card.name, card.export.sha256[:12],
                          zoo.predictors[card.name].providers)
