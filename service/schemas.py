@@ -5,6 +5,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, StringConstraints
 
+from zoo.forecasting import HORIZONS, MAX_CLOSES  # also on each stock card (preprocessing)
 from zoo.text import MAX_TEXT_CHARS as MAX_CHARS  # also on each sentiment card (preprocessing.max_chars)
 
 MAX_TEXTS = 64  # per request; larger jobs send several requests, which batching merges anyway
@@ -68,3 +69,39 @@ class GenerateResponse(BaseModel):
     finish_reason: str = Field(description="'length': max_new_tokens reached; 'time_limit': the wall-clock "
                                            "cap on one generation ended it; 'error': a step failed (logged on "
                                            "the server) and the text is what came before", examples=["length"])
+
+
+# --- stock forecasting ----------------------------------------------------------------------------------
+Closes = Annotated[
+    list[float],
+    Field(min_length=1, max_length=MAX_CLOSES,
+          description=f"daily closing prices, oldest first, each a finite number > 0 (adjusted for splits and "
+                      f"dividends); at least the model's window + 1 (61 for the shipped models), at most "
+                      f"{MAX_CLOSES}; the model reads the last window + 1",
+          examples=[[round(100 * 1.001 ** i * (1 + 0.01 * ((i * 7) % 5 - 2)), 2) for i in range(61)]]),
+]
+Horizon = Annotated[int, Field(ge=1, le=HORIZONS, examples=[5],
+                               description=f"trading days to forecast, 1 to {HORIZONS}")]
+ForecastModel = Annotated[str | None, Field(description="a forecasting model listed by GET /models; omitted: "
+                                                        "the best one by test pinball loss",
+                                            examples=["stock-gru"])]
+
+
+class ForecastDay(BaseModel):
+    day: int = Field(description="trading days after the last close", examples=[1])
+    p10: float = Field(description="10% quantile of the close that day", examples=[99.1])
+    p50: float = Field(description="median", examples=[100.0])
+    p90: float = Field(description="90% quantile", examples=[101.2])
+
+
+class StockForecastResponse(BaseModel):
+    model: str = Field(examples=["stock-gru"])
+    last_close: float = Field(description="the last close sent, which the forecast starts from")
+    forecast: list[ForecastDay] = Field(description="one entry per day 1..horizon; p10 <= p50 <= p90")
+
+
+class PriceWindow(BaseModel):
+    """The closes one forecast reads, on their way from the HTTP front end to the batching worker."""
+
+    model: str
+    closes: list[float]

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import aiohttp
 import bentoml
+import numpy as np
 from bentoml.exceptions import BentoMLException, InvalidArgument, NotFound, ServiceUnavailable
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -23,10 +24,12 @@ from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
 from service.generation import CapacityError, GenerationMetrics, SamplingParams, StepScheduler
-from service.schemas import (GenerateResponse, GenerationModel, MaxNewTokens, ModelName, Prompt, Seed,
-                             SentimentPrediction, SentimentResponse, SentimentTexts, Temperature, TokenisedText,
+from service.schemas import (Closes, ForecastDay, ForecastModel, GenerateResponse, GenerationModel, Horizon,
+                             MaxNewTokens, ModelName, PriceWindow, Prompt, Seed, SentimentPrediction,
+                             SentimentResponse, SentimentTexts, StockForecastResponse, Temperature, TokenisedText,
                              TopK, TopP)
-from zoo.runtime import ARTIFACTS_DIR, CharGenerator, SentimentPredictor, Zoo, load_zoo
+from zoo.forecasting import ForecastInputError, check_closes, to_prices
+from zoo.runtime import ARTIFACTS_DIR, CharGenerator, SentimentPredictor, StockForecaster, Zoo, load_zoo
 from zoo.text import TextError
 
 ARTIFACTS_ENV = "RNNZOO_ARTIFACTS"  # another zoo directory (tests use it to serve broken artifacts)
@@ -35,12 +38,14 @@ log = logging.getLogger("bentoml.rnnzoo")  # under bentoml so `bentoml serve` sh
 # BentoML's merge window. Generous on purpose: a request predicted to miss this deadline is refused
 # with 503, and a tight one both refuses requests under load and keeps batches small.
 MAX_BATCH_TEXTS = 512
+MAX_BATCH_WINDOWS = 512  # stock forecasts merged into one onnxruntime call
 MAX_LATENCY_MS = 5000
 
 GENERATION_THREADS_ENV = "RNNZOO_GENERATION_THREADS"  # intra-op threads of the generation sessions
 MAX_STREAMS_PER_MODEL = 64  # live generations per model; one more gets 429
 MAX_GENERATION_SECONDS = 120.0  # wall-clock cap on one generation
 GENERATION_METRIC = "validation_loss_nats_per_char"
+FORECAST_METRIC = "pinball_loss"
 
 
 def artifacts_dir() -> Path:
@@ -67,7 +72,7 @@ class InferenceWorker:
 
     def __init__(self) -> None:
         # Checks every sha256 before a byte reaches onnxruntime; sessions only for the batched tasks.
-        self.zoo = load_zoo(artifacts_dir(), session_tasks=("sentiment",))
+        self.zoo = load_zoo(artifacts_dir(), session_tasks=("sentiment", "forecasting"))
 
     @bentoml.api(batchable=True, batch_dim=0, max_batch_size=MAX_BATCH_TEXTS, max_latency_ms=MAX_LATENCY_MS)
     def classify_sentiment(self, texts: list[TokenisedText]) -> list[list[float]]:
@@ -87,6 +92,24 @@ class InferenceWorker:
             for row, score in zip(rows, scores):
                 probabilities[row] = score.tolist()
         return probabilities
+
+
+    @bentoml.api(batchable=True, batch_dim=0, max_batch_size=MAX_BATCH_WINDOWS, max_latency_ms=MAX_LATENCY_MS)
+    def forecast_stock(self, windows: list[PriceWindow]) -> list[list[float]]:
+        """Log-return quantiles (H*Q, horizon-major) per window; windows from many requests arrive as one
+        batch, and each model's windows go through onnxruntime in one call. A window for a model this
+        worker did not load gets an empty list, as in classify_sentiment."""
+        rows_by_model: dict[str, list[int]] = defaultdict(list)
+        for row, window in enumerate(windows):
+            rows_by_model[window.model].append(row)
+        quantiles: list[list[float]] = [[] for _ in windows]
+        for model, rows in rows_by_model.items():
+            if model not in self.zoo.predictors:
+                continue
+            closes = np.array([windows[row].closes for row in rows])  # (B, W+1), equal lengths per model
+            for row, values in zip(rows, self.zoo.predictors[model].log_return_quantiles(closes)):
+                quantiles[row] = values.ravel().tolist()
+        return quantiles
 
 
 # GET /models is a plain route beside the generated POST APIs; each API worker fills the
@@ -123,8 +146,12 @@ class RNNZoo:
         generation = self.zoo.of_task("generation")
         self.default_generation = (min(generation, key=lambda n: generation[n].card.metric(GENERATION_METRIC).value)
                                    if generation else None)
-        log.info("serving %s; default sentiment model %s, generation model %s", sorted(self.zoo.predictors),
-                 self.default_sentiment, self.default_generation)
+        forecasting = self.zoo.of_task("forecasting")
+        self.default_forecasting = (min(forecasting, key=lambda n: forecasting[n].card.metric(FORECAST_METRIC).value)
+                                    if forecasting else None)
+        log.info("serving %s; default sentiment model %s, generation model %s, forecasting model %s",
+                 sorted(self.zoo.predictors), self.default_sentiment, self.default_generation,
+                 self.default_forecasting)
 
     def _model(self, task: str, name: str | None, default: str | None) -> SentimentPredictor | CharGenerator:
         of_task = self.zoo.of_task(task)
@@ -223,3 +250,24 @@ class RNNZoo:
 
         return StreamingResponse(events(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    @bentoml.api(route="/stock_forecast")
+    async def stock_forecast(self, closes: Closes, horizon: Horizon = 5,
+                             model: ForecastModel = None) -> StockForecastResponse:
+        """Quantiles (10%, 50%, 90%) of the close 1..horizon trading days after the last one sent."""
+        forecaster = self._model("forecasting", model, self.default_forecasting)
+        try:
+            values = check_closes(closes, forecaster.window, forecaster.max_closes)
+        except ForecastInputError as error:
+            raise InvalidArgument(str(error)) from None
+        window = PriceWindow(model=forecaster.name, closes=values[-(forecaster.window + 1):].tolist())
+        (flat,) = await self._with_retry(self.inference.to_async.forecast_stock, [window])
+        if not flat:
+            raise ServiceUnavailable(f"the inference worker has not loaded {forecaster.name}")
+        levels = forecaster.quantiles
+        prices = to_prices(float(values[-1]), np.array(flat).reshape(forecaster.horizons, len(levels)))  # (H, Q)
+        return StockForecastResponse(model=forecaster.name, last_close=float(values[-1]), forecast=[
+            ForecastDay(day=day + 1, p10=prices[day, levels.index(0.1)], p50=prices[day, levels.index(0.5)],
+                        p90=prices[day, levels.index(0.9)])
+            for day in range(horizon)
+        ])

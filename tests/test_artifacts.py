@@ -2,14 +2,16 @@
 import numpy as np
 import pytest
 
-from training.data import load_sst2, load_tinyshakespeare
+from training.data import load_sst2, load_stocks, load_tinyshakespeare
+from training.export_stock import evaluate
+from training.train_stock import make_windows
 from training.export_charlm import NGRAM_ORDER, SAMPLE
 from training.ngram import KneserNey
 from training.export import majority_class
 from zoo import get_spec, list_models
 from zoo.cards import MODEL_FILE, ModelCard, sha256_of
 from zoo.leaderboard import BEGIN, END, README, load_cards, table
-from zoo.runtime import ARTIFACTS_DIR, CharGenerator, SentimentPredictor
+from zoo.runtime import ARTIFACTS_DIR, CharGenerator, SentimentPredictor, StockForecaster
 
 MAX_BYTES = 10 * 1024 * 1024
 
@@ -20,7 +22,10 @@ def test_artifact_is_complete_small_and_matches_its_card(name):
     card = ModelCard.load(directory)
     assert card.name == name and card.task == get_spec(name).task
     assert sha256_of(directory / MODEL_FILE) == card.export.sha256
-    assert sha256_of(directory / card.preprocessing.tokenizer_file) == card.preprocessing.tokenizer_sha256
+    if card.preprocessing.tokenizer_file:  # text models; numeric ones keep their statistics on the card
+        assert sha256_of(directory / card.preprocessing.tokenizer_file) == card.preprocessing.tokenizer_sha256
+    for figure in card.figures:
+        assert (directory / figure).read_bytes()[:4] == b"\x89PNG"
     assert (directory / MODEL_FILE).stat().st_size == card.export.size_bytes < MAX_BYTES
     assert card.architecture.cell == get_spec(name).arguments["cell"]
     assert card.export.parity_max_abs_diff <= card.export.parity_tolerance
@@ -52,6 +57,26 @@ def test_generation_card_metrics_are_reproduced_by_onnxruntime(name, data_dir):
     assert abs(baseline - loss.baseline_value) <= 1e-3
     assert loss.value < loss.baseline_value  # a model that loses to the n-gram is not shipped
     assert card.samples and card.samples[0].startswith(SAMPLE["prompt"])
+
+
+@pytest.fixture(scope="module")
+def stock_series():
+    return load_stocks()
+
+
+@pytest.mark.parametrize("name", list_models("forecasting"))
+def test_forecasting_card_metrics_are_reproduced_by_onnxruntime_and_meet_the_targets(name, stock_series):
+    card = ModelCard.load(ARTIFACTS_DIR / name)
+    measured, _ = evaluate(StockForecaster(ARTIFACTS_DIR / name, ["CPUExecutionProvider"]), stock_series,
+                           make_windows(stock_series, "test"))
+    for metric, again in zip(card.metrics, measured):
+        assert (metric.name, metric.examples) == (again.name, again.examples)
+        assert again.value == pytest.approx(metric.value, abs=1e-5)
+        assert again.baseline_value == pytest.approx(metric.baseline_value, abs=1e-5)
+    assert 0.77 <= card.metric("coverage_80").value <= 0.83  # calibrated, or not shipped
+    assert card.metric("mase_median").value <= 1.02
+    pinball = card.metric("pinball_loss")
+    assert pinball.value <= pinball.baseline_value  # no worse than the random walk, or not shipped
 
 
 def test_readme_table_is_generated_from_the_cards():

@@ -7,6 +7,7 @@ import urllib.error
 import urllib.request
 
 import aiohttp
+import numpy as np
 import pytest
 
 from service.local_server import local_server
@@ -40,7 +41,7 @@ def test_readyz_and_models(server):
     assert sorted(cards) == list_models()
     for card in cards.values():
         assert re.fullmatch(r"[0-9a-f]{64}", card["export"]["sha256"])
-        assert card["metrics"][0]["baseline"] and card["inputs"][0]["name"] in ("token_ids", "tokens")
+        assert card["metrics"][0]["baseline"] and card["inputs"][0]["name"] in ("token_ids", "tokens", "features")
 
 
 def test_sentiment_answers_in_order_and_matches_the_model_run_directly(server):
@@ -131,3 +132,89 @@ def test_a_tampered_artifact_is_refused_and_the_rest_still_served(tmp_path):
         assert post(f"{url}/sentiment", {"texts": ["good"]}) == (200, post(f"{url}/sentiment", {"texts": ["good"], "model": healthy})[1])
         status, body = post(f"{url}/sentiment", {"texts": ["good"], "model": tampered})
         assert status == 404 and healthy in json.dumps(body)
+
+
+# --- stock forecasting --------------------------------------------------------------------------------
+def closes(count: int, seed: int = 0) -> list[float]:
+    """A made-up daily price series, oldest first."""
+    rng = np.random.default_rng(seed)
+    return [round(40 * float(x), 4) for x in np.exp(rng.normal(0, 0.015, count).cumsum())]
+
+
+def test_stock_forecast_gives_ordered_quantiles_in_price_units(server):
+    series = closes(300)
+    for model in list_models("forecasting"):
+        status, body = post(f"{server}/stock_forecast", {"closes": series, "horizon": 5, "model": model})
+        assert status == 200 and body["model"] == model and body["last_close"] == series[-1]
+        assert [day["day"] for day in body["forecast"]] == [1, 2, 3, 4, 5]
+        for day in body["forecast"]:
+            assert 0 < day["p10"] <= day["p50"] <= day["p90"]
+            assert abs(day["p50"] / series[-1] - 1) < 0.1  # a daily model's median stays near the last close
+        widths = [day["p90"] - day["p10"] for day in body["forecast"]]
+        assert widths[-1] > widths[0]  # five days hold more uncertainty than one
+    status, body = post(f"{server}/stock_forecast", {"closes": series[-61:], "horizon": 2})
+    assert status == 200 and len(body["forecast"]) == 2 and body["model"] in list_models("forecasting")
+
+
+def test_stock_forecast_reads_only_the_last_window(server):
+    tail = closes(61, seed=3)
+    short = post(f"{server}/stock_forecast", {"closes": tail, "model": "stock-gru"})[1]
+    long = post(f"{server}/stock_forecast", {"closes": closes(500, seed=9) + tail, "model": "stock-gru"})[1]
+    assert short["forecast"] == long["forecast"]
+
+
+@pytest.mark.parametrize("body, status, message", [
+    ({"closes": closes(60)}, 400, "needs at least 61 daily closes"),
+    ({"closes": closes(10_001)}, 400, "at most 10000"),
+    ({"closes": closes(61)[:-1] + [0.0]}, 400, "closes[60] is 0.0; every close must be a finite price > 0"),
+    ({"closes": [-3.0] + closes(61)}, 400, "closes[0] is -3.0"),
+    ({"closes": closes(61), "horizon": 0}, 400, "greater than or equal to 1"),
+    ({"closes": closes(61), "horizon": 6}, 400, "less than or equal to 5"),
+    ({"closes": closes(61), "model": "stock-transformer"}, 404, "forecasting models: stock-gru"),
+    ({"closes": closes(61), "model": "sst2-lstm"}, 400, "is a sentiment model"),
+    ({"closes": "100,101"}, 400, "list"),
+    ({"horizon": 3}, 400, "closes"),
+])
+def test_bad_stock_requests_get_a_400_that_says_what_is_allowed(server, body, status, message):
+    got, answer = post(f"{server}/stock_forecast", body)
+    assert got == status and message in json.dumps(answer), answer
+
+
+def test_non_finite_closes_are_refused(server):
+    series = json.dumps(closes(70))
+    for literal in ("NaN", "Infinity", "-Infinity"):
+        payload = ('{"closes": ' + series[:-1] + ", " + literal + "]}").encode()
+        status, answer = post(f"{server}/stock_forecast", payload)
+        assert status == 400 and "every close must be a finite price > 0" in json.dumps(answer), answer
+
+
+def forecast_batches(metrics: str) -> tuple[float, float]:
+    total = count = 0.0
+    for line in metrics.splitlines():
+        if line.startswith("bentoml_service_adaptive_batch_size_sum") and "forecast_stock" in line:
+            total += float(line.rsplit(" ", 1)[1])
+        if line.startswith("bentoml_service_adaptive_batch_size_count") and "forecast_stock" in line:
+            count += float(line.rsplit(" ", 1)[1])
+    return total, count
+
+
+def test_concurrent_stock_forecasts_are_merged_into_batches(server):
+    before = forecast_batches(get(f"{server}/metrics")[1])
+    series = closes(61)
+
+    async def client(session, index):
+        statuses = []
+        for _ in range(8):
+            async with session.post(f"{server}/stock_forecast", json={"closes": series, "model": "stock-gru"}) as r:
+                statuses.append(r.status)
+        return statuses
+
+    async def load():
+        async with aiohttp.ClientSession() as session:
+            return await asyncio.gather(*(client(session, i) for i in range(32)))
+
+    statuses = [s for client_statuses in asyncio.run(load()) for s in client_statuses]
+    assert statuses == [200] * 32 * 8
+    after = forecast_batches(get(f"{server}/metrics")[1])
+    windows, batches = after[0] - before[0], after[1] - before[1]
+    assert windows == 32 * 8 and windows / batches > 2, f"mean batch {windows / batches:.2f}"

@@ -38,11 +38,12 @@ class TensorSpec:
 
 @dataclass
 class Preprocessing:
-    tokenizer_file: str
+    tokenizer_file: str  # "" for models that read numbers, not text
     tokenizer_sha256: str
-    max_chars: int
+    max_chars: int  # longest input accepted: characters of text, or closes of a price series
     labels: list[str]
     normalisation: str
+    statistics: dict[str, typing.Any] = field(default_factory=dict)  # numeric models: window, feature scaling
 
 
 @dataclass
@@ -102,6 +103,7 @@ class ModelCard:
     intended_use: str
     limitations: list[str]
     samples: list[str] = field(default_factory=list)  # generation models: text written with a fixed seed
+    figures: list[str] = field(default_factory=list)  # PNG files beside the card, e.g. a forecast plot
 
     def metric(self, name: str) -> Metric:
         for metric in self.metrics:

@@ -12,7 +12,7 @@ from zoo.cards import ModelCard
 from zoo.runtime import ARTIFACTS_DIR
 
 README = Path(__file__).resolve().parent.parent / "README.md"
-UNITS = {"sentiment": "epochs", "generation": "steps"}  # what TrainingRun.epochs counts per task
+UNITS = {"sentiment": "epochs", "generation": "steps", "forecasting": "epochs"}  # what TrainingRun.epochs counts per task
 BEGIN, END = "<!-- models-table:begin -->", "<!-- models-table:end -->"
 
 
@@ -33,9 +33,13 @@ def table(cards: list[ModelCard]) -> str:
                 f"| `{card.name}` | {card.task} | {cell} | {arch.parameter_count / 1e6:.2f} M "
                 f"| {metric.name} ({metric.split}, n={metric.examples}) | **{metric.value:.4f}** "
                 f"| {metric.baseline_value:.4f} ({metric.baseline}) | {card.training.seconds / 60:.1f} min, "
-                f"{card.training.epochs} {UNITS[card.task]} | {card.export.size_bytes / 1e6:.1f} MB |"
+                f"{card.training.epochs} {UNITS[card.task]} | {size(card.export.size_bytes)} |"
             )
     return "\n".join(lines)
+
+
+def size(n_bytes: int) -> str:
+    return f"{n_bytes / 1e6:.1f} MB" if n_bytes >= 100_000 else f"{n_bytes / 1e3:.0f} kB"
 
 
 def replace_table(readme: str, new_table: str) -> str:

@@ -8,7 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-TASKS = ("sentiment", "generation")
+from zoo.forecasting import FEATURES, HORIZONS, QUANTILES
+
+TASKS = ("sentiment", "generation", "forecasting")
 
 
 class UnknownModelError(KeyError):
@@ -102,5 +104,23 @@ for _cell in ("rnn", "lstm", "gru"):
     register(ModelSpec(
         name=f"test-shakespeare-{_cell}", task="generation", architecture="CharLanguageModel",
         arguments=dict(vocab_size=65, embedding_dim=8, hidden_size=16, num_layers=2, dropout=0.0, cell=_cell),
+        description="tiny test variant", shipped=False,
+    ))
+
+
+# --- forecasting: daily stock closes -> quantiles of the cumulative log return, 1..5 days ahead ---------
+# Small on purpose: about 8,000 overlapping training windows from four tickers, and a signal that is
+# mostly volatility. The window, features and quantiles live in zoo.forecasting.
+_STOCK = dict(num_features=len(FEATURES), hidden_size=32, num_layers=1, dropout=0.1, horizons=HORIZONS,
+              quantiles=QUANTILES)
+for _cell in ("rnn", "lstm", "gru"):
+    register(ModelSpec(
+        name=f"stock-{_cell}", task="forecasting", architecture="QuantileForecaster",
+        arguments=dict(_STOCK, cell=_cell),
+        description=f"{_cell.upper()} quantile forecaster of daily stock log returns, 1 to 5 trading days ahead",
+    ))
+    register(ModelSpec(
+        name=f"test-stock-{_cell}", task="forecasting", architecture="QuantileForecaster",
+        arguments=dict(_STOCK, hidden_size=4, cell=_cell),
         description="tiny test variant", shipped=False,
     ))

@@ -11,6 +11,7 @@ import numpy as np
 import onnxruntime as ort
 
 from zoo.cards import MODEL_FILE, CardError, ModelCard
+from zoo.forecasting import FeatureStatistics, features as forecast_features, to_log_returns
 from zoo.text import CharVocabulary, WordPieceTokenizer
 
 ARTIFACTS_DIR = Path(__file__).parent / "artifacts"
@@ -166,17 +167,56 @@ class CharGenerator:
         return float(total / (len(ids) - 1))
 
 
-PREDICTORS = {"sentiment": SentimentPredictor, "generation": CharGenerator}
+class StockForecaster:
+    """Card + feature statistics + ONNX session of one stock model: closes in, log-return quantiles out.
+
+    The graph takes `features (B, W, F)` and returns quantiles `(B, H, Q)` in units of each window's
+    volatility; zoo.forecasting turns closes into features and the output back into log returns.
+    """
+
+    def __init__(self, directory: Path, providers: list[str] | None = None, with_session: bool = True,
+                 threads: int = 1):
+        self.directory = Path(directory)
+        self.card = ModelCard.load(self.directory)
+        if self.card.task != "forecasting":
+            raise CardError(f"{self.card.name} is a {self.card.task} model, not forecasting")
+        settings = self.card.preprocessing.statistics
+        try:
+            self.statistics = FeatureStatistics.from_dict(settings)
+            self.window, self.horizons = int(settings["window"]), int(settings["horizons"])
+            self.quantiles = [float(q) for q in settings["quantiles"]]
+        except (KeyError, TypeError, ValueError) as error:
+            raise CardError(f"{self.card.name}: preprocessing.statistics is incomplete: {error}") from None
+        self.max_closes = self.card.preprocessing.max_chars
+        model_bytes = verified_bytes(self.directory / MODEL_FILE, self.card.export.sha256)
+        self.providers = providers or choose_providers()
+        self.session = None
+        if with_session:
+            self.session = create_session(model_bytes, self.providers, threads)
+            self.providers = self.session.get_providers()
+
+    @property
+    def name(self) -> str:
+        return self.card.name
+
+    def log_return_quantiles(self, closes: np.ndarray) -> np.ndarray:
+        """(B, W+1) positive closes, oldest first -> (B, H, Q) quantiles of the cumulative log return."""
+        inputs, scale = forecast_features(np.log(closes), self.statistics)
+        (scaled,) = self.session.run(None, {"features": inputs})
+        return to_log_returns(scaled, scale)
+
+
+PREDICTORS = {"sentiment": SentimentPredictor, "generation": CharGenerator, "forecasting": StockForecaster}
 
 
 @dataclass
 class Zoo:
     """Every artifact directory found, loaded or refused with the reason."""
 
-    predictors: dict[str, SentimentPredictor] = field(default_factory=dict)
+    predictors: dict[str, SentimentPredictor | CharGenerator | StockForecaster] = field(default_factory=dict)
     broken: dict[str, str] = field(default_factory=dict)
 
-    def of_task(self, task: str) -> dict[str, SentimentPredictor]:
+    def of_task(self, task: str) -> dict[str, SentimentPredictor | CharGenerator | StockForecaster]:
         return {name: p for name, p in self.predictors.items() if p.card.task == task}
 
 

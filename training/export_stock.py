@@ -1,0 +1,236 @@
+"""Stock checkpoint -> ONNX -> parity check -> onnxruntime evaluation on the test split beside the naive
+forecasts -> model card and forecast plot.
+
+    python -m training.export_stock checkpoints/stock-gru.pt
+
+Baselines on the same test windows: (a) the random walk, a zero median with the empirical quantiles of
+the trailing year's h-day returns (centred on zero); (b) the last daily return persisted (h times it).
+"""
+from __future__ import annotations
+
+import argparse
+import warnings
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+
+from training.data import STOCK_SPLITS, STOCK_TICKERS, STOCKS_LICENSE, STOCKS_SOURCE, PriceSeries, load_stocks
+from training.export import OPSET, hardware, load_checkpoint
+from training.train_stock import Windows, make_windows
+from zoo import create_model, get_spec
+from zoo.cards import (MODEL_FILE, Architecture, Export, Metric, ModelCard, Preprocessing, TensorSpec,
+                       TrainingData, TrainingRun, sha256_of)
+from zoo.forecasting import FEATURES, MAX_CLOSES, MIN_SCALE, WINDOW, FeatureStatistics, features
+from zoo.models import parameter_count
+from zoo.runtime import StockForecaster, create_session
+
+PARITY_TOLERANCE = 1e-5
+TRAILING_DAYS = 250  # the random walk's quantiles come from the trailing trading year
+FIGURE_FILE = "forecast.png"
+
+
+def rebuild(checkpoint: dict) -> torch.nn.Module:
+    model = create_model(checkpoint["model_name"], **checkpoint["model_arguments"])
+    model.load_state_dict(checkpoint["state_dict"])
+    return model.eval()
+
+
+def export_onnx(model: torch.nn.Module, path: Path, window: int = WINDOW) -> None:
+    sample = torch.randn(2, window, len(FEATURES))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (sample,), str(path), dynamo=False, opset_version=OPSET,
+                          input_names=["features"], output_names=["quantiles"],
+                          dynamic_axes={"features": {0: "batch", 1: "window"}, "quantiles": {0: "batch"}})
+    onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+
+
+def parity(model: torch.nn.Module, path: Path, windows: Windows, statistics: FeatureStatistics) -> float:
+    """max |torch - onnxruntime| on 13 real test windows (a batch size unlike the export sample's)."""
+    inputs, _ = features(windows.log_closes[:13], statistics)
+    session = create_session(path.read_bytes(), ["CPUExecutionProvider"])
+    (onnx_out,) = session.run(None, {"features": inputs})
+    with torch.no_grad():
+        torch_out = model(torch.from_numpy(inputs)).numpy()
+    return float(np.abs(onnx_out - torch_out).max())
+
+
+def random_walk_quantiles(series: dict[str, PriceSeries], windows: Windows, horizons: int,
+                          levels: list[float]) -> np.ndarray:
+    """Baseline (a): (N, H, Q) zero-median quantiles of the trailing year's overlapping h-day returns."""
+    out = np.zeros((len(windows), horizons, len(levels)))
+    for i, (ticker, t) in enumerate(zip(windows.tickers, windows.anchor_index)):
+        logs = np.log(series[ticker].closes[max(0, t - TRAILING_DAYS) : t + 1])  # the past only
+        for h in range(1, horizons + 1):
+            moves = logs[h:] - logs[:-h]  # overlapping h-day log returns
+            quantiles = np.quantile(moves, levels)
+            out[i, h - 1] = quantiles - np.median(moves)  # a random walk's median is zero
+    return out
+
+
+def pinball(quantiles: np.ndarray, targets: np.ndarray, levels: list[float]) -> float:
+    error = targets[..., None] - quantiles  # (N, H, Q)
+    levels = np.array(levels)
+    return float(np.maximum(levels * error, (levels - 1) * error).mean())
+
+
+def coverage(quantiles: np.ndarray, targets: np.ndarray) -> float:
+    return float(((targets >= quantiles[..., 0]) & (targets <= quantiles[..., -1])).mean())
+
+
+def evaluate(forecaster: StockForecaster, series: dict[str, PriceSeries], windows: Windows) -> tuple[list[Metric], np.ndarray]:
+    """The card's test metrics, measured with onnxruntime, beside the naive forecasts on the same windows."""
+    levels, horizons, y = forecaster.quantiles, forecaster.horizons, windows.targets
+    model_q = forecaster.log_return_quantiles(np.exp(windows.log_closes))  # (N, H, Q)
+    walk_q = random_walk_quantiles(series, windows, horizons, levels)
+    median = model_q[..., levels.index(0.5)]  # (N, H)
+    last_return = windows.log_closes[:, -1] - windows.log_closes[:, -2]  # (N,)
+    persisted = last_return[:, None] * np.arange(1, horizons + 1)  # (N, H) baseline (b)
+    walk_mae = np.abs(y).mean()  # the random walk's median is 0
+    split = f"test {STOCK_SPLITS['test'][0]} to {STOCK_SPLITS['test'][1]}, {len(set(windows.tickers))} tickers, horizons 1-{horizons}"
+    n = int(y.size)
+    up_rate = float((y[:, 0] > 0).mean())
+    metrics = [
+        Metric("pinball_loss", split, round(pinball(model_q, y, levels), 7),
+               "(a) random walk: zero median, trailing-year empirical quantiles", round(pinball(walk_q, y, levels), 7), n),
+        Metric("mase_median", split, round(float(np.abs(y - median).mean() / walk_mae), 5),
+               "(a) random walk (zero median), 1.0 by definition", 1.0, n),
+        Metric("mae_median_log_return", split, round(float(np.abs(y - median).mean()), 7),
+               "(b) last daily return persisted", round(float(np.abs(y - persisted).mean()), 7), n),
+        Metric("coverage_80", split, round(coverage(model_q, y), 5),
+               "(a) random walk: trailing-year 10%-90% quantiles", round(coverage(walk_q, y), 5), n),
+        Metric("direction_accuracy_1d", f"{split} (day 1 only)", round(float((np.sign(median[:, 0]) == np.sign(y[:, 0])).mean()), 5),
+               "up-day base rate (always predict up)", round(up_rate, 5), int(len(y))),
+    ]
+    return metrics, model_q
+
+
+def plot(series: dict[str, PriceSeries], windows: Windows, model_q: np.ndarray, levels: list[float],
+         title: str, path: Path) -> None:
+    """Test-period prices with the 5-day-ahead forecast fan (median and 80% band) placed at its target day."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tickers = list(dict.fromkeys(windows.tickers))
+    figure, axes = plt.subplots(len(tickers), 1, figsize=(9, 2.3 * len(tickers)), sharex=True)
+    h = model_q.shape[1]
+    for axis, ticker in zip(np.atleast_1d(axes), tickers):
+        rows = np.array([i for i, t in enumerate(windows.tickers) if t == ticker])
+        prices = series[ticker]
+        anchors = windows.anchor_index[rows]
+        last = prices.closes[anchors]
+        target_days = prices.dates[anchors + h]
+        fan = last[:, None] * np.exp(model_q[rows, h - 1])  # (n, Q) prices
+        axis.fill_between(target_days, fan[:, 0], fan[:, -1], color="tab:blue", alpha=0.25, linewidth=0,
+                          label=f"{levels[0]:.0%}-{levels[-1]:.0%} band, {h} days ahead")
+        axis.plot(target_days, fan[:, levels.index(0.5)], color="tab:blue", linewidth=0.8, label="median forecast")
+        shown = (prices.dates >= target_days[0]) & (prices.dates <= target_days[-1])
+        axis.plot(prices.dates[shown], prices.closes[shown], color="black", linewidth=0.8, label="adjusted close")
+        axis.set_ylabel(f"{ticker} ($)")
+    np.atleast_1d(axes)[0].legend(loc="upper left", fontsize=7)
+    np.atleast_1d(axes)[0].set_title(title, fontsize=9)
+    figure.tight_layout()
+    figure.savefig(path, dpi=80)
+    plt.close(figure)
+
+
+def export_stock(checkpoint_path: Path, artifacts_dir: Path, command: str = "") -> ModelCard:
+    checkpoint = load_checkpoint(checkpoint_path)
+    name, arguments = checkpoint["model_name"], checkpoint["model_arguments"]
+    out = Path(artifacts_dir) / name
+    out.mkdir(parents=True, exist_ok=True)
+    model = rebuild(checkpoint)
+    export_onnx(model, out / MODEL_FILE)
+    statistics = FeatureStatistics.from_dict(checkpoint["feature_statistics"])
+    series = load_stocks()
+    test_windows = make_windows(series, "test")
+    difference = parity(model, out / MODEL_FILE, test_windows, statistics)
+    if difference > PARITY_TOLERANCE:
+        raise RuntimeError(f"{name}: parity torch vs onnxruntime {difference:.1e} (max {PARITY_TOLERANCE})")
+
+    levels, horizons = list(arguments["quantiles"]), arguments["horizons"]
+    card = ModelCard(
+        name=name, version="1.0.0", task="forecasting", summary=get_spec(name).description,
+        architecture=Architecture(cell=arguments["cell"], num_layers=arguments["num_layers"],
+                                  hidden_size=arguments["hidden_size"], bidirectional=False, embedding_dim=0,
+                                  vocab_size=0, parameter_count=parameter_count(model)),
+        inputs=[TensorSpec("features", "float32", ["batch", WINDOW, len(FEATURES)],
+                           f"normalised daily features {list(FEATURES)} of the last {WINDOW} returns")],
+        outputs=[TensorSpec("quantiles", "float32", ["batch", horizons, len(levels)],
+                            f"quantiles {levels} of the cumulative log return 1..{horizons} days ahead, "
+                            "in units of the window's daily volatility")],
+        preprocessing=Preprocessing(
+            tokenizer_file="", tokenizer_sha256="", max_chars=MAX_CLOSES, labels=[f"p{round(q * 100)}" for q in levels],
+            normalisation=f"log returns of the last {WINDOW + 1} closes divided by their standard deviation "
+                          f"(floor {MIN_SCALE}); features standardised with the training windows' statistics",
+            statistics={**statistics.to_dict(), "window": WINDOW, "horizons": horizons, "quantiles": levels,
+                        "min_scale": MIN_SCALE, "calibration_gap_scale": [round(f, 4) for f in checkpoint["gap_scale"]],
+                        "validation_coverage_before_calibration":
+                            [round(c, 4) for c in checkpoint["validation_coverage_before_calibration"]]}),
+        training_data=TrainingData(
+            dataset=f"daily adjusted closes of {', '.join(STOCK_TICKERS)}", source=STOCKS_SOURCE, license=STOCKS_LICENSE,
+            train_split=f"windows whose last target day is in {STOCK_SPLITS['train'][0][:4]}-{STOCK_SPLITS['train'][1][:4]} "
+                        f"({len(make_windows(series, 'train')):,}); calibration on {STOCK_SPLITS['validation'][0][:4]} "
+                        f"({len(make_windows(series, 'validation')):,})",
+            evaluation_split=f"{STOCK_SPLITS['test'][0]} to {STOCK_SPLITS['test'][1]} ({len(test_windows):,} windows)"),
+        metrics=[],
+        training=TrainingRun(seconds=round(checkpoint["train_seconds"], 1), hardware=hardware(),
+                             epochs=checkpoint["config"]["epochs"], seed=checkpoint["config"]["seed"],
+                             command=command or f"python -m training.train_stock --model {name}",
+                             config={**checkpoint["config"], "best_epoch": checkpoint["best_epoch"]}),
+        export=Export(onnx_file=MODEL_FILE, sha256=sha256_of(out / MODEL_FILE), opset=OPSET,
+                      exporter=f"torch.onnx TorchScript exporter, torch {torch.__version__}",
+                      parity_max_abs_diff=difference, parity_tolerance=PARITY_TOLERANCE,
+                      size_bytes=(out / MODEL_FILE).stat().st_size),
+        intended_use="Teaching: what a recurrent network can and cannot learn from past prices; a calibrated "
+                     "range of plausible moves (risk), not a prediction of direction.",
+        limitations=[],
+        figures=[FIGURE_FILE],
+    )
+    card.save(out)
+    forecaster = StockForecaster(out, ["CPUExecutionProvider"])
+    card.metrics, model_q = evaluate(forecaster, series, test_windows)
+    card.limitations = limitations(card)
+    plot(series, test_windows, model_q, levels, f"{name} on the test split: {horizons}-day-ahead forecasts", out / FIGURE_FILE)
+    card.save(out)
+    for metric in card.metrics:
+        print(f"{name}: {metric.name} {metric.value} vs {metric.baseline_value} ({metric.baseline})")
+    return card
+
+
+def limitations(card: ModelCard) -> list[str]:
+    """Plain words about what the measured numbers mean, written from the numbers themselves."""
+    by_name = {m.name: m for m in card.metrics}
+    pinball, mase = by_name["pinball_loss"], by_name["mase_median"]
+    direction = by_name["direction_accuracy_1d"]
+    skill = 1 - pinball.value / pinball.baseline_value
+    beats = "beats" if skill > 0 else "does not beat"
+    return [
+        f"Its quantile (pinball) loss is {abs(skill):.1%} {'lower' if skill > 0 else 'higher'} than the random walk's "
+        f"on the test split: the model {beats} the random walk at describing the range of moves, which comes "
+        "from reading the recent volatility, not from knowing the direction.",
+        f"Its median misses by {mase.value:.3f}x the random walk's error (MASE). A MASE near 1 means the median "
+        "forecast is no better than 'no change': daily returns of these stocks are close to a random walk.",
+        f"Day-1 direction accuracy is {direction.value:.1%} against {direction.baseline_value:.1%} for always "
+        "guessing 'up' on the same days. Do not trade on it: after costs and slippage there is no edge here.",
+        "Trained on four large US technology stocks, 2000-2009, calibrated on 2010. Other markets, crises outside "
+        "that history, splits not reflected in the closes you send, and gaps in the series are not handled.",
+        "Forecasts are for adjusted closes: send a series adjusted for splits and dividends, oldest first.",
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("checkpoint", type=Path)
+    parser.add_argument("--artifacts-dir", type=Path, default=Path("zoo/artifacts"))
+    parser.add_argument("--command", default="")
+    args = parser.parse_args()
+    export_stock(args.checkpoint, args.artifacts_dir, args.command)
+
+
+if __name__ == "__main__":
+    main()
