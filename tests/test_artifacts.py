@@ -67,9 +67,10 @@ def stock_series():
 @pytest.mark.parametrize("name", list_models("forecasting"))
 def test_forecasting_card_metrics_are_reproduced_by_onnxruntime_and_meet_the_targets(name, stock_series):
     card = ModelCard.load(ARTIFACTS_DIR / name)
-    measured, _ = evaluate(StockForecaster(ARTIFACTS_DIR / name, ["CPUExecutionProvider"]), stock_series,
-                           make_windows(stock_series, "test"))
-    for metric, again in zip(card.metrics, measured):
+    measured = evaluate(StockForecaster(ARTIFACTS_DIR / name, ["CPUExecutionProvider"]), stock_series,
+                        make_windows(stock_series, "test"))
+    assert len(measured.metrics) == len(card.metrics)
+    for metric, again in zip(card.metrics, measured.metrics):
         assert (metric.name, metric.examples) == (again.name, again.examples)
         assert again.value == pytest.approx(metric.value, abs=1e-5)
         assert again.baseline_value == pytest.approx(metric.baseline_value, abs=1e-5)

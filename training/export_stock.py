@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -80,7 +81,33 @@ def coverage(quantiles: np.ndarray, targets: np.ndarray) -> float:
     return float(((targets >= quantiles[..., 0]) & (targets <= quantiles[..., -1])).mean())
 
 
-def evaluate(forecaster: StockForecaster, series: dict[str, PriceSeries], windows: Windows) -> tuple[list[Metric], np.ndarray]:
+def skill_interval(model_q: np.ndarray, walk_q: np.ndarray, targets: np.ndarray, levels: list[float],
+                   months: np.ndarray, resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """95% interval of the pinball skill over the random walk (1 - model/walk), resampling whole calendar
+    months of test windows: neighbouring days share their targets, so single windows are not independent."""
+    def per_window(quantiles):
+        error = targets[..., None] - quantiles  # (N, H, Q)
+        return np.maximum(np.array(levels) * error, (np.array(levels) - 1) * error).sum(axis=(1, 2))  # (N,)
+
+    model_loss, walk_loss = per_window(model_q), per_window(walk_q)
+    blocks = [np.flatnonzero(months == month) for month in np.unique(months)]
+    rng = np.random.default_rng(seed)
+    skills = []
+    for _ in range(resamples):
+        rows = np.concatenate([blocks[i] for i in rng.integers(0, len(blocks), len(blocks))])
+        skills.append(1 - model_loss[rows].sum() / walk_loss[rows].sum())
+    low, high = np.percentile(skills, [2.5, 97.5])
+    return float(low), float(high)
+
+
+@dataclass
+class Evaluation:
+    metrics: list[Metric]  # for the card
+    quantiles: np.ndarray  # (N, H, Q) the model's log-return quantiles, for the plot
+    skill_interval: tuple[float, float]  # 95% bootstrap interval of the pinball skill over the random walk
+
+
+def evaluate(forecaster: StockForecaster, series: dict[str, PriceSeries], windows: Windows) -> Evaluation:
     """The card's test metrics, measured with onnxruntime, beside the naive forecasts on the same windows."""
     levels, horizons, y = forecaster.quantiles, forecaster.horizons, windows.targets
     model_q = forecaster.log_return_quantiles(np.exp(windows.log_closes))  # (N, H, Q)
@@ -104,7 +131,8 @@ def evaluate(forecaster: StockForecaster, series: dict[str, PriceSeries], window
         Metric("direction_accuracy_1d", f"{split} (day 1 only)", round(float((np.sign(median[:, 0]) == np.sign(y[:, 0])).mean()), 5),
                "up-day base rate (always predict up)", round(up_rate, 5), int(len(y))),
     ]
-    return metrics, model_q
+    months = np.array([series[t].dates[i].astype("datetime64[M]") for t, i in zip(windows.tickers, windows.anchor_index)])
+    return Evaluation(metrics, model_q, skill_interval(model_q, walk_q, y, levels, months))
 
 
 def plot(series: dict[str, PriceSeries], windows: Windows, model_q: np.ndarray, levels: list[float],
@@ -193,25 +221,27 @@ def export_stock(checkpoint_path: Path, artifacts_dir: Path, command: str = "") 
     )
     card.save(out)
     forecaster = StockForecaster(out, ["CPUExecutionProvider"])
-    card.metrics, model_q = evaluate(forecaster, series, test_windows)
-    card.limitations = limitations(card)
-    plot(series, test_windows, model_q, levels, f"{name} on the test split: {horizons}-day-ahead forecasts", out / FIGURE_FILE)
+    evaluation = evaluate(forecaster, series, test_windows)
+    card.metrics = evaluation.metrics
+    card.limitations = limitations(card, evaluation.skill_interval)
+    plot(series, test_windows, evaluation.quantiles, levels, f"{name} on the test split: {horizons}-day-ahead forecasts", out / FIGURE_FILE)
     card.save(out)
     for metric in card.metrics:
         print(f"{name}: {metric.name} {metric.value} vs {metric.baseline_value} ({metric.baseline})")
     return card
 
 
-def limitations(card: ModelCard) -> list[str]:
+def limitations(card: ModelCard, interval: tuple[float, float]) -> list[str]:
     """Plain words about what the measured numbers mean, written from the numbers themselves."""
     by_name = {m.name: m for m in card.metrics}
     pinball, mase = by_name["pinball_loss"], by_name["mase_median"]
     direction = by_name["direction_accuracy_1d"]
     skill = 1 - pinball.value / pinball.baseline_value
-    beats = "beats" if skill > 0 else "does not beat"
+    beats = "beats" if interval[0] > 0 else "does not reliably beat"
     return [
         f"Its quantile (pinball) loss is {abs(skill):.1%} {'lower' if skill > 0 else 'higher'} than the random walk's "
-        f"on the test split: the model {beats} the random walk at describing the range of moves, which comes "
+        f"on the test split (95% interval of the improvement, resampling whole months: {interval[0]:.1%} to "
+        f"{interval[1]:.1%}): the model {beats} the random walk at describing the range of moves, which comes "
         "from reading the recent volatility, not from knowing the direction.",
         f"Its median misses by {mase.value:.3f}x the random walk's error (MASE). A MASE near 1 means the median "
         "forecast is no better than 'no change': daily returns of these stocks are close to a random walk.",
