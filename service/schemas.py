@@ -6,6 +6,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field, StringConstraints
 
 from zoo.forecasting import HORIZONS, MAX_CLOSES  # also on each stock card (preprocessing)
+from zoo.vitals import MAX_OBSERVATIONS
 from zoo.text import MAX_TEXT_CHARS as MAX_CHARS  # also on each sentiment card (preprocessing.max_chars)
 
 MAX_TEXTS = 64  # per request; larger jobs send several requests, which batching merges anyway
@@ -105,3 +106,55 @@ class PriceWindow(BaseModel):
 
     model: str
     closes: list[float]
+
+
+MAX_RECORD_CHARS = 1_000_000  # a record file's text; the largest set-a file is about 20 kB
+# --- ICU vitals -------------------------------------------------------------------------------------------
+class Observation(BaseModel):
+    time: str = Field(description="HH:MM since ICU admission, 00:00 to 48:00", examples=["00:07"])
+    parameter: str = Field(description="a PhysioNet 2012 parameter name (descriptors at 00:00, -1 = unknown)",
+                           examples=["HR"])
+    value: float = Field(description="in the records' units", examples=[73.0])
+
+
+Observations = Annotated[
+    list[Observation] | None,
+    Field(max_length=MAX_OBSERVATIONS, description=f"the record's rows, at most {MAX_OBSERVATIONS}; send these or "
+                                                   "`record`, not both",
+          examples=[[{"time": "00:00", "parameter": "Age", "value": 54}, {"time": "00:00", "parameter": "Gender", "value": 0},
+                     {"time": "00:00", "parameter": "ICUType", "value": 4}, {"time": "00:07", "parameter": "HR", "value": 73},
+                     {"time": "00:07", "parameter": "NIMAP", "value": 92.33}, {"time": "00:07", "parameter": "RespRate", "value": 19},
+                     {"time": "00:07", "parameter": "Temp", "value": 35.1}, {"time": "01:37", "parameter": "HR", "value": 60}]]),
+]
+RecordText = Annotated[
+    str | None,
+    Field(max_length=MAX_RECORD_CHARS, description="a record file's text as exported (`Time,Parameter,Value` CSV, "
+                                                   "header optional); send this or `observations`",
+          examples=["Time,Parameter,Value\n00:00,Age,54\n00:07,HR,73\n00:37,HR,77\n"]),
+]
+VitalsModel = Annotated[str | None, Field(description="a vitals model listed by GET /models; omitted: the best "
+                                                      "by set-b mortality AUROC", examples=["vitals-gru"])]
+
+
+class ClippedValue(BaseModel):
+    time: str
+    parameter: str
+    value: float = Field(description="the value sent")
+    clipped_to: float = Field(description="the physiological limit used instead (limits: the model's card)")
+
+
+class VitalsResponse(BaseModel):
+    model: str = Field(examples=["vitals-gru"])
+    hours_observed: int = Field(description="hours from admission to the last observation; the model read these")
+    mortality_risk: float = Field(description="risk of in-hospital death after the last observed hour", examples=[0.12])
+    risk_by_hour: list[float] = Field(description="the risk after each hour 1..hours_observed")
+    next_hour: dict[str, float] = Field(description="expected HR, MAP, SaO2, RespRate, Temp in the next hour",
+                                        examples=[{"HR": 88.1, "MAP": 79.0, "SaO2": 97.2, "RespRate": 19.5, "Temp": 37.1}])
+    clipped: list[ClippedValue] = Field(description="values outside physiological limits, and what was used instead")
+
+
+class HourlyFeatures(BaseModel):
+    """One stay's hourly features, on their way from the HTTP front end to the batching worker."""
+
+    model: str
+    features: list[list[float]]  # (hours, F)

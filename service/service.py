@@ -24,12 +24,14 @@ from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
 from service.generation import CapacityError, GenerationMetrics, SamplingParams, StepScheduler
-from service.schemas import (Closes, ForecastDay, ForecastModel, GenerateResponse, GenerationModel, Horizon,
-                             MaxNewTokens, ModelName, PriceWindow, Prompt, Seed, SentimentPrediction,
-                             SentimentResponse, SentimentTexts, StockForecastResponse, Temperature, TokenisedText,
-                             TopK, TopP)
+from service.schemas import (ClippedValue, Closes, ForecastDay, ForecastModel, GenerateResponse, GenerationModel,
+                             Horizon, HourlyFeatures, MaxNewTokens, ModelName, Observations, PriceWindow, Prompt,
+                             RecordText, Seed, SentimentPrediction, SentimentResponse, SentimentTexts,
+                             StockForecastResponse, Temperature, TokenisedText, TopK, TopP, VitalsModel,
+                             VitalsResponse)
 from zoo.forecasting import ForecastInputError, check_closes, to_prices
 from zoo.runtime import ARTIFACTS_DIR, CharGenerator, SentimentPredictor, StockForecaster, Zoo, load_zoo
+from zoo.vitals import VITALS, VitalsInputError, features as vitals_features, parse_observations, parse_record_text
 from zoo.text import TextError
 
 ARTIFACTS_ENV = "RNNZOO_ARTIFACTS"  # another zoo directory (tests use it to serve broken artifacts)
@@ -39,6 +41,7 @@ log = logging.getLogger("bentoml.rnnzoo")  # under bentoml so `bentoml serve` sh
 # with 503, and a tight one both refuses requests under load and keeps batches small.
 MAX_BATCH_TEXTS = 512
 MAX_BATCH_WINDOWS = 512  # stock forecasts merged into one onnxruntime call
+MAX_BATCH_STAYS = 128  # ICU stays (up to 48 hours each) merged into one onnxruntime call
 MAX_LATENCY_MS = 5000
 
 GENERATION_THREADS_ENV = "RNNZOO_GENERATION_THREADS"  # intra-op threads of the generation sessions
@@ -46,6 +49,7 @@ MAX_STREAMS_PER_MODEL = 64  # live generations per model; one more gets 429
 MAX_GENERATION_SECONDS = 120.0  # wall-clock cap on one generation
 GENERATION_METRIC = "validation_loss_nats_per_char"
 FORECAST_METRIC = "pinball_loss"
+VITALS_METRIC = "mortality_auroc"
 
 
 def artifacts_dir() -> Path:
@@ -72,7 +76,7 @@ class InferenceWorker:
 
     def __init__(self) -> None:
         # Checks every sha256 before a byte reaches onnxruntime; sessions only for the batched tasks.
-        self.zoo = load_zoo(artifacts_dir(), session_tasks=("sentiment", "forecasting"))
+        self.zoo = load_zoo(artifacts_dir(), session_tasks=("sentiment", "forecasting", "vitals"))
 
     @bentoml.api(batchable=True, batch_dim=0, max_batch_size=MAX_BATCH_TEXTS, max_latency_ms=MAX_LATENCY_MS)
     def classify_sentiment(self, texts: list[TokenisedText]) -> list[list[float]]:
@@ -112,6 +116,28 @@ class InferenceWorker:
         return quantiles
 
 
+    @bentoml.api(batchable=True, batch_dim=0, max_batch_size=MAX_BATCH_STAYS, max_latency_ms=MAX_LATENCY_MS)
+    def assess_vitals(self, stays: list[HourlyFeatures]) -> list[list[float]]:
+        """Per stay: its risk after each of its hours, then the 5 vitals' predicted change after the last one.
+        Stays of one model run as one onnxruntime call, right-padded to the longest: the network reads
+        forwards in time, so padding after a stay's last hour cannot change its outputs."""
+        rows_by_model: dict[str, list[int]] = defaultdict(list)
+        for row, stay in enumerate(stays):
+            rows_by_model[stay.model].append(row)
+        answers: list[list[float]] = [[] for _ in stays]
+        for model, rows in rows_by_model.items():
+            if model not in self.zoo.predictors:
+                continue
+            hours = [len(stays[row].features) for row in rows]
+            batch = np.zeros((len(rows), max(hours), len(stays[rows[0]].features[0])), dtype=np.float32)
+            for i, row in enumerate(rows):
+                batch[i, : hours[i]] = stays[row].features
+            risk, change = self.zoo.predictors[model].run(batch)  # (B, T), (B, T, 5)
+            for i, row in enumerate(rows):
+                answers[row] = risk[i, : hours[i]].tolist() + change[i, hours[i] - 1].tolist()
+        return answers
+
+
 # GET /models is a plain route beside the generated POST APIs; each API worker fills the
 # catalogue when it starts, from the same cards it validates requests against.
 catalogue: dict = {"models": [], "broken": {}}
@@ -146,12 +172,15 @@ class RNNZoo:
         generation = self.zoo.of_task("generation")
         self.default_generation = (min(generation, key=lambda n: generation[n].card.metric(GENERATION_METRIC).value)
                                    if generation else None)
+        vitals = self.zoo.of_task("vitals")
+        self.default_vitals = (max(vitals, key=lambda n: vitals[n].card.metric(VITALS_METRIC).value)
+                               if vitals else None)
         forecasting = self.zoo.of_task("forecasting")
         self.default_forecasting = (min(forecasting, key=lambda n: forecasting[n].card.metric(FORECAST_METRIC).value)
                                     if forecasting else None)
-        log.info("serving %s; default sentiment model %s, generation model %s, forecasting model %s",
-                 sorted(self.zoo.predictors), self.default_sentiment, self.default_generation,
-                 self.default_forecasting)
+        log.info("serving %s; default sentiment model %s, generation model %s, forecasting model %s, vitals "
+                 "model %s", sorted(self.zoo.predictors), self.default_sentiment, self.default_generation,
+                 self.default_forecasting, self.default_vitals)
 
     def _model(self, task: str, name: str | None, default: str | None) -> SentimentPredictor | CharGenerator:
         of_task = self.zoo.of_task(task)
@@ -271,3 +300,33 @@ class RNNZoo:
                         p90=prices[day, levels.index(0.9)])
             for day in range(horizon)
         ])
+
+    @bentoml.api(route="/vitals")
+    async def vitals(self, observations: Observations = None, record: RecordText = None,
+                     model: VitalsModel = None) -> VitalsResponse:
+        """Mortality risk after every observed hour and the next hour's vitals, from a PhysioNet-2012-style
+        record: `observations` as JSON rows, or the record file's text as `record`."""
+        monitor = self._model("vitals", model, self.default_vitals)
+        if (observations is None) == (record is None):
+            raise InvalidArgument("send exactly one of `observations` (JSON rows) or `record` (the record file's "
+                                  "Time,Parameter,Value text)")
+        try:
+            stay = (parse_record_text(record) if record is not None
+                    else parse_observations([(o.time, o.parameter, o.value) for o in observations]))
+        except VitalsInputError as error:
+            raise InvalidArgument(str(error)) from None
+        if not stay.rows:
+            raise InvalidArgument("no time series observations (only descriptors such as Age); send at least one "
+                                  "measurement such as HR")
+        hours = stay.hours_observed
+        hourly = HourlyFeatures(model=monitor.name, features=vitals_features(stay, monitor.statistics, hours).tolist())
+        (answer,) = await self._with_retry(self.inference.to_async.assess_vitals, [hourly])
+        if not answer:
+            raise ServiceUnavailable(f"the inference worker has not loaded {monitor.name}")
+        risk_by_hour, change = answer[:hours], np.array(answer[hours:])
+        next_hour = monitor.next_hour(stay, change)
+        return VitalsResponse(
+            model=monitor.name, hours_observed=hours, mortality_risk=risk_by_hour[-1], risk_by_hour=risk_by_hour,
+            next_hour={vital: round(float(value), 3) for vital, value in zip(VITALS, next_hour)},
+            clipped=[ClippedValue(time=c.time, parameter=c.parameter, value=c.value, clipped_to=c.clipped_to)
+                     for c in stay.clipped])

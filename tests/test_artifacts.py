@@ -2,16 +2,18 @@
 import numpy as np
 import pytest
 
-from training.data import load_sst2, load_stocks, load_tinyshakespeare
-from training.export_stock import evaluate
-from training.train_stock import make_windows
-from training.export_charlm import NGRAM_ORDER, SAMPLE
-from training.ngram import KneserNey
+from training.data import load_physionet, load_sst2, load_stocks, load_tinyshakespeare
 from training.export import majority_class
+from training.export_charlm import NGRAM_ORDER, SAMPLE
+from training.export_stock import evaluate as evaluate_stock
+from training.export_vitals import evaluate as evaluate_vitals
+from training.ngram import KneserNey
+from training.train_stock import make_windows
 from zoo import get_spec, list_models
 from zoo.cards import MODEL_FILE, ModelCard, sha256_of
 from zoo.leaderboard import BEGIN, END, README, load_cards, table
-from zoo.runtime import ARTIFACTS_DIR, CharGenerator, SentimentPredictor, StockForecaster
+from zoo.runtime import ARTIFACTS_DIR, CharGenerator, SentimentPredictor, StockForecaster, VitalsPredictor
+from zoo.vitals import parse_record_text
 
 MAX_BYTES = 10 * 1024 * 1024
 
@@ -67,7 +69,7 @@ def stock_series():
 @pytest.mark.parametrize("name", list_models("forecasting"))
 def test_forecasting_card_metrics_are_reproduced_by_onnxruntime_and_meet_the_targets(name, stock_series):
     card = ModelCard.load(ARTIFACTS_DIR / name)
-    measured = evaluate(StockForecaster(ARTIFACTS_DIR / name, ["CPUExecutionProvider"]), stock_series,
+    measured = evaluate_stock(StockForecaster(ARTIFACTS_DIR / name, ["CPUExecutionProvider"]), stock_series,
                         make_windows(stock_series, "test"))
     assert len(measured.metrics) == len(card.metrics)
     for metric, again in zip(card.metrics, measured.metrics):
@@ -78,6 +80,32 @@ def test_forecasting_card_metrics_are_reproduced_by_onnxruntime_and_meet_the_tar
     assert card.metric("mase_median").value <= 1.02
     pinball = card.metric("pinball_loss")
     assert pinball.value <= pinball.baseline_value  # no worse than the random walk, or not shipped
+
+
+@pytest.fixture(scope="module")
+def physionet(data_dir):
+    sets = {name: load_physionet(name, data_dir) for name in ("set-a", "set-b")}
+    return {name: (stays, [parse_record_text(s.record_text) for s in stays]) for name, stays in sets.items()}
+
+
+@pytest.mark.parametrize("name", list_models("vitals"))
+def test_vitals_card_metrics_are_reproduced_by_onnxruntime_and_meet_the_targets(name, physionet):
+    card = ModelCard.load(ARTIFACTS_DIR / name)
+    (train_stays, train_records), (test_stays, test_records) = physionet["set-a"], physionet["set-b"]
+    measured = evaluate_vitals(VitalsPredictor(ARTIFACTS_DIR / name, ["CPUExecutionProvider"]), train_records,
+                               np.array([s.died for s in train_stays]), test_records,
+                               np.array([s.died for s in test_stays]), np.array([s.saps1 for s in test_stays]))
+    assert [m.name for m in measured.metrics] == [m.name for m in card.metrics]
+    for metric, again in zip(card.metrics, measured.metrics):
+        assert again.examples == metric.examples
+        assert again.value == pytest.approx(metric.value, abs=1e-4)
+        assert again.baseline_value == pytest.approx(metric.baseline_value, abs=1e-4)
+    assert card.metric("mortality_auroc").value >= 0.84  # the floor for a shipped single model is 0.85
+    for vital in ("HR", "MAP", "SaO2", "RespRate", "Temp"):
+        forecast = card.metric(f"next_hour_mae_{vital}")
+        assert forecast.value <= forecast.baseline_value  # never worse than carrying forward
+    hr = card.metric("next_hour_mae_HR")
+    assert hr.value <= 0.97 * hr.baseline_value
 
 
 def test_readme_table_is_generated_from_the_cards():

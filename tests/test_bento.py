@@ -20,7 +20,9 @@ def test_bento_builds_with_artifacts_and_without_torch(tmp_path):
     root = bento.parent
     for name in list_models():
         card = ModelCard.load(ARTIFACTS_DIR / name)
-        for file in ("model.onnx", "card.json", card.preprocessing.tokenizer_file):
+        files = ["model.onnx", "card.json", *card.figures]
+        files += [card.preprocessing.tokenizer_file] if card.preprocessing.tokenizer_file else []
+        for file in files:
             assert (root / "src" / "zoo" / "artifacts" / name / file).is_file()
     assert not list((root / "src").rglob("training/*.py")), "training code is not part of the served bento"
     requirements = (root / "env" / "python" / "requirements.txt").read_text().lower()

@@ -218,3 +218,104 @@ def test_concurrent_stock_forecasts_are_merged_into_batches(server):
     after = forecast_batches(get(f"{server}/metrics")[1])
     windows, batches = after[0] - before[0], after[1] - before[1]
     assert windows == 32 * 8 and windows / batches > 2, f"mean batch {windows / batches:.2f}"
+
+
+# --- ICU vitals -----------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def set_b_records(data_dir):
+    from training.data import load_physionet
+
+    return [stay.record_text for stay in load_physionet("set-b", data_dir)[:40]]
+
+
+def rows_of(record_text: str) -> list[dict]:
+    return [{"time": t, "parameter": p, "value": float(v)}
+            for t, p, v in (line.split(",") for line in record_text.strip().splitlines()[1:])]
+
+
+def test_vitals_reads_real_set_b_records_as_text_or_rows(server, set_b_records):
+    for model in list_models("vitals"):
+        text = set_b_records[0]
+        status, from_text = post(f"{server}/vitals", {"record": text, "model": model})
+        assert status == 200, from_text
+        status, from_rows = post(f"{server}/vitals", {"observations": rows_of(text), "model": model})
+        assert status == 200 and from_rows == from_text
+        assert from_text["model"] == model and 1 <= from_text["hours_observed"] <= 48
+        assert len(from_text["risk_by_hour"]) == from_text["hours_observed"]
+        assert from_text["mortality_risk"] == from_text["risk_by_hour"][-1]
+        assert all(0 < risk < 1 for risk in from_text["risk_by_hour"])
+        assert set(from_text["next_hour"]) == {"HR", "MAP", "SaO2", "RespRate", "Temp"}
+        assert 20 < from_text["next_hour"]["HR"] < 250 and 30 < from_text["next_hour"]["Temp"] < 43
+
+
+def test_the_risk_updates_as_hours_arrive(server, set_b_records):
+    rows = rows_of(set_b_records[1])
+    early = [row for row in rows if row["time"] <= "06:00"]
+    status, first_six = post(f"{server}/vitals", {"observations": early})
+    status_all, whole = post(f"{server}/vitals", {"observations": rows})
+    assert status == status_all == 200
+    assert first_six["hours_observed"] <= 7 < whole["hours_observed"]
+    hours = first_six["hours_observed"]
+    assert whole["risk_by_hour"][: hours - 1] == pytest.approx(first_six["risk_by_hour"][: hours - 1], abs=1e-6)
+
+
+def test_implausible_values_are_clipped_and_reported(server):
+    rows = [{"time": "00:00", "parameter": "Age", "value": 70}, {"time": "00:10", "parameter": "HR", "value": 80},
+            {"time": "01:10", "parameter": "Temp", "value": -17.8}]
+    status, body = post(f"{server}/vitals", {"observations": rows})
+    assert status == 200
+    assert body["clipped"] == [{"time": "01:10", "parameter": "Temp", "value": -17.8, "clipped_to": 25.0}]
+
+
+@pytest.mark.parametrize("body, message", [
+    ({"observations": [{"time": "00:07", "parameter": "Pulse", "value": 70}]}, "unknown parameter 'Pulse'; valid parameters:"),
+    ({"observations": [{"time": "0007", "parameter": "HR", "value": 70}]}, "time '0007' is malformed"),
+    ({"observations": [{"time": "49:00", "parameter": "HR", "value": 70}]}, "past 48:00"),
+    ({"observations": []}, "no observations"),
+    ({"observations": [{"time": "00:00", "parameter": "Age", "value": 70}]}, "no time series observations"),
+    ({}, "send exactly one of `observations`"),
+    ({"record": "Time,Parameter,Value\n00:07,HR,70\n", "observations": []}, "send exactly one of"),
+    ({"record": "Time,Parameter,Value\n00:07;HR;70\n"}, "expected 'Time,Parameter,Value'"),
+    ({"observations": [{"time": "00:07", "parameter": "HR", "value": "fast"}]}, "valid number"),
+    ({"observations": [{"time": "00:07", "parameter": "HR", "value": 70}], "model": "stock-gru"}, "is a forecasting model"),
+])
+def test_bad_vitals_requests_get_a_400_that_says_what_is_wrong(server, body, message):
+    status, answer = post(f"{server}/vitals", body)
+    assert status == 400 and message in json.dumps(answer), answer
+
+
+def test_non_finite_vitals_are_refused(server):
+    payload = b'{"observations": [{"time": "00:07", "parameter": "HR", "value": NaN}]}'
+    status, answer = post(f"{server}/vitals", payload)
+    assert status == 400 and "not finite" in json.dumps(answer), answer
+
+
+def test_concurrent_vitals_requests_are_merged_into_batches(server, set_b_records):
+    def batches(metrics: str) -> tuple[float, float]:
+        total = count = 0.0
+        for line in metrics.splitlines():
+            if "assess_vitals" in line and line.startswith("bentoml_service_adaptive_batch_size_sum"):
+                total += float(line.rsplit(" ", 1)[1])
+            if "assess_vitals" in line and line.startswith("bentoml_service_adaptive_batch_size_count"):
+                count += float(line.rsplit(" ", 1)[1])
+        return total, count
+
+    before = batches(get(f"{server}/metrics")[1])
+
+    async def client(session, index):
+        statuses = []
+        for step in range(4):
+            record = set_b_records[(index + step) % len(set_b_records)]
+            async with session.post(f"{server}/vitals", json={"record": record}) as response:
+                statuses.append(response.status)
+        return statuses
+
+    async def load():
+        async with aiohttp.ClientSession() as session:
+            return await asyncio.gather(*(client(session, i) for i in range(24)))
+
+    statuses = [s for client_statuses in asyncio.run(load()) for s in client_statuses]
+    assert statuses == [200] * 24 * 4
+    after = batches(get(f"{server}/metrics")[1])
+    stays, calls = after[0] - before[0], after[1] - before[1]
+    assert stays == 24 * 4 and stays / calls > 1.5, f"mean batch {stays / calls:.2f}"

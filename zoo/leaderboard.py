@@ -12,7 +12,7 @@ from zoo.cards import ModelCard
 from zoo.runtime import ARTIFACTS_DIR
 
 README = Path(__file__).resolve().parent.parent / "README.md"
-UNITS = {"sentiment": "epochs", "generation": "steps", "forecasting": "epochs"}  # what TrainingRun.epochs counts per task
+UNITS = {"sentiment": "epochs", "generation": "steps", "forecasting": "epochs", "vitals": "epochs"}  # what TrainingRun.epochs counts per task
 ARTIFACTS_LINK = "zoo/artifacts"  # relative to README.md
 BEGIN, END = "<!-- models-table:begin -->", "<!-- models-table:end -->"
 
@@ -22,7 +22,7 @@ def load_cards(directory: Path = ARTIFACTS_DIR) -> list[ModelCard]:
 
 
 TASK_TITLES = {"generation": "Text generation (Tiny Shakespeare)", "sentiment": "Sentiment (SST-2)",
-               "forecasting": "Stock forecasting (daily closes)"}
+               "forecasting": "Stock forecasting (daily closes)", "vitals": "ICU vitals (PhysioNet 2012)"}
 
 
 def table(cards: list[ModelCard]) -> str:

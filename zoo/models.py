@@ -175,5 +175,37 @@ class QuantileForecaster(nn.Module):
         return torch.cat([below, median, above], dim=2)
 
 
+class VitalsMonitor(nn.Module):
+    """Hourly ICU features -> mortality risk after every hour, and the change of five vitals next hour.
+
+    The two heads sit on separate recurrent cores: a core tuned to forecast heart rate loses mortality
+    AUROC when it must serve both. `members` > 1 makes the risk an ensemble: independently initialised
+    cores, each trained on its own loss, whose logits are averaged (one graph, one file).
+    """
+
+    def __init__(self, cell: str, num_features: int, hidden_size: int, num_layers: int, dropout: float,
+                 num_vitals: int, members: int = 1, forecast_hidden_size: int = 64):
+        super().__init__()
+        self.risk_cores = nn.ModuleList(
+            [RecurrentCore(cell, num_features, hidden_size, num_layers, dropout) for _ in range(members)])
+        self.risk_heads = nn.ModuleList([nn.Linear(hidden_size, 1) for _ in range(members)])
+        self.forecast_core = RecurrentCore(cell, num_features, forecast_hidden_size, num_layers, dropout)
+        self.forecast_head = nn.Linear(forecast_hidden_size, num_vitals)
+        self.dropout = nn.Dropout(dropout)
+
+    def member_logits(self, features: torch.Tensor) -> torch.Tensor:
+        # features (B, T, F) -> mortality logits of each member after each hour (M, B, T)
+        return torch.stack([head(self.dropout(core(features)[0])).squeeze(-1)
+                            for core, head in zip(self.risk_cores, self.risk_heads)])
+
+    def vitals_change(self, features: torch.Tensor) -> torch.Tensor:
+        # features (B, T, F) -> next hour's vitals minus the last seen ones, in each vital's std (B, T, 5)
+        return self.forecast_head(self.dropout(self.forecast_core(features)[0]))
+
+    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # features (B, T, F) -> mortality risk (B, T) in [0, 1], vitals change (B, T, 5)
+        return torch.sigmoid(self.member_logits(features).mean(0)), self.vitals_change(features)
+
+
 def parameter_count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())

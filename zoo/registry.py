@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from zoo.forecasting import FEATURES, HORIZONS, QUANTILES
+from zoo.vitals import FEATURE_COUNT, VITALS
 
-TASKS = ("sentiment", "generation", "forecasting")
+TASKS = ("sentiment", "generation", "forecasting", "vitals")
 
 
 class UnknownModelError(KeyError):
@@ -122,5 +123,22 @@ for _cell in ("rnn", "lstm", "gru"):
     register(ModelSpec(
         name=f"test-stock-{_cell}", task="forecasting", architecture="QuantileForecaster",
         arguments=dict(_STOCK, hidden_size=4, cell=_cell),
+        description="tiny test variant", shipped=False,
+    ))
+
+
+# --- vitals: PhysioNet 2012 ICU stays -> hourly mortality risk and next-hour vitals -------------------
+# 64 units overfit after a few epochs on 3,400 stays already; five risk members average that noise away.
+_VITALS = dict(num_features=FEATURE_COUNT, hidden_size=64, num_layers=1, dropout=0.3, num_vitals=len(VITALS),
+               members=5, forecast_hidden_size=64)
+for _cell in ("rnn", "lstm", "gru"):
+    register(ModelSpec(
+        name=f"vitals-{_cell}", task="vitals", architecture="VitalsMonitor", arguments=dict(_VITALS, cell=_cell),
+        description=f"{_cell.upper()} ICU monitor: in-hospital mortality risk every hour and next-hour vitals "
+                    "(PhysioNet 2012)",
+    ))
+    register(ModelSpec(
+        name=f"test-vitals-{_cell}", task="vitals", architecture="VitalsMonitor",
+        arguments=dict(_VITALS, hidden_size=4, members=2, forecast_hidden_size=4, cell=_cell),
         description="tiny test variant", shipped=False,
     ))

@@ -12,6 +12,7 @@ import onnxruntime as ort
 
 from zoo.cards import MODEL_FILE, CardError, ModelCard
 from zoo.forecasting import FeatureStatistics, features as forecast_features, to_log_returns
+from zoo.vitals import Record, VitalsStatistics, carried_forward, vital_targets
 from zoo.text import CharVocabulary, WordPieceTokenizer
 
 ARTIFACTS_DIR = Path(__file__).parent / "artifacts"
@@ -206,17 +207,58 @@ class StockForecaster:
         return to_log_returns(scaled, scale)
 
 
-PREDICTORS = {"sentiment": SentimentPredictor, "generation": CharGenerator, "forecasting": StockForecaster}
+class VitalsPredictor:
+    """Card + statistics + ONNX session of one ICU monitor: hourly features in, hourly risk and the next
+    hour's vitals out. zoo.vitals turns observations into features."""
+
+    def __init__(self, directory: Path, providers: list[str] | None = None, with_session: bool = True,
+                 threads: int = 1):
+        self.directory = Path(directory)
+        self.card = ModelCard.load(self.directory)
+        if self.card.task != "vitals":
+            raise CardError(f"{self.card.name} is a {self.card.task} model, not vitals")
+        settings = self.card.preprocessing.statistics
+        try:
+            self.statistics = VitalsStatistics.from_dict(settings)
+            self.vital_mean = np.array(settings["vital_mean"], dtype=np.float64)
+            self.vital_std = np.array(settings["vital_std"], dtype=np.float64)
+        except (KeyError, TypeError, ValueError) as error:
+            raise CardError(f"{self.card.name}: preprocessing.statistics is incomplete: {error}") from None
+        model_bytes = verified_bytes(self.directory / MODEL_FILE, self.card.export.sha256)
+        self.providers = providers or choose_providers()
+        self.session = None
+        if with_session:
+            self.session = create_session(model_bytes, self.providers, threads)
+            self.providers = self.session.get_providers()
+
+    @property
+    def name(self) -> str:
+        return self.card.name
+
+    def run(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """features (B, T, F) -> mortality risk (B, T), vitals change (B, T, 5) in vital stds."""
+        risk, change = self.session.run(None, {"features": inputs.astype(np.float32)})
+        return risk, change
+
+    def next_hour(self, record: Record, change: np.ndarray) -> np.ndarray:
+        """(5,) the vitals expected in the hour after the record's last: last seen value (the training mean
+        if never seen) plus the predicted change."""
+        carried = carried_forward(vital_targets(record))[record.hours_observed - 1]
+        return np.where(np.isnan(carried), self.vital_mean, carried) + change * self.vital_std
+
+
+PREDICTORS = {"sentiment": SentimentPredictor, "generation": CharGenerator, "forecasting": StockForecaster,
+              "vitals": VitalsPredictor}
 
 
 @dataclass
 class Zoo:
     """Every artifact directory found, loaded or refused with the reason."""
 
-    predictors: dict[str, SentimentPredictor | CharGenerator | StockForecaster] = field(default_factory=dict)
+    predictors: dict[str, SentimentPredictor | CharGenerator | StockForecaster | VitalsPredictor] = field(default_factory=dict)
     broken: dict[str, str] = field(default_factory=dict)
 
-    def of_task(self, task: str) -> dict[str, SentimentPredictor | CharGenerator | StockForecaster]:
+    def of_task(self, task: str) -> dict[str, SentimentPredictor | CharGenerator | StockForecaster | VitalsPredictor]:
         return {name: p for name, p in self.predictors.items() if p.card.task == task}
 
 

@@ -1,0 +1,245 @@
+"""ICU records (PhysioNet/CinC 2012 `Time,Parameter,Value` rows) -> hourly features for the vitals models
+(numpy only). Training, evaluation and the service all call this module: one implementation.
+
+A record is the first 48 hours of a stay. Each hour gets, per variable, its mean value that hour
+(standardised with training statistics, carried forward when absent), an observed mask, and the hours
+since the variable was last seen: what irregularly sampled clinical series need (GRU-D, Che et al. 2018).
+Values outside documented physiological limits are clipped to the limit, and every clip is reported.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+HOURS = 48
+MAX_MINUTES = HOURS * 60  # "48:00" is the last time a record holds
+MAX_OBSERVATIONS = 20_000  # rows per request; the largest set-a record has under 1,400
+
+# Time series variables with the limits values are clipped to (outside them a value is a recording
+# error: a temperature of -17.8 C, a pH of 735). Units as in the challenge's records.
+LIMITS: dict[str, tuple[float, float]] = {
+    "Albumin": (0.5, 7.0), "ALP": (5, 5000), "ALT": (1, 20000), "AST": (1, 30000), "Bilirubin": (0.0, 60),
+    "BUN": (0.5, 300), "Cholesterol": (20, 1000), "Creatinine": (0.05, 25), "DiasABP": (5, 250),
+    "FiO2": (0.21, 1.0), "GCS": (3, 15), "Glucose": (10, 1500), "HCO3": (2, 60), "HCT": (5, 75),
+    "HR": (10, 300), "K": (1, 12), "Lactate": (0.1, 30), "Mg": (0.3, 10), "MAP": (10, 300),
+    "MechVent": (0, 1), "Na": (90, 200), "NIDiasABP": (5, 250), "NIMAP": (10, 300), "NISysABP": (20, 300),
+    "PaCO2": (5, 150), "PaO2": (10, 700), "pH": (6.5, 8.0), "Platelets": (1, 2000), "RespRate": (0, 100),
+    "SaO2": (20, 100), "SysABP": (20, 300), "Temp": (25, 45), "TroponinI": (0, 100), "TroponinT": (0, 50),
+    "Urine": (0, 12000), "WBC": (0.1, 500), "Weight": (20, 350),
+}
+SERIES = tuple(LIMITS)  # 37 variables, Weight among them (it is also a descriptor)
+DESCRIPTORS: dict[str, tuple[float, float]] = {"Age": (15, 120), "Gender": (0, 1), "Height": (100, 250),
+                                               "ICUType": (1, 4), "Weight": (20, 350)}
+IGNORED = ("RecordID",)  # accepted, not used
+PARAMETERS = tuple(sorted(set(SERIES) | set(DESCRIPTORS) | set(IGNORED), key=str.lower))
+MISSING = -1.0  # the records' value for an unknown descriptor
+SKEWED = ("ALP", "ALT", "AST", "Bilirubin", "BUN", "Creatinine", "Glucose", "Lactate", "Platelets",
+          "TroponinI", "TroponinT", "Urine", "WBC")  # log1p before standardising
+VITALS = ("HR", "MAP", "SaO2", "RespRate", "Temp")  # the next-hour forecast; MAP is invasive, else NIMAP
+STATIC_FEATURES = ("age", "gender_female", "gender_missing", "height", "height_missing", "weight",
+                   "weight_missing", "icu_coronary", "icu_cardiac_surgery", "icu_medical", "icu_surgical", "hour")
+
+
+class VitalsInputError(ValueError):
+    """Observations that cannot be read: unknown parameter, bad time or value, nothing at all."""
+
+
+@dataclass
+class Clip:
+    time: str
+    parameter: str
+    value: float
+    clipped_to: float
+
+
+@dataclass
+class Record:
+    """A stay's observations after checking: descriptors and (minute, variable, value) rows."""
+
+    descriptors: dict[str, float]  # Age, Gender, Height, ICUType, Weight; MISSING when unknown
+    rows: list[tuple[int, str, float]]  # time series observations, minutes since admission
+    clipped: list[Clip] = field(default_factory=list)
+
+    @property
+    def hours_observed(self) -> int:
+        """Hours from admission to the last observation (at least 1): how far the model reads."""
+        last = max((minute for minute, _, _ in self.rows), default=0)
+        return min(HOURS, last // 60 + 1)
+
+
+def parse_minutes(time: str) -> int:
+    hours, _, minutes = str(time).partition(":")
+    if not (hours.isdigit() and minutes.isdigit() and len(minutes) == 2 and int(minutes) < 60):
+        raise VitalsInputError(f"time {time!r} is malformed; expected HH:MM from 00:00 to {HOURS}:00")
+    total = int(hours) * 60 + int(minutes)
+    if total > MAX_MINUTES:
+        raise VitalsInputError(f"time {time!r} is past {HOURS}:00, the end of the window the models read")
+    return total
+
+
+def parse_observations(observations: list[tuple[str, str, float]]) -> Record:
+    """(time, parameter, value) rows as in the records -> Record, or VitalsInputError saying what is wrong."""
+    if not observations:
+        raise VitalsInputError("no observations; send at least one (time, parameter, value) row")
+    if len(observations) > MAX_OBSERVATIONS:
+        raise VitalsInputError(f"{len(observations)} observations; at most {MAX_OBSERVATIONS} are accepted")
+    descriptors = {name: MISSING for name in DESCRIPTORS}
+    rows, clipped = [], []
+    for index, (time, parameter, value) in enumerate(observations):
+        if parameter not in PARAMETERS:
+            raise VitalsInputError(f"observation {index}: unknown parameter {parameter!r}; valid parameters: "
+                                   f"{', '.join(PARAMETERS)}")
+        minute = parse_minutes(time)
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise VitalsInputError(f"observation {index}: value {value!r} of {parameter} is not a number") from None
+        if not math.isfinite(value):
+            raise VitalsInputError(f"observation {index}: value {value} of {parameter} is not finite")
+        if parameter in IGNORED:
+            continue
+        if parameter in DESCRIPTORS and (minute == 0 or parameter != "Weight"):
+            if value != MISSING:
+                low, high = DESCRIPTORS[parameter]
+                if not low <= value <= high:
+                    clipped.append(Clip(time, parameter, value, min(max(value, low), high)))
+                    value = min(max(value, low), high)
+                descriptors[parameter] = value
+            if parameter != "Weight":
+                continue
+        if value == MISSING and parameter == "Weight":
+            continue  # the records write an unknown weight as -1 at any time
+        low, high = LIMITS[parameter]
+        if not low <= value <= high:
+            clipped.append(Clip(time, parameter, value, min(max(value, low), high)))
+            value = min(max(value, low), high)
+        rows.append((minute, parameter, value))
+    return Record(descriptors, rows, clipped)
+
+
+def parse_record_text(text: str) -> Record:
+    """A record file's text (`Time,Parameter,Value` CSV, header optional) -> Record."""
+    observations = []
+    for line_number, row in enumerate(csv.reader(io.StringIO(text.strip())), start=1):
+        if not row or (line_number == 1 and [c.strip() for c in row] == ["Time", "Parameter", "Value"]):
+            continue
+        if len(row) != 3:
+            raise VitalsInputError(f"line {line_number}: expected 'Time,Parameter,Value', got {','.join(row)!r}")
+        observations.append((row[0].strip(), row[1].strip(), row[2].strip()))
+    return parse_observations(observations)
+
+
+def hourly(record: Record) -> np.ndarray:
+    """Record -> (HOURS, V) hourly means of each series variable, NaN where unobserved; minute 2880
+    (48:00) falls into the last hour."""
+    sums = np.zeros((HOURS, len(SERIES)))
+    counts = np.zeros((HOURS, len(SERIES)))
+    column = {name: i for i, name in enumerate(SERIES)}
+    for minute, parameter, value in record.rows:
+        hour = min(minute // 60, HOURS - 1)
+        sums[hour, column[parameter]] += value
+        counts[hour, column[parameter]] += 1
+    with np.errstate(invalid="ignore"):
+        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+
+
+def transform(values: np.ndarray) -> np.ndarray:
+    """log1p on the skewed variables (last axis is SERIES)."""
+    out = values.copy()
+    for name in SKEWED:
+        i = SERIES.index(name)
+        out[..., i] = np.log1p(out[..., i])
+    return out
+
+
+@dataclass(frozen=True)
+class VitalsStatistics:
+    """Training-set mean and std of each (transformed) series variable and of the numeric descriptors."""
+
+    mean: tuple[float, ...]  # (V,)
+    std: tuple[float, ...]  # (V,)
+    descriptor_mean: dict[str, float]  # age, height, weight
+    descriptor_std: dict[str, float]
+
+    def to_dict(self) -> dict:
+        return {"series": list(SERIES), "mean": list(self.mean), "std": list(self.std),
+                "descriptor_mean": self.descriptor_mean, "descriptor_std": self.descriptor_std}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "VitalsStatistics":
+        if list(data.get("series", [])) != list(SERIES):
+            raise ValueError(f"statistics are for variables {data.get('series')}, this code reads {SERIES}")
+        return cls(tuple(data["mean"]), tuple(data["std"]), dict(data["descriptor_mean"]), dict(data["descriptor_std"]))
+
+    @classmethod
+    def fit(cls, records: list[Record]) -> "VitalsStatistics":
+        values = transform(np.concatenate([hourly(r) for r in records]))  # (N*HOURS, V)
+        mean, std = np.nanmean(values, axis=0), np.nanstd(values, axis=0)
+        numeric = {"age": "Age", "height": "Height", "weight": "Weight"}
+        d_mean, d_std = {}, {}
+        for key, name in numeric.items():
+            known = np.array([r.descriptors[name] for r in records if r.descriptors[name] != MISSING])
+            d_mean[key], d_std[key] = float(known.mean()), float(known.std())
+        return cls(tuple(float(x) for x in mean), tuple(float(max(x, 1e-6)) for x in std), d_mean, d_std)
+
+
+def features(record: Record, statistics: VitalsStatistics, hours: int = HOURS) -> np.ndarray:
+    """Record -> (hours, 3V + S) float32: per variable [value carried forward (0 = the training mean
+    before the first sighting), observed mask, hours since last seen / HOURS], then the descriptors."""
+    values = (transform(hourly(record))[:hours] - np.array(statistics.mean)) / np.array(statistics.std)  # (T, V)
+    observed = ~np.isnan(values)
+    filled = np.zeros_like(values)
+    since = np.zeros_like(values)
+    last = np.zeros(values.shape[1])
+    gap = np.full(values.shape[1], 1.0)  # an hour has passed "since" for never-seen variables at hour 0
+    for t in range(values.shape[0]):
+        last = np.where(observed[t], values[t], last)
+        gap = np.where(observed[t], 0.0, gap + (t > 0))
+        filled[t], since[t] = last, gap / HOURS
+    static = descriptor_features(record.descriptors, statistics)  # (S,) without the hour
+    hour = (np.arange(values.shape[0]) / HOURS)[:, None]
+    return np.concatenate([filled, observed.astype(np.float64), since,
+                           np.broadcast_to(static, (values.shape[0], len(static))), hour], axis=1).astype(np.float32)
+
+
+def descriptor_features(descriptors: dict[str, float], statistics: VitalsStatistics) -> np.ndarray:
+    def standard(key: str, name: str) -> tuple[float, float]:
+        value = descriptors[name]
+        if value == MISSING:
+            return 0.0, 1.0
+        return (value - statistics.descriptor_mean[key]) / statistics.descriptor_std[key], 0.0
+
+    age, _ = standard("age", "Age")
+    height, height_missing = standard("height", "Height")
+    weight, weight_missing = standard("weight", "Weight")
+    gender = descriptors["Gender"]
+    icu = [float(descriptors["ICUType"] == k) for k in (1, 2, 3, 4)]
+    return np.array([age, float(gender == 0), float(gender == MISSING), height, height_missing, weight,
+                     weight_missing, *icu])
+
+
+FEATURE_COUNT = 3 * len(SERIES) + len(STATIC_FEATURES)
+
+
+def vital_targets(record: Record) -> np.ndarray:
+    """(HOURS, 5) the VITALS each hour (MAP: invasive when measured, else non-invasive), NaN if unobserved."""
+    values = hourly(record)
+    columns = [SERIES.index(name) for name in VITALS]
+    out = values[:, columns]
+    map_column = VITALS.index("MAP")
+    out[:, map_column] = np.where(np.isnan(out[:, map_column]), values[:, SERIES.index("NIMAP")], out[:, map_column])
+    return out
+
+
+def carried_forward(targets: np.ndarray) -> np.ndarray:
+    """(T, 5) the last observed value of each vital up to and including each hour (NaN before the first)."""
+    out = np.full_like(targets, np.nan)
+    last = np.full(targets.shape[1], np.nan)
+    for t in range(len(targets)):
+        last = np.where(np.isnan(targets[t]), last, targets[t])
+        out[t] = last
+    return out
