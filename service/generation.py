@@ -177,17 +177,25 @@ class StepScheduler:
 
     def _step_loop(self) -> None:
         while not self.closed:
+            now, waiting = time.monotonic(), []
             with self.lock:
+                for stream in self.streams:  # the cap holds for paused streams too (_step checks the others),
+                    paused = stream.produced - stream.taken >= self.read_ahead  # e.g. a client that left unread
+                    if paused and not stream.finished and now > stream.deadline:
+                        stream.finished, stream.finish_reason = True, "time_limit"
+                        self._take_waiter(stream, waiting)
                 left = [s for s in self.streams if s.cancelled or s.finished]
                 if left:
                     self.streams = [s for s in self.streams if not (s.cancelled or s.finished)]
                 ready = [s for s in self.streams if s.produced - s.taken < self.read_ahead]
                 if not ready:
                     self.work.clear()  # under the lock: a later join, take or leave sets it again
+                    next_deadline = min((s.deadline for s in self.streams), default=None)
+            self._wake_clients(waiting)
             if left and self.metrics:
                 self.metrics[1].dec(len(left))
-            if not ready:
-                self.work.wait()
+            if not ready:  # sleep until there is work, or until the next paused stream's deadline
+                self.work.wait(None if next_deadline is None else max(0.0, next_deadline - time.monotonic()) + 0.01)
                 continue
             try:
                 self._step(ready)
@@ -196,7 +204,8 @@ class StepScheduler:
                 waiting = []
                 with self.lock:
                     for stream in ready:
-                        stream.finished, stream.finish_reason = True, "error"
+                        if not stream.finished:  # those that ended normally in this step keep their reason
+                            stream.finished, stream.finish_reason = True, "error"
                         self._take_waiter(stream, waiting)
                 self._wake_clients(waiting)
 

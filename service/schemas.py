@@ -53,7 +53,9 @@ MaxNewTokens = Annotated[int, Field(ge=1, le=MAX_NEW_TOKENS, examples=[200],
                                     description=f"characters to generate, 1 to {MAX_NEW_TOKENS}")]
 Temperature = Annotated[float, Field(gt=0.0, le=2.0, examples=[0.8],
                                      description="in (0, 2]: lower is more conservative")]
-TopK = Annotated[int | None, Field(ge=1, examples=[40], description="sample among the k likeliest; null: all")]
+MAX_TOP_K = 1000  # far above any character vocabulary; k at or above the vocabulary size means all
+TopK = Annotated[int | None, Field(ge=1, le=MAX_TOP_K, examples=[40],
+                                   description=f"sample among the k likeliest, 1 to {MAX_TOP_K}; null: all")]
 TopP = Annotated[float | None, Field(gt=0.0, le=1.0, examples=[0.95],
                                      description="sample from the smallest set reaching this probability; null: off")]
 Seed = Annotated[int | None, Field(ge=0, le=2**63 - 1, examples=[7],

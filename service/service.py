@@ -285,6 +285,9 @@ class RNNZoo:
                              model: ForecastModel = None) -> StockForecastResponse:
         """Quantiles (10%, 50%, 90%) of the close 1..horizon trading days after the last one sent."""
         forecaster = self._model("forecasting", model, self.default_forecasting)
+        if horizon > forecaster.horizons:
+            raise InvalidArgument(f"horizon {horizon} is beyond {forecaster.name}'s {forecaster.horizons} days; "
+                                  f"allowed: 1 to {forecaster.horizons}")
         try:
             values = check_closes(closes, forecaster.window, forecaster.max_closes)
         except ForecastInputError as error:

@@ -76,7 +76,9 @@ def test_concurrent_streams_share_steps_and_match_a_bare_loop(generator):
 
 def test_a_closed_stream_stops_being_stepped(generator):
     async def main():
-        scheduler = StepScheduler(generator, ThreadPoolExecutor(1), max_streams=4, max_seconds=60)
+        # a read-ahead beyond max_new_tokens: only the cancellation can stop this stream early
+        scheduler = StepScheduler(generator, ThreadPoolExecutor(1), max_streams=4, max_seconds=60, read_ahead=10_000,
+                                  flush_interval=0.0)
         stream = await scheduler.start(generator.vocabulary.encode("ROMEO:"), SamplingParams(max_new_tokens=2000, seed=1))
         characters = scheduler.characters(stream)
         for _ in range(5):
@@ -88,7 +90,7 @@ def test_a_closed_stream_stops_being_stepped(generator):
 
     scheduler, stream, produced = asyncio.run(main())
     scheduler.close()
-    assert stream.produced <= produced + 1 and stream not in scheduler.streams
+    assert produced < 2000 and stream.produced <= produced + 1 and stream not in scheduler.streams
 
 
 def test_capacity_is_enforced_before_any_work(generator):
@@ -127,3 +129,18 @@ def test_a_slow_client_pauses_only_its_own_stream_and_loses_nothing(generator):
     assert paused_at == 8  # it ran exactly read_ahead characters ahead, then waited
     assert len(fast_text) == 200  # the other stream was not held back
     assert slow_text == reference(generator, "ROMEO:", slow_params)  # pausing changed nothing
+
+
+def test_the_wall_clock_cap_also_frees_a_stream_nobody_reads(generator):
+    async def main():
+        scheduler = StepScheduler(generator, ThreadPoolExecutor(1), max_streams=1, max_seconds=0.3, read_ahead=4)
+        abandoned = await scheduler.start(generator.vocabulary.encode("A"), SamplingParams(max_new_tokens=2000, seed=1))
+        await asyncio.sleep(0.6)  # paused after 4 characters, and never read
+        second = await scheduler.start(generator.vocabulary.encode("B"), SamplingParams(max_new_tokens=5, seed=2))
+        text = "".join([c async for c in scheduler.characters(second)])
+        scheduler.close()
+        return abandoned, text
+
+    abandoned, text = asyncio.run(main())
+    assert abandoned.finished and abandoned.finish_reason == "time_limit" and abandoned.produced == 4
+    assert len(text) == 5  # the slot was free again

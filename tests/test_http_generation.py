@@ -86,6 +86,7 @@ def test_defaults_and_an_empty_prompt(generation_server):
     ({"prompt": "x", "temperature": 2.5}, "less than or equal to 2"),
     ({"prompt": "x", "top_p": 1.5}, "less than or equal to 1"),
     ({"prompt": "x", "top_k": 0}, "greater than or equal to 1"),
+    ({"prompt": "x", "top_k": 2**63}, "less than or equal to 1000"),
     ({"prompt": "x" * 4001}, "at most 4000 characters"),
     ({"prompt": "x", "model": "sst2-lstm-nope"}, "unknown model"),
     ({"max_new_tokens": 5}, "Field required"),

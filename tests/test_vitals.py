@@ -61,6 +61,7 @@ def test_a_record_file_parses_with_descriptors_clips_and_hours():
     ([("00:07", "HeartRate", 70)], "unknown parameter 'HeartRate'; valid parameters: "),
     ([("7:5", "HR", 70)], "time '7:5' is malformed; expected HH:MM from 00:00 to 48:00"),
     ([("ab:cd", "HR", 70)], "malformed"),
+    ([("²:00", "HR", 70)], "malformed"),
     ([("00:61", "HR", 70)], "malformed"),
     ([("48:01", "HR", 70)], "past 48:00"),
     ([("00:07", "HR", float("nan"))], "value nan of HR is not finite"),
@@ -158,3 +159,10 @@ def test_tiny_training_run_exports_a_card_measured_on_set_b(tmp_path, data_dir):
     record = parse_record_text(RECORD)
     risk, change = predictor.run(features(record, predictor.statistics)[None])
     assert risk.shape == (1, HOURS) and predictor.next_hour(record, change[0, -1]).shape == (len(VITALS),)
+
+
+def test_a_record_text_that_is_not_csv_is_refused_not_crashed():
+    with pytest.raises(VitalsInputError, match="is not 'Time,Parameter,Value' CSV"):
+        parse_record_text("00:07,HR," + "7" * 200_000)
+    with pytest.raises(VitalsInputError, match="expected 'Time,Parameter,Value'"):
+        parse_record_text("Time,Parameter,Value\n00:07;HR;70\n")

@@ -186,6 +186,8 @@ class StockForecaster:
             self.statistics = FeatureStatistics.from_dict(settings)
             self.window, self.horizons = int(settings["window"]), int(settings["horizons"])
             self.quantiles = [float(q) for q in settings["quantiles"]]
+            if not {0.1, 0.5, 0.9} <= set(self.quantiles):  # what /stock_forecast answers with
+                raise ValueError(f"quantiles {self.quantiles} lack one of 0.1, 0.5, 0.9")
         except (KeyError, TypeError, ValueError) as error:
             raise CardError(f"{self.card.name}: preprocessing.statistics is incomplete: {error}") from None
         self.max_closes = self.card.preprocessing.max_chars

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -72,10 +73,10 @@ class Record:
 
 
 def parse_minutes(time: str) -> int:
-    hours, _, minutes = str(time).partition(":")
-    if not (hours.isdigit() and minutes.isdigit() and len(minutes) == 2 and int(minutes) < 60):
+    match = re.fullmatch(r"(\d{1,2}):([0-5]\d)", str(time), re.ASCII)
+    if match is None:
         raise VitalsInputError(f"time {time!r} is malformed; expected HH:MM from 00:00 to {HOURS}:00")
-    total = int(hours) * 60 + int(minutes)
+    total = int(match[1]) * 60 + int(match[2])
     if total > MAX_MINUTES:
         raise VitalsInputError(f"time {time!r} is past {HOURS}:00, the end of the window the models read")
     return total
@@ -124,12 +125,16 @@ def parse_observations(observations: list[tuple[str, str, float]]) -> Record:
 def parse_record_text(text: str) -> Record:
     """A record file's text (`Time,Parameter,Value` CSV, header optional) -> Record."""
     observations = []
-    for line_number, row in enumerate(csv.reader(io.StringIO(text.strip())), start=1):
-        if not row or (line_number == 1 and [c.strip() for c in row] == ["Time", "Parameter", "Value"]):
-            continue
-        if len(row) != 3:
-            raise VitalsInputError(f"line {line_number}: expected 'Time,Parameter,Value', got {','.join(row)!r}")
-        observations.append((row[0].strip(), row[1].strip(), row[2].strip()))
+    try:
+        for line_number, row in enumerate(csv.reader(io.StringIO(text.strip())), start=1):
+            if not row or (line_number == 1 and [c.strip() for c in row] == ["Time", "Parameter", "Value"]):
+                continue
+            if len(row) != 3:
+                raise VitalsInputError(f"line {line_number}: expected 'Time,Parameter,Value', got "
+                                       f"{','.join(row)[:200]!r}")
+            observations.append((row[0].strip(), row[1].strip(), row[2].strip()))
+    except csv.Error as error:  # e.g. a field longer than the csv module allows
+        raise VitalsInputError(f"the record is not 'Time,Parameter,Value' CSV: {error}") from None
     return parse_observations(observations)
 
 
