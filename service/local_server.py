@@ -28,7 +28,9 @@ def local_server(log_path: Path, env: dict[str, str] | None = None, timeout_s: f
         process = subprocess.Popen(
             [sys.executable, "-m", "bentoml", "serve", "--host", "127.0.0.1", "--port", str(port)],
             cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            env={**os.environ, **(env or {})},
+            # A BentoML home of its own: serve wipes the Prometheus multiprocess folder under it at
+            # start-up, which would reset the metrics of another server running beside this one.
+            env={**os.environ, "BENTOML_HOME": str(Path(log_path).parent / f"bentoml-home-{port}"), **(env or {})},
         )
     url = f"http://127.0.0.1:{port}"
     try:
