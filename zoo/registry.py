@@ -100,7 +100,6 @@ for _cell in ("rnn", "lstm", "gru"):
         name=f"shakespeare-{_cell}", task="generation", architecture="CharLanguageModel",
         arguments=dict(_SHAKESPEARE, cell=_cell),
         description=f"2-layer {_cell.upper()} character-level language model of Tiny Shakespeare",
-        shipped=_cell == "lstm",  # gru and rnn: artifacts not trained yet (issue 3)
     ))
     register(ModelSpec(
         name=f"test-shakespeare-{_cell}", task="generation", architecture="CharLanguageModel",
