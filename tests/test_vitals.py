@@ -115,13 +115,37 @@ def test_risk_is_a_probability_per_hour_and_onnx_matches_torch_at_other_shapes(c
     session = create_session((tmp_path / "model.onnx").read_bytes(), ["CPUExecutionProvider"])
     for batch, hours in ((1, 1), (3, 48), (11, 17)):
         inputs = np.random.default_rng(hours).normal(size=(batch, hours, FEATURE_COUNT)).astype(np.float32)
-        risk, change = session.run(None, {"features": inputs})
+        zeros = {spec.name: np.zeros((spec.shape[0], batch, spec.shape[2]), dtype=np.float32)
+                 for spec in session.get_inputs()[1:]}
+        risk, change, *state = session.run(None, {"features": inputs, **zeros})
         assert risk.shape == (batch, hours) and change.shape == (batch, hours, len(VITALS))
         assert ((risk > 0) & (risk < 1)).all()
         with torch.no_grad():
-            torch_risk, torch_change = model(torch.from_numpy(inputs))
+            torch_risk, torch_change, *torch_state = model(torch.from_numpy(inputs))
         np.testing.assert_allclose(risk, torch_risk.numpy(), atol=1e-5)
         np.testing.assert_allclose(change, torch_change.numpy(), atol=1e-5)
+        for onnx_state, expected in zip(state, torch_state, strict=True):
+            np.testing.assert_allclose(onnx_state, expected.numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_carrying_the_state_hour_by_hour_equals_one_run_over_the_stay(cell, tmp_path):
+    """What sessions rely on: the graph's state out, fed back in, continues the stay exactly."""
+    torch.manual_seed(0)
+    model = create_model(f"test-vitals-{cell}").eval()
+    export_onnx(model, tmp_path / "model.onnx")
+    session = create_session((tmp_path / "model.onnx").read_bytes(), ["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()][1:]
+    inputs = np.random.default_rng(1).normal(size=(2, 20, FEATURE_COUNT)).astype(np.float32)
+    state = [np.zeros((spec.shape[0], 2, spec.shape[2]), dtype=np.float32) for spec in session.get_inputs()[1:]]
+    whole_risk, whole_change, *_ = session.run(None, {"features": inputs, **dict(zip(names, state))})
+    risks, changes = [], []
+    for start, stop in ((0, 1), (1, 4), (4, 5), (5, 20)):
+        risk, change, *state = session.run(None, {"features": inputs[:, start:stop], **dict(zip(names, state))})
+        risks.append(risk)
+        changes.append(change)
+    np.testing.assert_allclose(np.concatenate(risks, axis=1), whole_risk, atol=1e-5)
+    np.testing.assert_allclose(np.concatenate(changes, axis=1), whole_change, atol=1e-5)
 
 
 def test_a_stays_outputs_do_not_depend_on_padding_after_it(tmp_path):
@@ -131,7 +155,7 @@ def test_a_stays_outputs_do_not_depend_on_padding_after_it(tmp_path):
     inputs = torch.randn(1, 10, FEATURE_COUNT)
     padded = torch.cat([inputs, torch.zeros(1, 38, FEATURE_COUNT)], dim=1)
     with torch.no_grad():
-        alone, padded_out = model(inputs), model(padded)
+        alone, padded_out = model(inputs)[:2], model(padded)[:2]
     torch.testing.assert_close(alone[0], padded_out[0][:, :10])
     torch.testing.assert_close(alone[1], padded_out[1][:, :10])
 

@@ -41,26 +41,53 @@ def rebuild(checkpoint: dict) -> torch.nn.Module:
     return model.eval()
 
 
+def state_names(model: torch.nn.Module) -> tuple[list[str], list[str]]:
+    """The graph's state inputs and outputs: risk cores then forecast core; h, and c for lstm."""
+    parts = ["h", "c"] if model.forecast_core.cell == "lstm" else ["h"]
+    cores = [f"{core}_{part}" for core in ("risk", "forecast") for part in parts]
+    return [f"{name}0" for name in cores], [f"{name}N" for name in cores]
+
+
 def export_onnx(model: torch.nn.Module, path: Path) -> None:
+    """features (B, T, F) and the state in -> risk (B, T), change (B, T, 5) and the state out; zeros in
+    start a stay, so the one-shot path and sessions (which carry the state hour by hour) share one graph."""
     sample = torch.randn(2, 7, FEATURE_COUNT)
+    state = tuple(s.normal_() for s in model.initial_state(2))  # not zeros: the exporter must keep them as inputs
+    inputs, outputs = state_names(model)
+    axes = {"features": {0: "batch", 1: "hours"}, "mortality_risk": {0: "batch", 1: "hours"},
+            "vitals_change": {0: "batch", 1: "hours"}, **{name: {1: "batch"} for name in inputs + outputs}}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(model, (sample,), str(path), dynamo=False, opset_version=OPSET,
-                          input_names=["features"], output_names=["mortality_risk", "vitals_change"],
-                          dynamic_axes={"features": {0: "batch", 1: "hours"}, "mortality_risk": {0: "batch", 1: "hours"},
-                                        "vitals_change": {0: "batch", 1: "hours"}})
+        torch.onnx.export(model, (sample, *state), str(path), dynamo=False, opset_version=OPSET,
+                          input_names=["features", *inputs], output_names=["mortality_risk", "vitals_change", *outputs],
+                          dynamic_axes=axes)
     onnx.checker.check_model(onnx.load(str(path)), full_check=True)
 
 
 def parity(model: torch.nn.Module, path: Path, inputs: np.ndarray) -> float:
+    """Largest difference torch vs onnxruntime, from zeros and from a random state."""
     session = create_session(path.read_bytes(), ["CPUExecutionProvider"])
-    onnx_out = session.run(None, {"features": inputs})
-    with torch.no_grad():
-        torch_out = model(torch.from_numpy(inputs))
-    return max(float(np.abs(o - t.numpy()).max()) for o, t in zip(onnx_out, torch_out))
+    names = [i.name for i in session.get_inputs()][1:]
+    worst = 0.0
+    for seed in (None, 0):
+        state = model.initial_state(len(inputs))
+        if seed is not None:
+            generator = torch.Generator().manual_seed(seed)
+            state = tuple(torch.randn(s.shape, generator=generator) for s in state)
+        onnx_out = session.run(None, {"features": inputs, **{n: s.numpy() for n, s in zip(names, state)}})
+        with torch.no_grad():
+            torch_out = model(torch.from_numpy(inputs), *state)
+        worst = max(worst, *(float(np.abs(o - t.numpy()).max()) for o, t in zip(onnx_out, torch_out)))
+    return worst
 
 
-# --- baselines ------------------------------------------------------------------------------------------
+def state_specs(model: torch.nn.Module, suffix: str, description: str) -> list[TensorSpec]:
+    inputs, outputs = state_names(model)
+    names = inputs if suffix == "0" else outputs
+    shapes = [list(s.shape) for s in model.initial_state(1)]
+    return [TensorSpec(name, "float32", [shape[0], "batch", shape[2]], description) for name, shape in zip(names, shapes)]
+
+
 def summary_features(record: Record, statistics: VitalsStatistics) -> np.ndarray:
     """first/last/min/max/mean of each standardised variable over the 48 h (0 if never seen) + a missing
     flag, then the descriptors: the logistic regression baseline's input."""
@@ -205,10 +232,12 @@ def export_vitals(checkpoint_path: Path, artifacts_dir: Path, data_dir: str | No
                                   hidden_size=arguments["hidden_size"], bidirectional=False, embedding_dim=0,
                                   vocab_size=0, parameter_count=parameter_count(model)),
         inputs=[TensorSpec("features", "float32", ["batch", "hours", FEATURE_COUNT],
-                           "per variable: value carried forward, observed mask, hours since seen; then descriptors")],
+                           "per variable: value carried forward, observed mask, hours since seen; then descriptors"),
+                *state_specs(model, "0", "state before the first hour sent; zeros start a stay")],
         outputs=[TensorSpec("mortality_risk", "float32", ["batch", "hours"], "risk of in-hospital death after each hour"),
                  TensorSpec("vitals_change", "float32", ["batch", "hours", len(VITALS)],
-                            f"next hour's {list(VITALS)} minus the last seen values, in units of vital_std")],
+                            f"next hour's {list(VITALS)} minus the last seen values, in units of vital_std"),
+                *state_specs(model, "N", "state after the last hour sent")],
         preprocessing=Preprocessing(
             tokenizer_file="", tokenizer_sha256="", max_chars=MAX_OBSERVATIONS, labels=list(VITALS),
             normalisation=f"hourly means over {HOURS} h; values clipped to physiological limits (reported); log1p on "

@@ -110,7 +110,7 @@ def forecast_loss(model: nn.Module, batch: Tensors, rows: torch.Tensor) -> torch
 @torch.no_grad()
 def predict(model: nn.Module, inputs: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     model.eval()
-    risk, change = model(inputs)
+    risk, change, *_ = model(inputs)
     model.train()
     return risk.numpy(), change.numpy()
 

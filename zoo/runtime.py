@@ -226,6 +226,11 @@ class VitalsPredictor:
             self.vital_std = np.array(settings["vital_std"], dtype=np.float64)
         except (KeyError, TypeError, ValueError) as error:
             raise CardError(f"{self.card.name}: preprocessing.statistics is incomplete: {error}") from None
+        # risk_h0 (, risk_c0), forecast_h0 (, forecast_c0): (cores x layers, batch, hidden)
+        self.state_names = [spec.name for spec in self.card.inputs if spec.name != "features"]
+        self.state_shapes = [spec.shape for spec in self.card.inputs if spec.name != "features"]
+        if not self.state_names:
+            raise CardError(f"{self.card.name}: the card lists no state inputs; re-export it with training.export_vitals")
         model_bytes = verified_bytes(self.directory / MODEL_FILE, self.card.export.sha256)
         self.providers = providers or choose_providers()
         self.session = None
@@ -237,10 +242,20 @@ class VitalsPredictor:
     def name(self) -> str:
         return self.card.name
 
+    def initial_state(self, batch_size: int) -> list[np.ndarray]:
+        """Zeros: the state before a stay's first hour, [(cores x layers, B, H), ...] as on the card."""
+        return [np.zeros((shape[0], batch_size, shape[2]), dtype=np.float32) for shape in self.state_shapes]
+
     def run(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """features (B, T, F) -> mortality risk (B, T), vitals change (B, T, 5) in vital stds."""
-        risk, change = self.session.run(None, {"features": inputs.astype(np.float32)})
+        """features (B, T, F) of whole stays -> mortality risk (B, T), vitals change (B, T, 5) in vital stds."""
+        risk, change, _ = self.step(inputs, self.initial_state(len(inputs)))
         return risk, change
+
+    def step(self, inputs: np.ndarray, state: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+        """features (B, T, F) of the hours after `state` -> risk (B, T), change (B, T, 5), the state after them."""
+        feeds = {"features": inputs.astype(np.float32), **dict(zip(self.state_names, state))}
+        risk, change, *new_state = self.session.run(None, feeds)
+        return risk, change, new_state
 
     def next_hour(self, record: Record, change: np.ndarray) -> np.ndarray:
         """(5,) the vitals expected in the hour after the record's last: last seen value (the training mean
