@@ -114,15 +114,7 @@ class StepScheduler:
 
     async def start(self, prompt_ids: np.ndarray, params: SamplingParams) -> Stream:
         """Admit a stream and run its prompt; raises CapacityError before any work when full."""
-        with self.lock:
-            if len(self.streams) + self.pending >= self.max_streams:
-                raise CapacityError(f"{self.max_streams} generations are already running on "
-                                    f"{self.generator.name}; retry when one finishes")
-            self.pending += 1
-            if self.thread is None:
-                self.thread = threading.Thread(target=self._step_loop, name=f"steps-{self.generator.name}",
-                                               daemon=True)
-                self.thread.start()
+        self._admit()
         if not len(prompt_ids):  # the documented start state: as if after a line break
             prompt_ids = np.array([self.generator.start_id], dtype=np.int64)
         loop = asyncio.get_running_loop()
@@ -133,7 +125,30 @@ class StepScheduler:
             with self.lock:
                 self.pending -= 1
             raise
-        stream = Stream(params, np.random.default_rng(params.seed), logits[0, -1], state, loop,
+        return self._join(logits[0, -1], state, params, loop)
+
+    def start_after(self, logits: np.ndarray, state: list[np.ndarray], params: SamplingParams) -> Stream:
+        """Admit a stream that goes on from scores (V,) and state [(L, 1, H), ...] already computed (a
+        session's); raises CapacityError when full."""
+        self._admit()
+        return self._join(logits, state, params, asyncio.get_running_loop())
+
+    def _admit(self) -> None:
+        """Count a new stream in (starting the step thread on first use), or raise CapacityError."""
+        with self.lock:
+            if len(self.streams) + self.pending >= self.max_streams:
+                raise CapacityError(f"{self.max_streams} generations are already running on "
+                                    f"{self.generator.name}; retry when one finishes")
+            self.pending += 1
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._step_loop, name=f"steps-{self.generator.name}",
+                                               daemon=True)
+                self.thread.start()
+
+    def _join(self, logits: np.ndarray, state: list[np.ndarray], params: SamplingParams,
+              loop: asyncio.AbstractEventLoop) -> Stream:
+        """An admitted stream (counted in `pending`) joins the step batch."""
+        stream = Stream(params, np.random.default_rng(params.seed), logits, state, loop,
                         deadline=time.monotonic() + self.max_seconds)
         with self.lock:
             self.pending -= 1

@@ -160,3 +160,57 @@ class HourlyFeatures(BaseModel):
 
     model: str
     features: list[list[float]]  # (hours, F)
+
+
+# --- sessions ---------------------------------------------------------------------------------------------
+SessionId = Annotated[str, Field(min_length=1, max_length=64, description="from /sessions/start",
+                                 examples=["kq3Vb0l8mX2J1nQeZ6cT4w"])]
+SessionModel = Annotated[str, Field(min_length=1, max_length=100,
+                                    description="a vitals or generation model listed by GET /models",
+                                    examples=["vitals-gru"])]
+SessionText = Annotated[str | None, Field(max_length=MAX_PROMPT_CHARS, examples=["ROMEO:"],
+                                   description=f"text sessions: characters to append, up to {MAX_PROMPT_CHARS} per "
+                                               "step, from the model's vocabulary; may be empty")]
+SessionObservations = Annotated[
+    list[Observation] | None,
+    Field(max_length=MAX_OBSERVATIONS, description="vitals sessions: the rows since the last step, in time order "
+                                                   "(none for an hour the session has closed)",
+          examples=[[{"time": "00:07", "parameter": "HR", "value": 73}]]),
+]
+ContinuationTokens = Annotated[int, Field(ge=0, le=MAX_NEW_TOKENS, examples=[0],
+                                          description=f"text sessions: characters of continuation to sample, 0 to "
+                                                      f"{MAX_NEW_TOKENS}; the session's state is not changed by it")]
+
+
+class SessionStartResponse(BaseModel):
+    session_id: str
+    model: str = Field(examples=["vitals-gru"])
+    task: str = Field(description="'vitals' or 'generation': which step fields apply", examples=["vitals"])
+    expires_in_s: float = Field(description="idle seconds after which the session is evicted", examples=[900])
+
+
+class NextCharacter(BaseModel):
+    character: str = Field(examples=["e"])
+    probability: float = Field(ge=0.0, le=1.0, examples=[0.31])
+
+
+class TextStepResult(BaseModel):
+    characters_seen: int = Field(description="characters the session has been sent in all")
+    next_characters: list[NextCharacter] = Field(description="the 5 likeliest next characters (temperature 1)")
+    continuation: str | None = Field(description="sampled continuation when max_new_tokens > 0 (not stored: send "
+                                                 "it back as `text` to keep it); /generate with the whole text as "
+                                                 "prompt and the same seed gives the same")
+    finish_reason: str | None = Field(description="as /generate's, when there is a continuation")
+
+
+class SessionStepResponse(BaseModel):
+    session_id: str
+    model: str
+    vitals: VitalsResponse | None = Field(description="vitals sessions: what /vitals gives for the whole stay so "
+                                                      "far; null while the session has only descriptors (Age, ...)")
+    generation: TextStepResult | None = Field(description="text sessions")
+
+
+class SessionEndResponse(BaseModel):
+    session_id: str
+    ended: bool = True

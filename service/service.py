@@ -24,14 +24,20 @@ from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
 from service.generation import CapacityError, GenerationMetrics, SamplingParams, StepScheduler
-from service.schemas import (ClippedValue, Closes, ForecastDay, ForecastModel, GenerateResponse, GenerationModel,
-                             Horizon, HourlyFeatures, MaxNewTokens, ModelName, Observations, PriceWindow, Prompt,
-                             RecordText, Seed, SentimentPrediction, SentimentResponse, SentimentTexts,
-                             StockForecastResponse, Temperature, TokenisedText, TopK, TopP, VitalsModel,
-                             VitalsResponse)
+from service.schemas import (ClippedValue, Closes, ContinuationTokens, ForecastDay, ForecastModel,
+                             GenerateResponse, GenerationModel, Horizon, HourlyFeatures, MaxNewTokens, ModelName,
+                             NextCharacter, Observations, PriceWindow, Prompt, RecordText, Seed, SentimentPrediction,
+                             SentimentResponse, SentimentTexts, SessionEndResponse, SessionId, SessionModel,
+                             SessionObservations, SessionStartResponse, SessionStepResponse, SessionText,
+                             StockForecastResponse, Temperature, TextStepResult, TokenisedText, TopK, TopP,
+                             VitalsModel, VitalsResponse)
+from service.sessions import (DEFAULT_MAX_SESSIONS, DEFAULT_TTL_S, Session, SessionLimit, SessionStore, StepBatcher,
+                              UnknownSession, top_characters)
 from zoo.forecasting import ForecastInputError, check_closes, to_prices
-from zoo.runtime import ARTIFACTS_DIR, CharGenerator, SentimentPredictor, StockForecaster, Zoo, load_zoo
-from zoo.vitals import VITALS, VitalsInputError, features as vitals_features, parse_observations, parse_record_text
+from zoo.runtime import (ARTIFACTS_DIR, CharGenerator, SentimentPredictor, StockForecaster, VitalsPredictor, Zoo,
+                         load_zoo)
+from zoo.vitals import (VITALS, StayFeatures, VitalsInputError, features as vitals_features, parse_observations,
+                        parse_record_text)
 from zoo.text import TextError
 
 ARTIFACTS_ENV = "RNNZOO_ARTIFACTS"  # another zoo directory (tests use it to serve broken artifacts)
@@ -50,6 +56,23 @@ MAX_GENERATION_SECONDS = 120.0  # wall-clock cap on one generation
 GENERATION_METRIC = "validation_loss_nats_per_char"
 FORECAST_METRIC = "pinball_loss"
 VITALS_METRIC = "mortality_auroc"
+SESSION_TTL_ENV = "RNNZOO_SESSION_TTL_S"  # idle seconds before a session is evicted
+MAX_SESSIONS_ENV = "RNNZOO_MAX_SESSIONS"  # live sessions; one more gets 429
+SESSION_TASKS = ("vitals", "generation")
+
+
+def session_limits() -> tuple[int, float]:
+    """(max sessions, TTL seconds) from the environment; a bad value stops the service at start-up."""
+    count, ttl = os.environ.get(MAX_SESSIONS_ENV, str(DEFAULT_MAX_SESSIONS)), os.environ.get(SESSION_TTL_ENV, "")
+    if not count.isdigit() or not 1 <= int(count) <= 1_000_000:
+        raise ValueError(f"{MAX_SESSIONS_ENV}={count!r}: expected a whole number from 1 to 1000000")
+    try:
+        seconds = float(ttl) if ttl else DEFAULT_TTL_S
+    except ValueError:
+        seconds = float("nan")
+    if not 0.1 <= seconds <= 86400:
+        raise ValueError(f"{SESSION_TTL_ENV}={ttl!r}: expected seconds from 0.1 to 86400")
+    return int(count), seconds
 
 
 def artifacts_dir() -> Path:
@@ -159,7 +182,11 @@ class RNNZoo:
 
     def __init__(self) -> None:
         # Generation sessions live here, beside the streams they feed; the worker holds the batched ones.
-        self.zoo: Zoo = load_zoo(artifacts_dir(), session_tasks=("generation",), threads=generation_threads())
+        # Stateful sessions (vitals and text) live here too: the state's one owner is this process.
+        self.zoo: Zoo = load_zoo(artifacts_dir(), session_tasks=SESSION_TASKS, threads=generation_threads())
+        self.sessions = SessionStore(*session_limits())
+        self.session_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sessions")
+        self.session_batchers: dict[str, StepBatcher] = {}
         # Prompts run here; each model's scheduler steps its streams on a thread of its own.
         self.generation_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prompts")
         self.schedulers: dict[str, StepScheduler] = {}
@@ -234,10 +261,7 @@ class RNNZoo:
             prompt_ids = generator.vocabulary.encode(prompt)
         except TextError as error:
             raise InvalidArgument(f"prompt: {error}") from None
-        if generator.name not in self.schedulers:
-            self.schedulers[generator.name] = StepScheduler(generator, self.generation_thread, MAX_STREAMS_PER_MODEL,
-                                                            MAX_GENERATION_SECONDS, self.generation_metrics)
-        scheduler = self.schedulers[generator.name]
+        scheduler = self._scheduler(generator)
         params = SamplingParams(max_new_tokens, temperature, top_k, top_p,
                                 seed if seed is not None else secrets.randbits(63))
         try:
@@ -245,6 +269,12 @@ class RNNZoo:
         except CapacityError as error:
             raise BentoMLException(str(error), error_code=HTTPStatus.TOO_MANY_REQUESTS) from None
         return generator, scheduler, stream
+
+    def _scheduler(self, generator: CharGenerator) -> StepScheduler:
+        if generator.name not in self.schedulers:
+            self.schedulers[generator.name] = StepScheduler(generator, self.generation_thread, MAX_STREAMS_PER_MODEL,
+                                                            MAX_GENERATION_SECONDS, self.generation_metrics)
+        return self.schedulers[generator.name]
 
     @bentoml.api(route="/generate")
     async def generate(self, prompt: Prompt, max_new_tokens: MaxNewTokens = 200, temperature: Temperature = 0.8,
@@ -333,3 +363,148 @@ class RNNZoo:
             next_hour={vital: round(float(value), 3) for vital, value in zip(VITALS, next_hour)},
             clipped=[ClippedValue(time=c.time, parameter=c.parameter, value=c.value, clipped_to=c.clipped_to)
                      for c in stay.clipped])
+
+    # --- sessions: the state stays here between steps ---------------------------------------------------
+    def _session_model(self, name: str) -> CharGenerator | VitalsPredictor:
+        if name not in self.zoo.predictors:
+            usable = sorted(n for n, p in self.zoo.predictors.items() if p.card.task in SESSION_TASKS)
+            raise NotFound(f"unknown model {name!r}; models with sessions: {', '.join(usable)}")
+        predictor = self.zoo.predictors[name]
+        if predictor.card.task not in SESSION_TASKS:
+            usable = sorted(n for n, p in self.zoo.predictors.items() if p.card.task in SESSION_TASKS)
+            raise InvalidArgument(f"model {name!r} is a {predictor.card.task} model, which has no sessions; models "
+                                  f"with sessions (vitals and text generation): {', '.join(usable)}")
+        return predictor
+
+    def _session(self, session_id: str) -> Session:
+        try:
+            return self.sessions.get(session_id)
+        except UnknownSession as error:
+            raise NotFound(str(error)) from None
+
+    def _batcher(self, predictor: CharGenerator | VitalsPredictor) -> StepBatcher:
+        if predictor.name not in self.session_batchers:
+            if isinstance(predictor, CharGenerator):
+                def run(tokens, state):  # (B, T) -> [(B, T, V)], state
+                    logits, new_state = predictor.step(tokens, state)
+                    return [logits], new_state
+            else:
+                def run(features, state):  # (B, T, F) -> [(B, T), (B, T, 5)], state
+                    risk, change, new_state = predictor.step(features, state)
+                    return [risk, change], new_state
+            self.session_batchers[predictor.name] = StepBatcher(run, self.session_thread)
+        return self.session_batchers[predictor.name]
+
+    @bentoml.api(route="/sessions/start")
+    async def start_session(self, model: SessionModel) -> SessionStartResponse:
+        """Open a session on a vitals or text-generation model: the server keeps its recurrent state, so
+        each /sessions/step costs the same however long the history."""
+        predictor = self._session_model(model)
+        fields = {"stay": StayFeatures(predictor.statistics)} if predictor.card.task == "vitals" else {}
+        try:
+            session = self.sessions.start(predictor.name, predictor.card.task, predictor.initial_state(1), **fields)
+        except SessionLimit as error:
+            raise BentoMLException(str(error), error_code=HTTPStatus.TOO_MANY_REQUESTS) from None
+        return SessionStartResponse(session_id=session.id, model=session.model, task=session.task,
+                                    expires_in_s=self.sessions.ttl_s)
+
+    @bentoml.api(route="/sessions/step")
+    async def step_session(self, session_id: SessionId, observations: SessionObservations = None,
+                           text: SessionText = None, max_new_tokens: ContinuationTokens = 0,
+                           temperature: Temperature = 0.8, top_k: TopK = 40, top_p: TopP = None,
+                           seed: Seed = None) -> SessionStepResponse:
+        """Add to a session's history and get what the one-shot endpoint gives for the whole history so
+        far: vitals sessions take `observations` (the rows since the last step) and answer as /vitals;
+        text sessions take `text` and answer with the next-character candidates and, if asked, a sampled
+        continuation that the state does not keep. Steps of one session apply in arrival order."""
+        session = self._session(session_id)
+        async with session.lock:  # first come, first served: one step at a time, in arrival order
+            if session.id not in self.sessions.sessions:  # ended while this step waited
+                raise NotFound(f"session {session_id!r} ended while this step waited; start a new one")
+            predictor = self.zoo.predictors[session.model]
+            try:
+                if session.task == "vitals":
+                    if observations is None or text is not None:
+                        raise InvalidArgument(f"session {session_id!r} is on the vitals model {session.model}: send "
+                                              "`observations` (the rows since the last step), not `text`")
+                    vitals = await self._step_vitals(session, predictor, observations)
+                    return SessionStepResponse(session_id=session.id, model=session.model, vitals=vitals,
+                                               generation=None)
+                if observations is not None or text is None:
+                    raise InvalidArgument(f"session {session_id!r} is on the text model {session.model}: send `text` "
+                                          "(may be empty), not `observations`")
+                params = SamplingParams(max_new_tokens, temperature, top_k, top_p,
+                                        seed if seed is not None else secrets.randbits(63))
+                generation = await self._step_text(session, predictor, text, params)
+                return SessionStepResponse(session_id=session.id, model=session.model, vitals=None,
+                                           generation=generation)
+            finally:
+                session.last_used = self.sessions.clock()  # idle time counts from the end of a step
+
+    async def _step_vitals(self, session: Session, monitor: VitalsPredictor, observations) -> VitalsResponse | None:
+        try:
+            closed = session.stay.add([(o.time, o.parameter, o.value) for o in observations])  # (k, F)
+        except VitalsInputError as error:
+            raise InvalidArgument(str(error)) from None  # nothing was changed
+        if not session.stay.rows:  # descriptors only so far: kept, nothing to assess yet
+            return None
+        batcher = self._batcher(monitor)
+        try:
+            if len(closed):  # closed hours go into the state once, for good
+                (risk, _), session.state = await batcher.submit(closed, session.state)
+                session.risks.extend(risk.tolist())
+            open_row, carried = session.stay.open_hour()
+            (risk, change), _ = await batcher.submit(open_row, session.state)  # the open hour is not kept
+        except Exception:
+            log.exception("vitals step failed on %s", monitor.name)
+            self.sessions.sessions.pop(session.id, None)  # its stay and state may disagree now
+            raise ServiceUnavailable("the model failed on this step; the session has ended, start a new one") from None
+        risk_by_hour = session.risks + [float(risk[0])]
+        next_hour = monitor.expected_vitals(carried, change[0])
+        return VitalsResponse(
+            model=monitor.name, hours_observed=session.stay.hours_observed, mortality_risk=risk_by_hour[-1],
+            risk_by_hour=risk_by_hour, next_hour={v: round(float(x), 3) for v, x in zip(VITALS, next_hour)},
+            clipped=[ClippedValue(time=c.time, parameter=c.parameter, value=c.value, clipped_to=c.clipped_to)
+                     for c in session.stay.clipped])
+
+    async def _step_text(self, session: Session, generator: CharGenerator, text: str,
+                         params: SamplingParams) -> TextStepResult:
+        try:
+            ids = generator.vocabulary.encode(text)
+        except TextError as error:
+            raise InvalidArgument(f"text: {error}") from None
+        batcher = self._batcher(generator)
+        try:
+            if len(ids):
+                (logits,), session.state = await batcher.submit(ids, session.state)
+                session.logits, session.characters = logits[-1], session.characters + len(ids)
+            logits, state = session.logits, session.state
+            if logits is None:  # nothing sent yet: as /generate with an empty prompt, after a line break
+                (start,), state = await batcher.submit(np.array([generator.start_id]), session.state)
+                logits = start[-1]
+        except Exception:
+            log.exception("text step failed on %s", generator.name)
+            self.sessions.sessions.pop(session.id, None)
+            raise ServiceUnavailable("the model failed on this step; the session has ended, start a new one") from None
+        continuation = finish_reason = None
+        if params.max_new_tokens:
+            try:
+                stream = self._scheduler(generator).start_after(logits, state, params)
+            except CapacityError as error:
+                raise BentoMLException(str(error), error_code=HTTPStatus.TOO_MANY_REQUESTS) from None
+            continuation = "".join([c async for c in self._scheduler(generator).characters(stream)])
+            finish_reason = stream.finish_reason
+        return TextStepResult(
+            characters_seen=session.characters,
+            next_characters=[NextCharacter(character=c, probability=p)
+                             for c, p in top_characters(logits, generator.vocabulary.characters)],
+            continuation=continuation, finish_reason=finish_reason)
+
+    @bentoml.api(route="/sessions/end")
+    async def end_session(self, session_id: SessionId) -> SessionEndResponse:
+        """Close a session and free its state."""
+        try:
+            self.sessions.end(session_id)
+        except UnknownSession as error:
+            raise NotFound(str(error)) from None
+        return SessionEndResponse(session_id=session_id, ended=True)

@@ -260,7 +260,10 @@ class VitalsPredictor:
     def next_hour(self, record: Record, change: np.ndarray) -> np.ndarray:
         """(5,) the vitals expected in the hour after the record's last: last seen value (the training mean
         if never seen) plus the predicted change."""
-        carried = carried_forward(vital_targets(record))[record.hours_observed - 1]
+        return self.expected_vitals(carried_forward(vital_targets(record))[record.hours_observed - 1], change)
+
+    def expected_vitals(self, carried: np.ndarray, change: np.ndarray) -> np.ndarray:
+        """(5,) last seen vitals (NaN: never seen, the training mean stands in) + (5,) change -> next hour's."""
         return np.where(np.isnan(carried), self.vital_mean, carried) + change * self.vital_std
 
 

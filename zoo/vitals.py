@@ -248,3 +248,100 @@ def carried_forward(targets: np.ndarray) -> np.ndarray:
         last = np.where(np.isnan(targets[t]), last, targets[t])
         out[t] = last
     return out
+
+
+class StayFeatures:
+    """A stay's features hour by hour as its observations arrive (sessions): the rows `features` gives
+    for the whole record so far, without reading that record again.
+
+    The last hour with an observation is open: more readings may still change its means, so its features
+    are computed afresh at each step and never kept. An observation of a later hour closes it, and any
+    empty hours in between; closed hours are final. So a session refuses observations for a closed hour,
+    and descriptors (which every hour's features carry) once the first hour has closed.
+    """
+
+    def __init__(self, statistics: VitalsStatistics):
+        self.statistics = statistics
+        self.mean, self.std = np.array(statistics.mean), np.array(statistics.std)  # (V,)
+        self.descriptors = {name: MISSING for name in DESCRIPTORS}
+        self.closed = 0  # hours whose features are final; the open hour is the next one
+        self.sums, self.counts = np.zeros(len(SERIES)), np.zeros(len(SERIES))  # the open hour's readings
+        self.last = np.zeros(len(SERIES))  # standardised values carried forward after the closed hours
+        self.gap = np.ones(len(SERIES))  # hours since each variable was seen (as in `features`)
+        self.last_vitals = np.full(len(VITALS), np.nan)  # raw VITALS carried forward after the closed hours
+        self.rows = 0
+        self.clipped: list[Clip] = []
+
+    @property
+    def hours_observed(self) -> int:
+        return self.closed + 1
+
+    def add(self, observations: list[tuple[str, str, float]]) -> np.ndarray:
+        """Take a step's (time, parameter, value) rows; returns the features (k, F) of the k hours they
+        closed, to be run into the recurrent state once. Raises VitalsInputError, changing nothing, for
+        what `parse_observations` refuses, for rows of a closed hour, late descriptors, or too many rows."""
+        for index, (time, parameter, value) in enumerate(observations):
+            minute = parse_minutes(time) if parameter in PARAMETERS else None  # unknown ones: the parser says
+            if minute is None or parameter in IGNORED:
+                continue
+            if min(minute // 60, HOURS - 1) < self.closed:
+                raise VitalsInputError(
+                    f"observation {index}: {time} is in hour {minute // 60}, which this session has closed; "
+                    f"send observations in time order: from {self.closed:02d}:00 on")
+            is_descriptor = parameter in DESCRIPTORS and (minute == 0 or parameter != "Weight")
+            if is_descriptor and self.closed and _number(value) != MISSING:
+                raise VitalsInputError(
+                    f"observation {index}: descriptor {parameter} arrives after hour 1 has closed; a session "
+                    f"takes descriptors ({', '.join(DESCRIPTORS)}) only before any observation after 01:00")
+        step = parse_observations(observations)
+        if self.rows + len(step.rows) > MAX_OBSERVATIONS:
+            raise VitalsInputError(f"this step would bring the session to {self.rows + len(step.rows)} "
+                                   f"observations; at most {MAX_OBSERVATIONS} per stay are accepted")
+        for name, value in step.descriptors.items():
+            if value != MISSING:
+                self.descriptors[name] = value
+        by_hour: dict[int, list[tuple[int, float]]] = {}
+        column = {name: i for i, name in enumerate(SERIES)}
+        for minute, parameter, value in step.rows:  # in arrival order: the same sums as `hourly`
+            by_hour.setdefault(min(minute // 60, HOURS - 1), []).append((column[parameter], value))
+        closed_rows = []
+        for hour in range(self.closed, max(by_hour, default=self.closed) + 1):
+            for col, value in by_hour.get(hour, []):
+                self.sums[col] += value
+                self.counts[col] += 1
+            if hour < max(by_hour, default=self.closed):  # a later hour has readings: this one is final
+                row, self.last, self.gap, self.last_vitals = self._hour(hour)
+                closed_rows.append(row)
+                self.sums, self.counts = np.zeros(len(SERIES)), np.zeros(len(SERIES))
+                self.closed = hour + 1
+        self.rows += len(step.rows)
+        self.clipped.extend(step.clipped)
+        return np.array(closed_rows, dtype=np.float32).reshape(len(closed_rows), FEATURE_COUNT)
+
+    def open_hour(self) -> tuple[np.ndarray, np.ndarray]:
+        """(1, F) features of the open hour, and (5,) the raw VITALS carried forward to its end."""
+        row, _, _, carried = self._hour(self.closed)
+        return row[None, :], carried
+
+    def _hour(self, hour: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The open sums as hour `hour`: (F,) features, and the carried state after it (last, gap, vitals)."""
+        with np.errstate(invalid="ignore"):
+            raw = np.where(self.counts > 0, self.sums / np.maximum(self.counts, 1), np.nan)  # (V,) as `hourly`
+        values = (transform(raw) - self.mean) / self.std
+        observed = ~np.isnan(values)
+        last = np.where(observed, values, self.last)
+        gap = np.where(observed, 0.0, self.gap + (hour > 0))
+        static = descriptor_features(self.descriptors, self.statistics)
+        row = np.concatenate([last, observed.astype(np.float64), gap / HOURS, static, [hour / HOURS]])
+        vitals = raw[[SERIES.index(name) for name in VITALS]]
+        map_column = VITALS.index("MAP")
+        if np.isnan(vitals[map_column]):
+            vitals[map_column] = raw[SERIES.index("NIMAP")]
+        return row.astype(np.float32), last, gap, np.where(np.isnan(vitals), self.last_vitals, vitals)
+
+
+def _number(value) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
