@@ -392,7 +392,8 @@ class RNNZoo:
                 def run(features, state):  # (B, T, F) -> [(B, T), (B, T, 5)], state
                     risk, change, new_state = predictor.step(features, state)
                     return [risk, change], new_state
-            self.session_batchers[predictor.name] = StepBatcher(run, self.session_thread)
+            self.session_batchers[predictor.name] = StepBatcher(
+                run, self.session_thread, observe=self.generation_metrics.session_batch.labels(predictor.name).observe)
         return self.session_batchers[predictor.name]
 
     @bentoml.api(route="/sessions/start")

@@ -135,8 +135,9 @@ class StepBatcher:
     """Merges the steps of different sessions of one model that arrive while a call runs: the first
     step runs at once; those arriving meanwhile wait for it and then go together (continuous batching)."""
 
-    def __init__(self, run: StepFunction, executor: ThreadPoolExecutor, max_batch: int = MAX_BATCH_SESSIONS):
-        self.run, self.executor, self.max_batch = run, executor, max_batch
+    def __init__(self, run: StepFunction, executor: ThreadPoolExecutor, max_batch: int = MAX_BATCH_SESSIONS,
+                 observe: Callable[[int], None] | None = None):
+        self.run, self.executor, self.max_batch, self.observe = run, executor, max_batch, observe
         self.pending: list[tuple[np.ndarray, list[np.ndarray], asyncio.Future]] = []
         self.draining = False
         self.batch_sizes: list[int] = []  # sessions per call, for tests and benchmarks (last 10,000)
@@ -157,6 +158,8 @@ class StepBatcher:
             while self.pending:
                 batch, self.pending = self.pending[:self.max_batch], self.pending[self.max_batch:]
                 self.batch_sizes = self.batch_sizes[-9_999:] + [len(batch)]
+                if self.observe:
+                    self.observe(len(batch))
                 try:
                     results = await loop.run_in_executor(self.executor, run_ragged, self.run,
                                                          [(inputs, state) for inputs, state, _ in batch])
