@@ -65,3 +65,21 @@ def test_generation_threads_setting_is_validated(monkeypatch):
         monkeypatch.setenv(GENERATION_THREADS_ENV, bad)
         with pytest.raises(ValueError, match="expected a whole number from 1 to"):
             generation_threads()
+
+
+def test_session_limits_are_validated(monkeypatch):
+    from service.service import MAX_SESSIONS_ENV, SESSION_TTL_ENV, session_limits
+
+    monkeypatch.delenv(MAX_SESSIONS_ENV, raising=False)
+    monkeypatch.delenv(SESSION_TTL_ENV, raising=False)
+    assert session_limits() == (1000, 900.0)
+    monkeypatch.setenv(MAX_SESSIONS_ENV, "5")
+    monkeypatch.setenv(SESSION_TTL_ENV, "2.5")
+    assert session_limits() == (5, 2.5)
+    for variable, value in ((MAX_SESSIONS_ENV, "0"), (MAX_SESSIONS_ENV, "many"), (SESSION_TTL_ENV, "0"),
+                            (SESSION_TTL_ENV, "nan"), (SESSION_TTL_ENV, "soon")):
+        monkeypatch.setenv(MAX_SESSIONS_ENV, "5")
+        monkeypatch.setenv(SESSION_TTL_ENV, "2.5")
+        monkeypatch.setenv(variable, value)
+        with pytest.raises(ValueError, match=variable):
+            session_limits()
