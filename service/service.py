@@ -366,12 +366,11 @@ class RNNZoo:
 
     # --- sessions: the state stays here between steps ---------------------------------------------------
     def _session_model(self, name: str) -> CharGenerator | VitalsPredictor:
+        usable = sorted(n for n, p in self.zoo.predictors.items() if p.card.task in SESSION_TASKS)
         if name not in self.zoo.predictors:
-            usable = sorted(n for n, p in self.zoo.predictors.items() if p.card.task in SESSION_TASKS)
             raise NotFound(f"unknown model {name!r}; models with sessions: {', '.join(usable)}")
         predictor = self.zoo.predictors[name]
         if predictor.card.task not in SESSION_TASKS:
-            usable = sorted(n for n, p in self.zoo.predictors.items() if p.card.task in SESSION_TASKS)
             raise InvalidArgument(f"model {name!r} is a {predictor.card.task} model, which has no sessions; models "
                                   f"with sessions (vitals and text generation): {', '.join(usable)}")
         return predictor
@@ -420,7 +419,7 @@ class RNNZoo:
         continuation that the state does not keep. Steps of one session apply in arrival order."""
         session = self._session(session_id)
         async with session.lock:  # first come, first served: one step at a time, in arrival order
-            if session.id not in self.sessions.sessions:  # ended while this step waited
+            if self.sessions.sessions.get(session.id) is not session:  # ended while this step waited
                 raise NotFound(f"session {session_id!r} ended while this step waited; start a new one")
             predictor = self.zoo.predictors[session.model]
             try:
@@ -442,6 +441,13 @@ class RNNZoo:
             finally:
                 session.last_used = self.sessions.clock()  # idle time counts from the end of a step
 
+    def _failed_step(self, session: Session) -> ServiceUnavailable:
+        """A model call failed half-way through a step: the session's history and state may disagree now,
+        so it ends (logged with the cause) and the client hears so."""
+        log.exception("session step failed on %s", session.model)
+        self.sessions.discard(session.id)
+        return ServiceUnavailable("the model failed on this step; the session has ended, start a new one")
+
     async def _step_vitals(self, session: Session, monitor: VitalsPredictor, observations) -> VitalsResponse | None:
         try:
             closed = session.stay.add([(o.time, o.parameter, o.value) for o in observations])  # (k, F)
@@ -457,9 +463,7 @@ class RNNZoo:
             open_row, carried = session.stay.open_hour()
             (risk, change), _ = await batcher.submit(open_row, session.state)  # the open hour is not kept
         except Exception:
-            log.exception("vitals step failed on %s", monitor.name)
-            self.sessions.sessions.pop(session.id, None)  # its stay and state may disagree now
-            raise ServiceUnavailable("the model failed on this step; the session has ended, start a new one") from None
+            raise self._failed_step(session) from None
         risk_by_hour = session.risks + [float(risk[0])]
         next_hour = monitor.expected_vitals(carried, change[0])
         return VitalsResponse(
@@ -484,16 +488,15 @@ class RNNZoo:
                 (start,), state = await batcher.submit(np.array([generator.start_id]), session.state)
                 logits = start[-1]
         except Exception:
-            log.exception("text step failed on %s", generator.name)
-            self.sessions.sessions.pop(session.id, None)
-            raise ServiceUnavailable("the model failed on this step; the session has ended, start a new one") from None
+            raise self._failed_step(session) from None
         continuation = finish_reason = None
         if params.max_new_tokens:
+            scheduler = self._scheduler(generator)
             try:
-                stream = self._scheduler(generator).start_after(logits, state, params)
+                stream = scheduler.start_after(logits, state, params)
             except CapacityError as error:
                 raise BentoMLException(str(error), error_code=HTTPStatus.TOO_MANY_REQUESTS) from None
-            continuation = "".join([c async for c in self._scheduler(generator).characters(stream)])
+            continuation = "".join([c async for c in scheduler.characters(stream)])
             finish_reason = stream.finish_reason
         return TextStepResult(
             characters_seen=session.characters,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
@@ -53,26 +54,23 @@ class Session:
     logits: np.ndarray | None = None
     characters: int = 0
 
-    def state_bytes(self) -> int:
-        """What the session holds beyond Python's object overhead: its state, scores and stay."""
-        size = sum(s.nbytes for s in self.state) + (self.logits.nbytes if self.logits is not None else 0)
-        if self.stay is not None:
-            size += sum(a.nbytes for a in (self.stay.sums, self.stay.counts, self.stay.last, self.stay.gap,
-                                           self.stay.last_vitals)) + 8 * len(self.risks)
-        return size
-
 
 class SessionStore:
-    """Live sessions by id, with an idle TTL and a maximum count. Expired sessions are refused at once
-    and their memory freed at the next start or step (no background task)."""
+    """Live sessions by id, with an idle TTL and a maximum count. An expired session is refused at once;
+    the memory of expired sessions is freed by a sweep at most every `sweep_interval` seconds (and
+    always before a start is refused for lack of room), not by a background task."""
 
     def __init__(self, max_sessions: int = DEFAULT_MAX_SESSIONS, ttl_s: float = DEFAULT_TTL_S,
                  clock: Callable[[], float] = time.monotonic):
         self.max_sessions, self.ttl_s, self.clock = max_sessions, ttl_s, clock
+        self.sweep_interval = min(1.0, ttl_s / 4)  # a sweep reads every session: not on each step
+        self.last_sweep = clock()
         self.sessions: dict[str, Session] = {}
 
     def start(self, model: str, task: str, state: list[np.ndarray], **fields) -> Session:
-        self.evict_expired()
+        self._sweep()
+        if len(self.sessions) >= self.max_sessions:
+            self._sweep(force=True)
         if len(self.sessions) >= self.max_sessions:
             raise SessionLimit(f"{len(self.sessions)} sessions are live, the maximum (RNNZOO_MAX_SESSIONS="
                                f"{self.max_sessions}); end one with /sessions/end, or retry when idle ones "
@@ -83,8 +81,11 @@ class SessionStore:
 
     def get(self, session_id: str) -> Session:
         """The live session, its idle clock reset; UnknownSession if there is none."""
-        self.evict_expired()
+        self._sweep()
         session = self.sessions.get(session_id)
+        if session is not None and self._expired(session, self.clock() - self.ttl_s):
+            del self.sessions[session_id]
+            session = None
         if session is None:
             raise UnknownSession(f"unknown or expired session {session_id!r}: sessions end after {self.ttl_s:g} s "
                                  "without a step, on /sessions/end and on a server restart; start a new one "
@@ -97,13 +98,22 @@ class SessionStore:
         del self.sessions[session_id]
         return session
 
-    def evict_expired(self) -> int:
-        """Drop sessions idle past the TTL (not one whose step is running); how many went."""
-        cutoff = self.clock() - self.ttl_s
-        expired = [sid for sid, s in self.sessions.items() if s.last_used < cutoff and not s.lock.locked()]
-        for session_id in expired:
+    def discard(self, session_id: str) -> None:
+        """Drop a session if it is still there (one whose step failed half-way)."""
+        self.sessions.pop(session_id, None)
+
+    @staticmethod
+    def _expired(session: Session, cutoff: float) -> bool:
+        return session.last_used < cutoff and not session.lock.locked()  # never under a running step
+
+    def _sweep(self, force: bool = False) -> None:
+        """Drop the sessions idle past the TTL."""
+        now = self.clock()
+        if not force and now - self.last_sweep < self.sweep_interval:
+            return
+        self.last_sweep, cutoff = now, now - self.ttl_s
+        for session_id in [sid for sid, s in self.sessions.items() if self._expired(s, cutoff)]:
             del self.sessions[session_id]
-        return len(expired)
 
 
 def run_ragged(run: StepFunction, items: list[tuple[np.ndarray, list[np.ndarray]]],
@@ -140,7 +150,7 @@ class StepBatcher:
         self.run, self.executor, self.max_batch, self.observe = run, executor, max_batch, observe
         self.pending: list[tuple[np.ndarray, list[np.ndarray], asyncio.Future]] = []
         self.draining = False
-        self.batch_sizes: list[int] = []  # sessions per call, for tests and benchmarks (last 10,000)
+        self.batch_sizes: deque[int] = deque(maxlen=10_000)  # sessions per call, for tests and benchmarks
 
     async def submit(self, inputs: np.ndarray, state: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """inputs (T, ...) from state [(L, 1, H), ...] -> ([outputs (T, ...), ...], the state after them)."""
@@ -157,7 +167,7 @@ class StepBatcher:
         try:
             while self.pending:
                 batch, self.pending = self.pending[:self.max_batch], self.pending[self.max_batch:]
-                self.batch_sizes = self.batch_sizes[-9_999:] + [len(batch)]
+                self.batch_sizes.append(len(batch))
                 if self.observe:
                     self.observe(len(batch))
                 try:

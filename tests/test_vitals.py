@@ -107,17 +107,26 @@ def test_metrics_match_their_definitions():
     assert average_precision(np.array([0.9, 0.8, 0.7]), np.array([1, 0, 1])) == pytest.approx((1 + 2 / 3) / 2)
 
 
-@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
-def test_risk_is_a_probability_per_hour_and_onnx_matches_torch_at_other_shapes(cell, tmp_path):
+def exported_monitor(cell: str, tmp_path):
+    """A tiny untrained monitor (fixed seed) and an onnxruntime session of its export."""
     torch.manual_seed(0)
     model = create_model(f"test-vitals-{cell}").eval()
     export_onnx(model, tmp_path / "model.onnx")
-    session = create_session((tmp_path / "model.onnx").read_bytes(), ["CPUExecutionProvider"])
+    return model, create_session((tmp_path / "model.onnx").read_bytes(), ["CPUExecutionProvider"])
+
+
+def zero_state(session, batch: int) -> dict[str, np.ndarray]:
+    """The graph's state inputs, zeros: the start of a stay."""
+    return {spec.name: np.zeros((spec.shape[0], batch, spec.shape[2]), dtype=np.float32)
+            for spec in session.get_inputs()[1:]}
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_risk_is_a_probability_per_hour_and_onnx_matches_torch_at_other_shapes(cell, tmp_path):
+    model, session = exported_monitor(cell, tmp_path)
     for batch, hours in ((1, 1), (3, 48), (11, 17)):
         inputs = np.random.default_rng(hours).normal(size=(batch, hours, FEATURE_COUNT)).astype(np.float32)
-        zeros = {spec.name: np.zeros((spec.shape[0], batch, spec.shape[2]), dtype=np.float32)
-                 for spec in session.get_inputs()[1:]}
-        risk, change, *state = session.run(None, {"features": inputs, **zeros})
+        risk, change, *state = session.run(None, {"features": inputs, **zero_state(session, batch)})
         assert risk.shape == (batch, hours) and change.shape == (batch, hours, len(VITALS))
         assert ((risk > 0) & (risk < 1)).all()
         with torch.no_grad():
@@ -131,14 +140,11 @@ def test_risk_is_a_probability_per_hour_and_onnx_matches_torch_at_other_shapes(c
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 def test_carrying_the_state_hour_by_hour_equals_one_run_over_the_stay(cell, tmp_path):
     """What sessions rely on: the graph's state out, fed back in, continues the stay exactly."""
-    torch.manual_seed(0)
-    model = create_model(f"test-vitals-{cell}").eval()
-    export_onnx(model, tmp_path / "model.onnx")
-    session = create_session((tmp_path / "model.onnx").read_bytes(), ["CPUExecutionProvider"])
-    names = [i.name for i in session.get_inputs()][1:]
+    _, session = exported_monitor(cell, tmp_path)
+    zeros = zero_state(session, 2)
+    names, state = list(zeros), list(zeros.values())
     inputs = np.random.default_rng(1).normal(size=(2, 20, FEATURE_COUNT)).astype(np.float32)
-    state = [np.zeros((spec.shape[0], 2, spec.shape[2]), dtype=np.float32) for spec in session.get_inputs()[1:]]
-    whole_risk, whole_change, *_ = session.run(None, {"features": inputs, **dict(zip(names, state))})
+    whole_risk, whole_change, *_ = session.run(None, {"features": inputs, **zeros})
     risks, changes = [], []
     for start, stop in ((0, 1), (1, 4), (4, 5), (5, 20)):
         risk, change, *state = session.run(None, {"features": inputs[:, start:stop], **dict(zip(names, state))})

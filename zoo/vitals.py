@@ -199,16 +199,22 @@ def features(record: Record, statistics: VitalsStatistics, hours: int = HOURS) -
     observed = ~np.isnan(values)
     filled = np.zeros_like(values)
     since = np.zeros_like(values)
-    last = np.zeros(values.shape[1])
-    gap = np.full(values.shape[1], 1.0)  # an hour has passed "since" for never-seen variables at hour 0
+    last, gap = np.zeros(values.shape[1]), np.ones(values.shape[1])
     for t in range(values.shape[0]):
-        last = np.where(observed[t], values[t], last)
-        gap = np.where(observed[t], 0.0, gap + (t > 0))
+        last, gap = carry(values[t], last, gap, t)
         filled[t], since[t] = last, gap / HOURS
     static = descriptor_features(record.descriptors, statistics)  # (S,) without the hour
     hour = (np.arange(values.shape[0]) / HOURS)[:, None]
     return np.concatenate([filled, observed.astype(np.float64), since,
                            np.broadcast_to(static, (values.shape[0], len(static))), hour], axis=1).astype(np.float32)
+
+
+def carry(values: np.ndarray, last: np.ndarray, gap: np.ndarray, hour: int) -> tuple[np.ndarray, np.ndarray]:
+    """One hour of (V,) standardised means (NaN: unobserved) -> the values carried forward and the hours
+    since each variable was seen. Start from zeros and ones: an hour has passed "since" for never-seen
+    variables at hour 0."""
+    observed = ~np.isnan(values)
+    return np.where(observed, values, last), np.where(observed, 0.0, gap + (hour > 0))
 
 
 def descriptor_features(descriptors: dict[str, float], statistics: VitalsStatistics) -> np.ndarray:
@@ -232,11 +238,15 @@ FEATURE_COUNT = 3 * len(SERIES) + len(STATIC_FEATURES)
 
 def vital_targets(record: Record) -> np.ndarray:
     """(HOURS, 5) the VITALS each hour (MAP: invasive when measured, else non-invasive), NaN if unobserved."""
-    values = hourly(record)
-    columns = [SERIES.index(name) for name in VITALS]
-    out = values[:, columns]
+    return vitals_of(hourly(record))
+
+
+def vitals_of(values: np.ndarray) -> np.ndarray:
+    """(..., V) hourly means of SERIES -> (..., 5) the VITALS (MAP: invasive when measured, else NIMAP)."""
+    out = values[..., [SERIES.index(name) for name in VITALS]]
     map_column = VITALS.index("MAP")
-    out[:, map_column] = np.where(np.isnan(out[:, map_column]), values[:, SERIES.index("NIMAP")], out[:, map_column])
+    out[..., map_column] = np.where(np.isnan(out[..., map_column]), values[..., SERIES.index("NIMAP")],
+                                    out[..., map_column])
     return out
 
 
@@ -328,15 +338,10 @@ class StayFeatures:
         with np.errstate(invalid="ignore"):
             raw = np.where(self.counts > 0, self.sums / np.maximum(self.counts, 1), np.nan)  # (V,) as `hourly`
         values = (transform(raw) - self.mean) / self.std
-        observed = ~np.isnan(values)
-        last = np.where(observed, values, self.last)
-        gap = np.where(observed, 0.0, self.gap + (hour > 0))
+        last, gap = carry(values, self.last, self.gap, hour)
         static = descriptor_features(self.descriptors, self.statistics)
-        row = np.concatenate([last, observed.astype(np.float64), gap / HOURS, static, [hour / HOURS]])
-        vitals = raw[[SERIES.index(name) for name in VITALS]]
-        map_column = VITALS.index("MAP")
-        if np.isnan(vitals[map_column]):
-            vitals[map_column] = raw[SERIES.index("NIMAP")]
+        row = np.concatenate([last, (~np.isnan(values)).astype(np.float64), gap / HOURS, static, [hour / HOURS]])
+        vitals = vitals_of(raw)
         return row.astype(np.float32), last, gap, np.where(np.isnan(vitals), self.last_vitals, vitals)
 
 
