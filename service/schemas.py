@@ -35,13 +35,6 @@ class SentimentResponse(BaseModel):
     predictions: list[SentimentPrediction] = Field(description="one per input text, in input order")
 
 
-class TokenisedText(BaseModel):
-    """One text on its way from the HTTP front end to the batching inference worker."""
-
-    model: str
-    token_ids: list[int]
-
-
 # --- generation -----------------------------------------------------------------------------------
 MAX_NEW_TOKENS = 2000
 MAX_PROMPT_CHARS = 4000  # also on each generation card (preprocessing.max_chars)
@@ -103,14 +96,9 @@ class StockForecastResponse(BaseModel):
     forecast: list[ForecastDay] = Field(description="one entry per day 1..horizon; p10 <= p50 <= p90")
 
 
-class PriceWindow(BaseModel):
-    """The closes one forecast reads, on their way from the HTTP front end to the batching worker."""
-
-    model: str
-    closes: list[float]
-
-
 MAX_RECORD_CHARS = 1_000_000  # a record file's text; the largest set-a file is about 20 kB
+
+
 # --- ICU vitals -------------------------------------------------------------------------------------------
 class Observation(BaseModel):
     time: str = Field(description="HH:MM since ICU admission, 00:00 to 48:00", examples=["00:07"])
@@ -153,13 +141,6 @@ class VitalsResponse(BaseModel):
     next_hour: dict[str, float] = Field(description="expected HR, MAP, SaO2, RespRate, Temp in the next hour",
                                         examples=[{"HR": 88.1, "MAP": 79.0, "SaO2": 97.2, "RespRate": 19.5, "Temp": 37.1}])
     clipped: list[ClippedValue] = Field(description="values outside physiological limits, and what was used instead")
-
-
-class HourlyFeatures(BaseModel):
-    """One stay's hourly features, on their way from the HTTP front end to the batching worker."""
-
-    model: str
-    features: list[list[float]]  # (hours, F)
 
 
 # --- sessions ---------------------------------------------------------------------------------------------

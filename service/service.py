@@ -1,5 +1,6 @@
-"""One BentoML service for the zoo: an HTTP front end that validates and tokenises, and an inference
-worker whose batchable API merges concurrent requests into single onnxruntime calls.
+"""One BentoML service for the zoo, in one process: it validates and tokenises, merges the rows of
+concurrent requests into single onnxruntime calls (service.batching), streams generations and keeps
+sessions.
 
     bentoml serve            # from the repository root (bentofile.yaml names RNNZoo)
 """
@@ -14,7 +15,6 @@ from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
 from pathlib import Path
 
-import aiohttp
 import bentoml
 import numpy as np
 from bentoml.exceptions import BentoMLException, InvalidArgument, NotFound, ServiceUnavailable
@@ -23,13 +23,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
+from service.batching import Overloaded, RequestBatcher
 from service.generation import CapacityError, GenerationMetrics, SamplingParams, StepScheduler
 from service.schemas import (ClippedValue, Closes, ContinuationTokens, ForecastDay, ForecastModel,
-                             GenerateResponse, GenerationModel, Horizon, HourlyFeatures, MaxNewTokens, ModelName,
-                             NextCharacter, Observations, PriceWindow, Prompt, RecordText, Seed, SentimentPrediction,
+                             GenerateResponse, GenerationModel, Horizon, MaxNewTokens, ModelName,
+                             NextCharacter, Observations, Prompt, RecordText, Seed, SentimentPrediction,
                              SentimentResponse, SentimentTexts, SessionEndResponse, SessionId, SessionModel,
                              SessionObservations, SessionStartResponse, SessionStepResponse, SessionText,
-                             StockForecastResponse, Temperature, TextStepResult, TokenisedText, TopK, TopP,
+                             StockForecastResponse, Temperature, TextStepResult, TopK, TopP,
                              VitalsModel, VitalsResponse)
 from service.sessions import (DEFAULT_MAX_SESSIONS, DEFAULT_TTL_S, Session, SessionLimit, SessionStore, StepBatcher,
                               UnknownSession, top_characters)
@@ -43,12 +44,13 @@ from zoo.text import TextError
 ARTIFACTS_ENV = "RNNZOO_ARTIFACTS"  # another zoo directory (tests use it to serve broken artifacts)
 log = logging.getLogger("bentoml.rnnzoo")  # under bentoml so `bentoml serve` shows it
 
-# BentoML's merge window. Generous on purpose: a request predicted to miss this deadline is refused
-# with 503, and a tight one both refuses requests under load and keeps batches small.
-MAX_BATCH_TEXTS = 512
-MAX_BATCH_WINDOWS = 512  # stock forecasts merged into one onnxruntime call
-MAX_BATCH_STAYS = 128  # ICU stays (up to 48 hours each) merged into one onnxruntime call
-MAX_LATENCY_MS = 5000
+# Rows merged into one onnxruntime call, and rows that may wait for a model before requests get 503.
+# Past about 128 texts a call gains little per row on this CPU; the queue bounds the wait at roughly a
+# second of work at peak throughput instead of letting latency grow without limit.
+MAX_BATCH_TEXTS, MAX_QUEUED_TEXTS = 256, 4096
+MAX_BATCH_WINDOWS, MAX_QUEUED_WINDOWS = 512, 8192  # stock forecasts (one price window each)
+MAX_BATCH_STAYS, MAX_QUEUED_STAYS = 128, 1024  # ICU stays (up to 48 hours each)
+BATCHING_ENV = "RNNZOO_BATCHING"  # "on" (default) or "off": one onnxruntime call per request, for benchmarks
 
 GENERATION_THREADS_ENV = "RNNZOO_GENERATION_THREADS"  # intra-op threads of the generation sessions
 MAX_STREAMS_PER_MODEL = 64  # live generations per model; one more gets 429
@@ -75,6 +77,13 @@ def session_limits() -> tuple[int, float]:
     return int(count), seconds
 
 
+def batching_enabled() -> bool:
+    value = os.environ.get(BATCHING_ENV, "on")
+    if value not in ("on", "off"):
+        raise ValueError(f"{BATCHING_ENV}={value!r}: expected on or off")
+    return value == "on"
+
+
 def artifacts_dir() -> Path:
     return Path(os.environ.get(ARTIFACTS_ENV) or ARTIFACTS_DIR)
 
@@ -89,76 +98,16 @@ def generation_threads() -> int:
     return int(value)
 
 
-# BentoML 1.4.40 closes its pooled client session every `max_requests` calls (and after `max_age`
-# seconds) even while other calls are in flight on it, which surfaced as 500s under load; keep one
-# session for the worker's lifetime and retry the rare reset of an idle keep-alive connection.
-@bentoml.service(name="rnnzoo-inference", workers=1, traffic={"timeout": 60},
-                 runner_connection={"max_requests": 2**31 - 1, "max_age": 10 * 365 * 86400.0})
-class InferenceWorker:
-    """Owns the onnxruntime sessions; reached only through RNNZoo, never directly over HTTP."""
-
-    def __init__(self) -> None:
-        # Checks every sha256 before a byte reaches onnxruntime; sessions only for the batched tasks.
-        self.zoo = load_zoo(artifacts_dir(), session_tasks=("sentiment", "forecasting", "vitals"))
-
-    @bentoml.api(batchable=True, batch_dim=0, max_batch_size=MAX_BATCH_TEXTS, max_latency_ms=MAX_LATENCY_MS)
-    def classify_sentiment(self, texts: list[TokenisedText]) -> list[list[float]]:
-        """Class probabilities per text; texts from many requests arrive here as one batch.
-
-        A text for a model this worker did not load gets an empty list rather than failing the whole
-        batch, which holds other clients' texts too.
-        """
-        rows_by_model: dict[str, list[int]] = defaultdict(list)
-        for row, text in enumerate(texts):
-            rows_by_model[text.model].append(row)
-        probabilities: list[list[float]] = [[] for _ in texts]
-        for model, rows in rows_by_model.items():
-            if model not in self.zoo.predictors:
-                continue
-            scores = self.zoo.predictors[model].probabilities_from_ids([texts[row].token_ids for row in rows])
-            for row, score in zip(rows, scores):
-                probabilities[row] = score.tolist()
-        return probabilities
-
-
-    @bentoml.api(batchable=True, batch_dim=0, max_batch_size=MAX_BATCH_WINDOWS, max_latency_ms=MAX_LATENCY_MS)
-    def forecast_stock(self, windows: list[PriceWindow]) -> list[list[float]]:
-        """Log-return quantiles (H*Q, horizon-major) per window; windows from many requests arrive as one
-        batch, and each model's windows go through onnxruntime in one call. A window for a model this
-        worker did not load gets an empty list, as in classify_sentiment."""
-        rows_by_model: dict[str, list[int]] = defaultdict(list)
-        for row, window in enumerate(windows):
-            rows_by_model[window.model].append(row)
-        quantiles: list[list[float]] = [[] for _ in windows]
-        for model, rows in rows_by_model.items():
-            if model not in self.zoo.predictors:
-                continue
-            closes = np.array([windows[row].closes for row in rows])  # (B, W+1), equal lengths per model
-            for row, values in zip(rows, self.zoo.predictors[model].log_return_quantiles(closes)):
-                quantiles[row] = values.ravel().tolist()
-        return quantiles
-
-
-    @bentoml.api(batchable=True, batch_dim=0, max_batch_size=MAX_BATCH_STAYS, max_latency_ms=MAX_LATENCY_MS)
-    def assess_vitals(self, stays: list[HourlyFeatures]) -> list[list[float]]:
-        """Per stay: its risk after each of its hours, then the 5 vitals' predicted change after the last one.
-        Stays of one model run as one onnxruntime call, right-padded to the longest: the network reads
-        forwards in time, so padding after a stay's last hour cannot change its outputs."""
-        rows_by_model: dict[str, list[int]] = defaultdict(list)
-        for row, stay in enumerate(stays):
-            rows_by_model[stay.model].append(row)
-        answers: list[list[float]] = [[] for _ in stays]
-        for model, rows in rows_by_model.items():
-            if model not in self.zoo.predictors:
-                continue
-            hours = [len(stays[row].features) for row in rows]
-            batch = np.zeros((len(rows), max(hours), len(stays[rows[0]].features[0])), dtype=np.float32)
-            for i, row in enumerate(rows):
-                batch[i, : hours[i]] = stays[row].features
-            risk, change = self.zoo.predictors[model].run(batch)  # (B, T), (B, T, 5)
-            for i, row in enumerate(rows):
-                answers[row] = risk[i, : hours[i]].tolist() + change[i, hours[i] - 1].tolist()
-        return answers
+def assess_stays(monitor: VitalsPredictor, stays: list[np.ndarray]) -> list[tuple[list[float], np.ndarray]]:
+    """Per stay (hours, F): its risk after each hour and the 5 vitals' predicted change after the last.
+    All run as one onnxruntime call, right-padded to the longest: the network reads forwards in time, so
+    padding after a stay's last hour cannot change its outputs."""
+    hours = [len(stay) for stay in stays]
+    batch = np.zeros((len(stays), max(hours), stays[0].shape[1]), dtype=np.float32)  # (B, T, F)
+    for i, stay in enumerate(stays):
+        batch[i, : hours[i]] = stay
+    risk, change = monitor.run(batch)  # (B, T), (B, T, 5)
+    return [(risk[i, : hours[i]].tolist(), change[i, hours[i] - 1]) for i in range(len(stays))]
 
 
 # GET /models is a plain route beside the generated POST APIs; each API worker fills the
@@ -174,16 +123,18 @@ catalogue_app = Starlette(routes=[Route("/models", list_models, methods=["GET"])
 
 
 @bentoml.asgi_app(catalogue_app, path="/")
-@bentoml.service(name="rnnzoo", workers=1, traffic={"timeout": 60})
+@bentoml.service(name="rnnzoo", workers=1, traffic={"timeout": 60}, logging={"access": {"enabled": False}})
 class RNNZoo:
     """Recurrent models over HTTP: validates input, tokenises, and asks the worker for batched scores."""
 
-    inference = bentoml.depends(InferenceWorker)
-
     def __init__(self) -> None:
-        # Generation sessions live here, beside the streams they feed; the worker holds the batched ones.
-        # Stateful sessions (vitals and text) live here too: the state's one owner is this process.
-        self.zoo: Zoo = load_zoo(artifacts_dir(), session_tasks=SESSION_TASKS, threads=generation_threads())
+        # Every model runs in this process: one-shot requests through batchers, generation streams beside
+        # their schedulers, and stateful sessions (vitals and text), whose state has this process as its owner.
+        self.zoo: Zoo = load_zoo(artifacts_dir(), task_threads={"generation": generation_threads()})
+        # One thread runs the batched one-shot models: their calls queue rather than compete for the cores.
+        self.model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="models")
+        self.batchers: dict[str, RequestBatcher] = {}
+        self.merge_requests = batching_enabled()
         self.sessions = SessionStore(*session_limits())
         self.session_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sessions")
         self.session_batchers: dict[str, StepBatcher] = {}
@@ -222,16 +173,28 @@ class RNNZoo:
             raise InvalidArgument(f"model {name!r} is a {other} model; {task} models: {', '.join(sorted(of_task))}")
         return of_task[name]
 
-    @staticmethod
-    async def _with_retry(call, *args, attempts: int = 3):
-        """Scoring is idempotent, so a connection reset between our two processes is retried."""
-        for attempt in range(1, attempts + 1):
-            try:
-                return await call(*args)
-            except aiohttp.ClientConnectionError as error:
-                log.warning("inference call failed on attempt %d/%d: %s", attempt, attempts, error)
-                if attempt == attempts:
-                    raise ServiceUnavailable("the inference worker is unreachable; retry shortly") from None
+    def _request_batcher(self, predictor) -> RequestBatcher:
+        """The model's batcher, made on first use; its run function takes rows, returns one result per row."""
+        if predictor.name not in self.batchers:
+            task = predictor.card.task
+            if task == "sentiment":
+                run, max_batch, max_queued = predictor.probabilities_from_ids, MAX_BATCH_TEXTS, MAX_QUEUED_TEXTS
+            elif task == "forecasting":
+                run, max_batch, max_queued = (lambda windows: predictor.log_return_quantiles(np.stack(windows)),
+                                              MAX_BATCH_WINDOWS, MAX_QUEUED_WINDOWS)
+            else:
+                run, max_batch, max_queued = (lambda stays: assess_stays(predictor, stays), MAX_BATCH_STAYS,
+                                              MAX_QUEUED_STAYS)
+            self.batchers[predictor.name] = RequestBatcher(
+                run, self.model_thread, max_batch, max_queued, merge=self.merge_requests,
+                observe=self.generation_metrics.request_batch.labels(task, predictor.name).observe)
+        return self.batchers[predictor.name]
+
+    async def _predict(self, predictor, rows: list) -> list:
+        try:
+            return await self._request_batcher(predictor).submit(rows)
+        except Overloaded as error:
+            raise ServiceUnavailable(str(error)) from None
 
     @bentoml.api(route="/sentiment")
     async def sentiment(self, texts: SentimentTexts, model: ModelName = None) -> SentimentResponse:
@@ -241,15 +204,11 @@ class RNNZoo:
             token_ids = predictor.tokenizer.encode(texts)
         except TextError as error:
             raise InvalidArgument(str(error)) from None
-        batch = [TokenisedText(model=predictor.name, token_ids=ids) for ids in token_ids]
-        probabilities = await self._with_retry(self.inference.to_async.classify_sentiment, batch)
-        if any(not p for p in probabilities):  # front end and worker read the zoo at different moments
-            raise ServiceUnavailable(f"the inference worker has not loaded {predictor.name}")
-        positive = predictor.labels.index("positive")
+        probabilities = np.array(await self._predict(predictor, token_ids))  # (N, C)
+        labels = [predictor.labels[i] for i in probabilities.argmax(axis=1)]
+        positive = probabilities[:, predictor.labels.index("positive")].tolist()
         return SentimentResponse(model=predictor.name, predictions=[
-            SentimentPrediction(label=predictor.labels[max(range(len(p)), key=p.__getitem__)], positive=p[positive])
-            for p in probabilities
-        ])
+            SentimentPrediction(label=label, positive=p) for label, p in zip(labels, positive)])
 
     async def _start_generation(self, prompt: str, max_new_tokens: int, temperature: float, top_k: int | None,
                                 top_p: float | None, seed: int | None, model: str | None):
@@ -322,12 +281,9 @@ class RNNZoo:
             values = check_closes(closes, forecaster.window, forecaster.max_closes)
         except ForecastInputError as error:
             raise InvalidArgument(str(error)) from None
-        window = PriceWindow(model=forecaster.name, closes=values[-(forecaster.window + 1):].tolist())
-        (flat,) = await self._with_retry(self.inference.to_async.forecast_stock, [window])
-        if not flat:
-            raise ServiceUnavailable(f"the inference worker has not loaded {forecaster.name}")
+        (quantiles,) = await self._predict(forecaster, [values[-(forecaster.window + 1):]])  # (H, Q) log returns
         levels = forecaster.quantiles
-        prices = to_prices(float(values[-1]), np.array(flat).reshape(forecaster.horizons, len(levels)))  # (H, Q)
+        prices = to_prices(float(values[-1]), quantiles)  # (H, Q)
         return StockForecastResponse(model=forecaster.name, last_close=float(values[-1]), forecast=[
             ForecastDay(day=day + 1, p10=prices[day, levels.index(0.1)], p50=prices[day, levels.index(0.5)],
                         p90=prices[day, levels.index(0.9)])
@@ -352,11 +308,7 @@ class RNNZoo:
             raise InvalidArgument("no time series observations (only descriptors such as Age); send at least one "
                                   "measurement such as HR")
         hours = stay.hours_observed
-        hourly = HourlyFeatures(model=monitor.name, features=vitals_features(stay, monitor.statistics, hours).tolist())
-        (answer,) = await self._with_retry(self.inference.to_async.assess_vitals, [hourly])
-        if not answer:
-            raise ServiceUnavailable(f"the inference worker has not loaded {monitor.name}")
-        risk_by_hour, change = answer[:hours], np.array(answer[hours:])
+        ((risk_by_hour, change),) = await self._predict(monitor, [vitals_features(stay, monitor.statistics, hours)])
         next_hour = monitor.next_hour(stay, change)
         return VitalsResponse(
             model=monitor.name, hours_observed=hours, mortality_risk=risk_by_hour[-1], risk_by_hour=risk_by_hour,

@@ -84,19 +84,20 @@ def test_openapi_shows_an_example_for_the_endpoint(server):
     assert "a gorgeous, witty, seductive movie." in text and "sst2-lstm" in text
 
 
-def adaptive_batches(metrics: str) -> tuple[float, float]:
+def merged_rows(metrics: str, task: str) -> tuple[float, float]:
+    """(rows, onnxruntime calls) of a task so far, from the service's batch-size histogram."""
     total = count = 0.0
     for line in metrics.splitlines():
-        if line.startswith("bentoml_service_adaptive_batch_size_sum") and "classify_sentiment" in line:
+        if line.startswith("rnnzoo_batch_size_sum") and f'task="{task}"' in line:
             total += float(line.rsplit(" ", 1)[1])
-        if line.startswith("bentoml_service_adaptive_batch_size_count") and "classify_sentiment" in line:
+        if line.startswith("rnnzoo_batch_size_count") and f'task="{task}"' in line:
             count += float(line.rsplit(" ", 1)[1])
     return total, count
 
 
 def test_concurrent_requests_are_merged_into_batches(server):
-    """32 clients at once: the worker's batch-size histogram must average more than 4 texts."""
-    before = adaptive_batches(get(f"{server}/metrics")[1])
+    """32 clients at once: the batch-size histogram must average more than 4 texts per onnxruntime call."""
+    before = merged_rows(get(f"{server}/metrics")[1], "sentiment")
 
     async def client(session, index):
         statuses = []
@@ -111,7 +112,7 @@ def test_concurrent_requests_are_merged_into_batches(server):
 
     statuses = [s for client_statuses in asyncio.run(load()) for s in client_statuses]
     assert statuses == [200] * 32 * 12
-    after = adaptive_batches(get(f"{server}/metrics")[1])
+    after = merged_rows(get(f"{server}/metrics")[1], "sentiment")
     texts, batches = after[0] - before[0], after[1] - before[1]
     assert texts == 32 * 12
     assert texts / batches > 4, f"mean batch {texts / batches:.2f} over {batches:.0f} batches"
@@ -188,18 +189,8 @@ def test_non_finite_closes_are_refused(server):
         assert status == 400 and "every close must be a finite price > 0" in json.dumps(answer), answer
 
 
-def forecast_batches(metrics: str) -> tuple[float, float]:
-    total = count = 0.0
-    for line in metrics.splitlines():
-        if line.startswith("bentoml_service_adaptive_batch_size_sum") and "forecast_stock" in line:
-            total += float(line.rsplit(" ", 1)[1])
-        if line.startswith("bentoml_service_adaptive_batch_size_count") and "forecast_stock" in line:
-            count += float(line.rsplit(" ", 1)[1])
-    return total, count
-
-
 def test_concurrent_stock_forecasts_are_merged_into_batches(server):
-    before = forecast_batches(get(f"{server}/metrics")[1])
+    before = merged_rows(get(f"{server}/metrics")[1], "forecasting")
     series = closes(61)
 
     async def client(session, index):
@@ -215,7 +206,7 @@ def test_concurrent_stock_forecasts_are_merged_into_batches(server):
 
     statuses = [s for client_statuses in asyncio.run(load()) for s in client_statuses]
     assert statuses == [200] * 32 * 8
-    after = forecast_batches(get(f"{server}/metrics")[1])
+    after = merged_rows(get(f"{server}/metrics")[1], "forecasting")
     windows, batches = after[0] - before[0], after[1] - before[1]
     assert windows == 32 * 8 and windows / batches > 2, f"mean batch {windows / batches:.2f}"
 
@@ -291,16 +282,7 @@ def test_non_finite_vitals_are_refused(server):
 
 
 def test_concurrent_vitals_requests_are_merged_into_batches(server, set_b_records):
-    def batches(metrics: str) -> tuple[float, float]:
-        total = count = 0.0
-        for line in metrics.splitlines():
-            if "assess_vitals" in line and line.startswith("bentoml_service_adaptive_batch_size_sum"):
-                total += float(line.rsplit(" ", 1)[1])
-            if "assess_vitals" in line and line.startswith("bentoml_service_adaptive_batch_size_count"):
-                count += float(line.rsplit(" ", 1)[1])
-        return total, count
-
-    before = batches(get(f"{server}/metrics")[1])
+    before = merged_rows(get(f"{server}/metrics")[1], "vitals")
 
     async def client(session, index):
         statuses = []
@@ -316,6 +298,6 @@ def test_concurrent_vitals_requests_are_merged_into_batches(server, set_b_record
 
     statuses = [s for client_statuses in asyncio.run(load()) for s in client_statuses]
     assert statuses == [200] * 24 * 4
-    after = batches(get(f"{server}/metrics")[1])
+    after = merged_rows(get(f"{server}/metrics")[1], "vitals")
     stays, calls = after[0] - before[0], after[1] - before[1]
     assert stays == 24 * 4 and stays / calls > 1.5, f"mean batch {stays / calls:.2f}"

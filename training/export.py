@@ -77,7 +77,7 @@ def store_weights_fp16(path: Path, min_elements: int = 1024) -> None:
     onnx.save(model, str(path))
 
 
-def export_onnx(model: torch.nn.Module, path: Path) -> None:
+def export_onnx(model: torch.nn.Module, path: Path, fp16: bool = True) -> None:
     # The export sample's shape (2, 7) differs from the parity inputs on purpose: a graph that
     # specialised a batch or sequence size fails the parity check instead of shipping.
     token_ids = torch.randint(1000, 2000, (2, 7))
@@ -89,7 +89,8 @@ def export_onnx(model: torch.nn.Module, path: Path) -> None:
             input_names=["token_ids", "lengths"], output_names=["logits"],
             dynamic_axes={"token_ids": {0: "batch", 1: "sequence"}, "lengths": {0: "batch"}, "logits": {0: "batch"}},
         )
-    store_weights_fp16(path)
+    if fp16:
+        store_weights_fp16(path)
     onnx.checker.check_model(onnx.load(str(path)), full_check=True)
 
 

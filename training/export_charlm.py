@@ -46,7 +46,7 @@ def state_names(cell: str) -> tuple[list[str], list[str]]:
     return (["h0", "c0"], ["hN", "cN"]) if cell == "lstm" else (["h0"], ["hN"])
 
 
-def export_onnx(graph: StepGraph, cell: str, path: Path) -> None:
+def export_onnx(graph: StepGraph, cell: str, path: Path, fp16: bool = True) -> None:
     inputs, outputs = state_names(cell)
     tokens = torch.randint(0, 65, (2, 7))  # a shape unlike every parity input, to catch specialisation
     state = graph.model.initial_state(2)
@@ -56,7 +56,8 @@ def export_onnx(graph: StepGraph, cell: str, path: Path) -> None:
         warnings.simplefilter("ignore")
         torch.onnx.export(graph, (tokens, *state), str(path), dynamo=False, opset_version=OPSET,
                           input_names=["tokens", *inputs], output_names=["logits", *outputs], dynamic_axes=dynamic)
-    store_weights_fp16(path)
+    if fp16:
+        store_weights_fp16(path)
     onnx.checker.check_model(onnx.load(str(path)), full_check=True)
 
 

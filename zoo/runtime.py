@@ -90,7 +90,7 @@ class SentimentPredictor:
         model_bytes = verified_bytes(self.directory / MODEL_FILE, self.card.export.sha256)
         self.providers = providers or choose_providers()
         self.session = None
-        if with_session:  # the HTTP front end only tokenises; the inference worker runs the model
+        if with_session:  # False where only the card and tokenizer are needed (tests, the naive server)
             self.session = create_session(model_bytes, self.providers, threads)
             self.providers = self.session.get_providers()  # what onnxruntime really uses (CUDA may fall back)
         self.labels = preprocessing.labels
@@ -283,9 +283,10 @@ class Zoo:
 
 
 def load_zoo(directory: Path = ARTIFACTS_DIR, providers: list[str] | None = None,
-             session_tasks: tuple[str, ...] = tuple(PREDICTORS), threads: int = 1) -> Zoo:
-    """Every model in `directory`, verified; onnxruntime sessions (of `threads` intra-op threads) only
-    for models of `session_tasks`."""
+             session_tasks: tuple[str, ...] = tuple(PREDICTORS), threads: int = 1,
+             task_threads: dict[str, int] | None = None) -> Zoo:
+    """Every model in `directory`, verified; onnxruntime sessions (of `threads` intra-op threads, or
+    `task_threads[task]`) only for models of `session_tasks`."""
     zoo = Zoo()
     providers = providers or choose_providers()
     if session_tasks:
@@ -297,7 +298,8 @@ def load_zoo(directory: Path = ARTIFACTS_DIR, providers: list[str] | None = None
             if predictor_class is None:
                 raise CardError(f"task {card.task!r} has no predictor; tasks: {sorted(PREDICTORS)}")
             with_session = card.task in session_tasks
-            zoo.predictors[card.name] = predictor_class(model_dir, providers, with_session, threads)
+            zoo.predictors[card.name] = predictor_class(model_dir, providers, with_session,
+                                                         (task_threads or {}).get(card.task, threads))
             if with_session:
                 log.info("loaded %s (sha256 %s...) on %s", card.name, card.export.sha256[:12],
                          zoo.predictors[card.name].providers)

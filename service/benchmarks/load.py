@@ -1,0 +1,150 @@
+"""HTTP load from a separate process: wrk when installed (apt install wrk), else an aiohttp client run in a
+child process. Both cycle through a list of JSON bodies (real SST-2 sentences, real price windows), keep
+`concurrency` requests in flight for `seconds`, and report requests/s, p50, p99 and errors.
+
+    python -m service.benchmarks.load --url http://127.0.0.1:3000/sentiment --bodies bodies.json -c 64 -d 10
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass
+class LoadResult:
+    client: str  # "wrk" or "aiohttp"
+    concurrency: int
+    seconds: float
+    requests: int  # answered, whatever the status
+    errors: int  # non-2xx answers plus connection errors and timeouts
+    requests_per_s: float  # answered with 2xx, per second
+    p50_ms: float
+    p99_ms: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# --- wrk -----------------------------------------------------------------------------------------------
+_WRK_SCRIPT = """
+local bodies = {}
+local f = io.open("%s", "r")
+for line in f:lines() do bodies[#bodies + 1] = line end
+f:close()
+local i = 0
+request = function()
+  i = i %% #bodies + 1
+  return wrk.format("POST", nil, {["Content-Type"] = "application/json"}, bodies[i])
+end
+"""
+
+_UNITS_MS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+def _milliseconds(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()
+    return float(number) * _UNITS_MS[unit]
+
+
+def run_wrk(url: str, bodies: list[dict], concurrency: int, seconds: float) -> LoadResult:
+    with tempfile.TemporaryDirectory() as scratch:
+        lines = Path(scratch) / "bodies.jsonl"
+        lines.write_text("".join(json.dumps(body) + "\n" for body in bodies))
+        script = Path(scratch) / "bodies.lua"
+        script.write_text(_WRK_SCRIPT % lines)
+        # One wrk thread: the client must leave the cores to the servers it measures.
+        output = subprocess.run(
+            ["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(seconds))}s", "--timeout", "10s", "--latency",
+             "-s", str(script), url], capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
+    total = int(re.search(r"(\d+) requests in ([\d.]+)(\w+)", output).group(1))
+    elapsed = re.search(r"requests in ([\d.]+(?:us|ms|s|m))", output).group(1)
+    elapsed_s = _milliseconds(elapsed) / 1000
+    non_2xx = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", output)) else 0
+    socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    socket_errors = sum(int(x) for x in socket.groups()) if socket else 0
+    percentile = {p: _milliseconds(v) for p, v in re.findall(r"^\s+(50|99)%\s+(\S+)$", output, re.MULTILINE)}
+    return LoadResult("wrk", concurrency, round(elapsed_s, 2), total, non_2xx + socket_errors,
+                      round((total - non_2xx) / elapsed_s, 1), percentile.get("50", float("nan")),
+                      percentile.get("99", float("nan")))
+
+
+# --- aiohttp (a child process, so the client does not share the benchmark's interpreter) ------------------
+async def _closed_loop(url: str, bodies: list[bytes], concurrency: int, seconds: float) -> dict:
+    import aiohttp
+
+    latencies: list[float] = []
+    statuses = {"ok": 0, "error": 0}
+    counter = iter(range(10**12))
+    deadline = time.perf_counter() + seconds
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    timeout = aiohttp.ClientTimeout(total=10)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        async def worker() -> None:
+            while time.perf_counter() < deadline:
+                body = bodies[next(counter) % len(bodies)]
+                started = time.perf_counter()
+                try:
+                    async with session.post(url, data=body, headers={"content-type": "application/json"}) as response:
+                        await response.read()
+                        statuses["ok" if response.status < 300 else "error"] += 1
+                except (aiohttp.ClientError, asyncio.TimeoutError):
+                    statuses["error"] += 1
+                latencies.append(time.perf_counter() - started)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    milliseconds = np.array(latencies) * 1000 if latencies else np.array([float("nan")])
+    return {"client": "aiohttp", "concurrency": concurrency, "seconds": round(elapsed, 2),
+            "requests": len(latencies), "errors": statuses["error"],
+            "requests_per_s": round(statuses["ok"] / elapsed, 1),
+            "p50_ms": float(np.percentile(milliseconds, 50)), "p99_ms": float(np.percentile(milliseconds, 99))}
+
+
+def run_aiohttp(url: str, bodies: list[dict], concurrency: int, seconds: float) -> LoadResult:
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "bodies.json"
+        path.write_text(json.dumps(bodies))
+        output = subprocess.run(
+            [sys.executable, "-m", "service.benchmarks.load", "--url", url, "--bodies", str(path),
+             "-c", str(concurrency), "-d", str(seconds), "--client", "aiohttp"],
+            capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
+    return LoadResult(**json.loads(output.strip().splitlines()[-1]))
+
+
+def run_load(url: str, bodies: list[dict], concurrency: int, seconds: float, client: str = "auto") -> LoadResult:
+    """Closed-loop load: `concurrency` requests always in flight for `seconds`."""
+    if client == "wrk" or (client == "auto" and shutil.which("wrk")):
+        return run_wrk(url, bodies, concurrency, seconds)
+    return run_aiohttp(url, bodies, concurrency, seconds)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--bodies", type=Path, required=True, help="a JSON list of request bodies")
+    parser.add_argument("-c", "--concurrency", type=int, default=8)
+    parser.add_argument("-d", "--seconds", type=float, default=10.0)
+    parser.add_argument("--client", choices=["auto", "wrk", "aiohttp"], default="auto")
+    args = parser.parse_args()
+    bodies = json.loads(args.bodies.read_text())
+    if args.client == "aiohttp":  # the child-process side of run_aiohttp: one JSON line out
+        encoded = [json.dumps(body).encode() for body in bodies]
+        print(json.dumps(asyncio.run(_closed_loop(args.url, encoded, args.concurrency, args.seconds))))
+    else:
+        print(json.dumps(run_load(args.url, bodies, args.concurrency, args.seconds, args.client).to_dict()))
+
+
+if __name__ == "__main__":
+    main()

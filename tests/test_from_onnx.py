@@ -1,0 +1,45 @@
+"""Torch modules rebuilt from the shipped ONNX files (for torch-eager baselines) compute what the files do."""
+import numpy as np
+import pytest
+import torch
+
+from training.from_onnx import torch_model
+from zoo import list_models
+from zoo.cards import ModelCard
+from zoo.runtime import ARTIFACTS_DIR, create_session
+
+
+def feeds_for(card: ModelCard, batch: int, length: int, rng) -> dict[str, np.ndarray]:
+    """Inputs at a batch size and length unlike the export sample's (2, 7)."""
+    feeds = {}
+    for spec in card.inputs:
+        shape = [batch if d == "batch" else length if isinstance(d, str) else d for d in spec.shape]
+        if spec.name == "lengths":
+            feeds[spec.name] = rng.integers(1, length + 1, batch).astype(np.int64)
+        elif spec.dtype == "int64":
+            feeds[spec.name] = rng.integers(1, 60, shape).astype(np.int64)
+        else:
+            feeds[spec.name] = (0.5 * rng.standard_normal(shape)).astype(np.float32)
+    return feeds
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_the_rebuilt_torch_module_matches_onnxruntime(name):
+    directory = ARTIFACTS_DIR / name
+    card = ModelCard.load(directory)
+    feeds = feeds_for(card, batch=3, length=11, rng=np.random.default_rng(0))
+    expected = create_session((directory / "model.onnx").read_bytes(), ["CPUExecutionProvider"]).run(None, feeds)
+    with torch.no_grad():
+        got = torch_model(directory)(*(torch.from_numpy(feeds[spec.name]) for spec in card.inputs))
+    got = got if isinstance(got, tuple) else (got,)
+    assert len(got) == len(expected)
+    for value, reference in zip(got, expected):
+        np.testing.assert_allclose(value.numpy(), reference, atol=2e-5, rtol=1e-4)
+
+
+def test_a_file_from_another_architecture_is_refused(tmp_path):
+    import shutil
+
+    shutil.copytree(ARTIFACTS_DIR / "stock-gru", tmp_path / "stock-gru")
+    with pytest.raises(ValueError, match="initializers"):
+        torch_model(tmp_path / "stock-gru", source="stock-lstm")
