@@ -21,12 +21,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def local_server(log_path: Path, env: dict[str, str] | None = None, timeout_s: float = 180.0):
-    """Start `bentoml serve` from the repository root (bentofile.yaml), wait for /readyz, yield its URL."""
+def local_server(log_path: Path, env: dict[str, str] | None = None, timeout_s: float = 180.0,
+                 command: list[str] | None = None, ready_path: str = "/readyz"):
+    """Start `bentoml serve` from the repository root (bentofile.yaml), or `command` (its "{port}" filled
+    in), wait until `ready_path` answers 200, yield its URL."""
     port = free_port()
+    command = command or [sys.executable, "-m", "bentoml", "serve", "--host", "127.0.0.1", "--port", "{port}"]
     with open(log_path, "w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "bentoml", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [part.replace("{port}", str(port)) for part in command],
             cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             # A BentoML home of its own: serve wipes the Prometheus multiprocess folder under it at
             # start-up, which would reset the metrics of another server running beside this one.
@@ -37,16 +40,16 @@ def local_server(log_path: Path, env: dict[str, str] | None = None, timeout_s: f
         deadline = time.monotonic() + timeout_s
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"bentoml serve exited with {process.returncode}:\n{Path(log_path).read_text()[-3000:]}")
+                raise RuntimeError(f"{command[2:4]} exited with {process.returncode}:\n{Path(log_path).read_text()[-3000:]}")
             try:
-                with urllib.request.urlopen(f"{url}/readyz", timeout=2) as response:
+                with urllib.request.urlopen(f"{url}{ready_path}", timeout=2) as response:
                     if response.status == 200:
                         break
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"bentoml serve not ready in {timeout_s} s:\n{Path(log_path).read_text()[-3000:]}")
-            time.sleep(0.5)
+                raise RuntimeError(f"{command[2:4]} not ready in {timeout_s} s:\n{Path(log_path).read_text()[-3000:]}")
+            time.sleep(0.1)
         yield url
     finally:
         os.killpg(process.pid, signal.SIGTERM)  # the server forks workers: stop the whole group

@@ -87,6 +87,19 @@ class Export:
 
 
 @dataclass
+class Quantization:
+    """An int8 variant's record: where it came from and what quantization cost on the headline metric."""
+    source: str  # the model whose file was quantized
+    method: str
+    quantized_ops: list[str]
+    metric: str  # the headline metric, measured on the same split for both files
+    source_value: float
+    value: float
+    tolerance: float  # the largest change in the worse direction allowed for shipping
+    within_tolerance: bool
+
+
+@dataclass
 class ModelCard:
     name: str
     version: str
@@ -104,6 +117,7 @@ class ModelCard:
     limitations: list[str]
     samples: list[str] = field(default_factory=list)  # generation models: text written with a fixed seed
     figures: list[str] = field(default_factory=list)  # PNG files beside the card, e.g. a forecast plot
+    quantization: Quantization | None = None  # int8 variants only
 
     def metric(self, name: str) -> Metric:
         for metric in self.metrics:

@@ -31,6 +31,7 @@ class ModelSpec:
     arguments: dict[str, Any] = field(default_factory=dict)
     description: str = ""
     shipped: bool = True  # False for tiny test-* variants and for models whose artifact is not committed yet
+    quantized_from: str | None = None  # int8 variants: the fp32 model whose file training.quantize rounded
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
@@ -140,4 +141,15 @@ for _cell in ("rnn", "lstm", "gru"):
         name=f"test-vitals-{_cell}", task="vitals", architecture="VitalsMonitor",
         arguments=dict(_VITALS, hidden_size=4, members=2, forecast_hidden_size=4, cell=_cell),
         description="tiny test variant", shipped=False,
+    ))
+
+
+# --- int8 variants (training.quantize): the same networks with int8 weights. Only the LSTMs: onnxruntime
+# has int8 kernels for LSTM but not GRU or RNN, so the others would keep their fp32 recurrences and gain
+# nothing; the stock LSTM is too small to gain either (measured in service/benchmarks/performance.py).
+for _source in ("sst2-lstm", "shakespeare-lstm", "vitals-lstm"):
+    _spec = _REGISTRY[_source]
+    register(ModelSpec(
+        name=f"{_source}-int8", task=_spec.task, architecture=_spec.architecture, arguments=dict(_spec.arguments),
+        description=f"{_spec.description}, int8 weights", quantized_from=_source,
     ))

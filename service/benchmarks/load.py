@@ -112,15 +112,53 @@ async def _closed_loop(url: str, bodies: list[bytes], concurrency: int, seconds:
             "p50_ms": float(np.percentile(milliseconds, 50)), "p99_ms": float(np.percentile(milliseconds, 99))}
 
 
-def run_aiohttp(url: str, bodies: list[dict], concurrency: int, seconds: float) -> LoadResult:
+async def _open_loop(url: str, bodies: list[bytes], rate: float, seconds: float) -> dict:
+    """Requests sent at a fixed rate whatever the answers do; each latency counts from its scheduled send
+    time, so a stalled server cannot hide its queue (no coordinated omission)."""
+    import aiohttp
+
+    latencies: list[float] = []
+    statuses = {"ok": 0, "error": 0}
+    count = max(1, int(rate * seconds))
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=10)) as session:
+        async def one(index: int, scheduled: float) -> None:
+            await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
+            try:
+                async with session.post(url, data=bodies[index % len(bodies)],
+                                        headers={"content-type": "application/json"}) as response:
+                    await response.read()
+                    statuses["ok" if response.status < 300 else "error"] += 1
+            except (aiohttp.ClientError, asyncio.TimeoutError):
+                statuses["error"] += 1
+            latencies.append(time.perf_counter() - scheduled)
+
+        started = time.perf_counter() + 0.05
+        await asyncio.gather(*(one(i, started + i / rate) for i in range(count)))
+        elapsed = time.perf_counter() - started
+    milliseconds = np.array(latencies) * 1000
+    return {"client": "aiohttp-open-loop", "concurrency": 0, "seconds": round(elapsed, 2), "requests": count,
+            "errors": statuses["error"], "requests_per_s": round(statuses["ok"] / elapsed, 1),
+            "p50_ms": float(np.percentile(milliseconds, 50)), "p99_ms": float(np.percentile(milliseconds, 99))}
+
+
+def _child(url: str, bodies: list[dict], seconds: float, *options: str) -> LoadResult:
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "bodies.json"
         path.write_text(json.dumps(bodies))
         output = subprocess.run(
             [sys.executable, "-m", "service.benchmarks.load", "--url", url, "--bodies", str(path),
-             "-c", str(concurrency), "-d", str(seconds), "--client", "aiohttp"],
-            capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
+             "-d", str(seconds), *options], capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
     return LoadResult(**json.loads(output.strip().splitlines()[-1]))
+
+
+def run_aiohttp(url: str, bodies: list[dict], concurrency: int, seconds: float) -> LoadResult:
+    return _child(url, bodies, seconds, "-c", str(concurrency), "--client", "aiohttp")
+
+
+def run_at_rate(url: str, bodies: list[dict], rate: float, seconds: float) -> LoadResult:
+    """Open-loop load at `rate` requests/s (latency at a given throughput, e.g. half of the peak)."""
+    return _child(url, bodies, seconds, "--rate", str(rate))
 
 
 def run_load(url: str, bodies: list[dict], concurrency: int, seconds: float, client: str = "auto") -> LoadResult:
@@ -137,9 +175,13 @@ def main() -> None:
     parser.add_argument("-c", "--concurrency", type=int, default=8)
     parser.add_argument("-d", "--seconds", type=float, default=10.0)
     parser.add_argument("--client", choices=["auto", "wrk", "aiohttp"], default="auto")
+    parser.add_argument("--rate", type=float, default=0.0, help="open loop at this many requests/s (aiohttp)")
     args = parser.parse_args()
     bodies = json.loads(args.bodies.read_text())
-    if args.client == "aiohttp":  # the child-process side of run_aiohttp: one JSON line out
+    if args.rate:
+        encoded = [json.dumps(body).encode() for body in bodies]
+        print(json.dumps(asyncio.run(_open_loop(args.url, encoded, args.rate, args.seconds))))
+    elif args.client == "aiohttp":  # the child-process side of run_aiohttp: one JSON line out
         encoded = [json.dumps(body).encode() for body in bodies]
         print(json.dumps(asyncio.run(_closed_loop(args.url, encoded, args.concurrency, args.seconds))))
     else:

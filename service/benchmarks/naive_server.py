@@ -42,6 +42,10 @@ def create_app(sentiment_model: str = SENTIMENT_MODEL, stock_model: str = STOCK_
     stock = StockForecaster(ARTIFACTS_DIR / stock_model, with_session=False)
     sentiment_net, stock_net = torch_model(ARTIFACTS_DIR / sentiment_model), torch_model(ARTIFACTS_DIR / stock_model)
 
+    @app.get("/readyz")
+    def ready() -> dict:
+        return {"ready": True}
+
     @app.post("/sentiment")
     def classify(request: SentimentRequest) -> dict:
         batch = sentiment.tokenizer.pad(sentiment.tokenizer.encode(request.texts))
