@@ -119,3 +119,23 @@ def test_readme_table_is_generated_from_the_cards():
     readme = README.read_text()
     current = readme.split(BEGIN, 1)[1].split(END, 1)[0].strip()
     assert current == table(load_cards()), "run: python -m zoo.leaderboard --write"
+
+
+@pytest.mark.parametrize("name", [n for n in list_models() if get_spec(n).quantized_from])
+def test_int8_variants_record_their_source_and_stay_within_tolerance(name):
+    """The card's quantization record matches the source's card and this card's own (re-measured) metric."""
+    from training.quantize import TOLERANCES, within
+
+    card, spec = ModelCard.load(ARTIFACTS_DIR / name), get_spec(name)
+    source = ModelCard.load(ARTIFACTS_DIR / spec.quantized_from)
+    record = card.quantization
+    assert record is not None and record.source == spec.quantized_from and record.within_tolerance
+    assert record.metric == TOLERANCES[card.task][0]
+    assert record.source_value == source.metric(record.metric).value
+    assert record.value == card.metric(record.metric).value
+    assert within(card.task, record.source_value, record.value)[0]
+    assert card.export.size_bytes < source.export.size_bytes  # int8 weights: a smaller file
+    assert [m.name for m in card.metrics] == [m.name for m in source.metrics]
+    for metric, reference in zip(card.metrics, source.metrics):  # the same split and baseline as the source
+        assert (metric.split, metric.baseline, metric.baseline_value, metric.examples) == (
+            reference.split, reference.baseline, reference.baseline_value, reference.examples)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import math
 import shutil
 import tempfile
@@ -65,7 +66,15 @@ def quantize_file(source: Path, target: Path) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         fp32 = Path(scratch) / "fp32.onnx"
         onnx.save(model, str(fp32))
-        quantize_dynamic(str(fp32), str(target), weight_type=QuantType.QInt8, op_types_to_quantize=QUANTIZED_OPS)
+        # The quantizer logs a hint about shape pre-processing on the root logger; these graphs have
+        # their weights folded already (TorchScript exporter), which is what the hint is about.
+        root = logging.getLogger()
+        level, root.level = root.level, logging.ERROR
+        try:
+            quantize_dynamic(str(fp32), str(target), weight_type=QuantType.QInt8,
+                             op_types_to_quantize=QUANTIZED_OPS)
+        finally:
+            root.level = level
 
 
 def output_difference(source_dir: Path, target: Path, card: ModelCard, seed: int = 0) -> float:

@@ -1,0 +1,427 @@
+"""The performance harness: one command, every number measured side by side in one run on this machine.
+
+    python -m service.benchmarks.performance                 # full run (about 15 minutes), idle machine
+    python -m service.benchmarks.performance --smoke --out /tmp/perf   # tiny counts: CI keeps it working
+
+1. Model level, each shipped fp32 model: torch eager vs onnxruntime fp32 vs onnxruntime int8 (dynamic
+   quantization, made on the fly) at batch 1, 8, 32, 128, one intra-op thread each; latency, rows/s, and
+   the fraction of this core's fp32 matrix-multiply peak (a large matmul, measured in the same run) that
+   the batch-128 fp32 run reaches on the recurrent layers' multiply-adds.
+2. Service level: load from a separate process (wrk, else an aiohttp client) at concurrency 1, 8, 32, 64
+   on /sentiment (SST-2 dev sentences, one per request) and /stock_forecast (real 61-day windows), against
+   (a) this service, (b) this service with batching off, (c) the naive FastAPI + torch server, (d) Ray Serve
+   with @serve.batch over the same ONNX files (when ray is installed); then p50/p99 of (a) at half of its
+   peak, in an open loop.
+3. Generation: ms per character for one stream, characters/s for 1, 4 and 16 streams.
+4. Cold start (seconds from `bentoml serve` to /readyz 200) and memory with every model loaded.
+
+Writes results.json, README.md (the tables) and PNG plots to --out (default service/benchmarks/results).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from service.benchmarks.load import run_at_rate, run_load
+from service.local_server import local_server
+from zoo import get_spec, list_models
+from zoo.cards import MODEL_FILE, ModelCard
+from zoo.runtime import ARTIFACTS_DIR, CharGenerator, create_session
+
+RESULTS_DIR = Path(__file__).parent / "results"
+SEQUENCE = {"sentiment": 24, "generation": 64, "forecasting": 60, "vitals": 48}  # steps per row at model level
+GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
+
+
+# --- machine and peak -----------------------------------------------------------------------------------
+def machine() -> dict:
+    import onnxruntime
+
+    model = platform.processor() or platform.machine()
+    try:
+        model = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                     if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    versions = {"python": platform.python_version(), "onnxruntime": onnxruntime.__version__}
+    for package in ("torch", "bentoml", "numpy"):
+        try:
+            versions[package] = __import__(package).__version__
+        except ImportError:
+            pass
+    return {"cpu": model, "cores": os.cpu_count(), "memory_gb": round(os.sysconf("SC_PAGE_SIZE") *
+            os.sysconf("SC_PHYS_PAGES") / 2**30, 1), "versions": versions}
+
+
+def timed(call, budget_s: float, min_runs: int = 3) -> float:
+    """Median seconds per call, after one warm-up, running for about budget_s (at least min_runs)."""
+    call()
+    times = []
+    started = time.perf_counter()
+    while len(times) < min_runs or time.perf_counter() - started < budget_s:
+        begin = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - begin)
+    return statistics.median(times)
+
+
+def matmul_peak_gflops(budget_s: float, size: int = 1024) -> dict:
+    """fp32 GFLOP/s of a large square matmul on one thread: onnxruntime's MatMul and torch.matmul."""
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("MatMul", ["a", "b"], ["c"])], "peak",
+                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, [size, size]) for n in "ab"],
+                              [helper.make_tensor_value_info("c", TensorProto.FLOAT, [size, size])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    session = create_session(model.SerializeToString(), ["CPUExecutionProvider"], threads=1)
+    a, b = (np.random.default_rng(i).standard_normal((size, size), dtype=np.float32) for i in range(2))
+    flops = 2 * size**3
+    peak = {"onnxruntime": flops / timed(lambda: session.run(None, {"a": a, "b": b}), budget_s) / 1e9}
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+        ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+        peak["torch"] = flops / timed(lambda: torch.matmul(ta, tb), budget_s) / 1e9
+    except ImportError:
+        pass
+    peak["peak"] = max(peak.values())
+    return {name: round(value, 1) for name, value in peak.items()}
+
+
+# --- model level ----------------------------------------------------------------------------------------
+def recurrent_flops(model_bytes: bytes, rows: int, steps: int) -> float:
+    """Multiply-add FLOPs of the recurrent nodes (input and recurrent matmuls of every gate) for `rows`
+    sequences of `steps`; heads and gate arithmetic are left out, so the fraction of peak is a floor."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load_from_string(model_bytes)
+    shapes = {init.name.removesuffix("_fp16"): tuple(init.dims) for init in model.graph.initializer}
+    casts = {node.output[0]: node.input[0].removesuffix("_fp16") for node in model.graph.node if node.op_type == "Cast"}
+    total = 0.0
+    for node in model.graph.node:
+        if node.op_type in GATES:
+            w, r = (shapes[casts.get(name, name)] for name in node.input[1:3])  # (D, G*H, I), (D, G*H, H)
+            total += 2.0 * rows * steps * w[0] * (w[1] * w[2] + r[1] * r[2])
+    return total
+
+
+def model_inputs(card: ModelCard, rows: int, rng) -> dict[str, np.ndarray]:
+    steps = SEQUENCE[card.task]
+    feeds = {}
+    for spec in card.inputs:
+        shape = [rows if d == "batch" else steps if isinstance(d, str) else d for d in spec.shape]
+        if spec.name == "lengths":
+            feeds[spec.name] = np.full(rows, steps, dtype=np.int64)
+        elif spec.dtype == "int64":
+            feeds[spec.name] = rng.integers(1, min(card.architecture.vocab_size, 2000), shape).astype(np.int64)
+        elif spec.name == "features":
+            feeds[spec.name] = rng.standard_normal(shape).astype(np.float32)
+        else:  # recurrent state: a new sequence starts from zeros
+            feeds[spec.name] = np.zeros(shape, dtype=np.float32)
+    return feeds
+
+
+def model_level(names: list[str], batches: list[int], budget_s: float, peak_gflops: float) -> list[dict]:
+    import torch
+
+    from training.from_onnx import torch_model
+    from training.quantize import quantize_file
+
+    torch.set_num_threads(1)
+    rows_out = []
+    for name in names:
+        directory = ARTIFACTS_DIR / name
+        card = ModelCard.load(directory)
+        model_bytes = (directory / MODEL_FILE).read_bytes()
+        with tempfile.TemporaryDirectory() as scratch:
+            int8_path = Path(scratch) / "int8.onnx"
+            quantize_file(directory / MODEL_FILE, int8_path)
+            sessions = {"onnxruntime fp32": create_session(model_bytes, ["CPUExecutionProvider"], threads=1),
+                        "onnxruntime int8": create_session(int8_path.read_bytes(), ["CPUExecutionProvider"], threads=1)}
+        network = torch_model(directory)
+        for rows in batches:
+            feeds = model_inputs(card, rows, np.random.default_rng(rows))
+            tensors = [torch.from_numpy(feeds[spec.name]) for spec in card.inputs]
+
+            def torch_call():
+                with torch.no_grad():
+                    network(*tensors)
+
+            seconds = {"torch eager fp32": timed(torch_call, budget_s)}
+            for runtime, session in sessions.items():
+                seconds[runtime] = timed(lambda: session.run(None, feeds), budget_s)
+            flops = recurrent_flops(model_bytes, rows, SEQUENCE[card.task])
+            for runtime, value in seconds.items():
+                rows_out.append({
+                    "model": name, "task": card.task, "cell": card.architecture.cell, "runtime": runtime,
+                    "batch": rows, "steps": SEQUENCE[card.task], "latency_ms": round(value * 1000, 4),
+                    "rows_per_s": round(rows / value, 1), "recurrent_gflops": round(flops / value / 1e9, 2),
+                    "fraction_of_peak": round(flops / value / 1e9 / peak_gflops, 4)})
+        print(f"  model level: {name} done", flush=True)
+    return rows_out
+
+
+# --- service level --------------------------------------------------------------------------------------
+def request_bodies(data_dir: str | None, count: int) -> dict[str, list[dict]]:
+    from training.data import load_sst2, load_stocks
+    from training.train_stock import make_windows
+
+    sentences = load_sst2("dev", data_dir).texts
+    windows = np.exp(make_windows(load_stocks(), "test").log_closes)  # (N, 61) closes
+    picks = np.random.default_rng(0).permutation(len(windows))[:count]
+    return {"sentiment": [{"texts": [text]} for text in sentences[:count]],
+            "stock_forecast": [{"closes": [round(float(x), 4) for x in windows[i]]} for i in picks]}
+
+
+def servers(include_ray: bool) -> dict[str, dict]:
+    python = sys.executable
+    configurations = {
+        "this service": {"env": {}},
+        "this service, batching off": {"env": {"RNNZOO_BATCHING": "off"}},
+        "naive FastAPI + torch": {"command": [python, "-m", "service.benchmarks.naive_server", "--port", "{port}"]},
+    }
+    if include_ray:
+        configurations["Ray Serve + @serve.batch"] = {
+            "command": [python, "-m", "service.benchmarks.ray_server", "--port", "{port}"], "timeout_s": 240.0}
+    return configurations
+
+
+def process_memory(root_pid: int) -> dict:
+    """RSS summed over the server's process tree, and PSS (shared pages split between the processes that
+    map them), which is what the tree really costs the machine."""
+    import psutil
+
+    processes = [psutil.Process(root_pid), *psutil.Process(root_pid).children(recursive=True)]
+    rss = pss = 0
+    for process in processes:
+        try:
+            rss += process.memory_info().rss
+            for line in Path(f"/proc/{process.pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    pss += int(line.split()[1]) * 1024
+        except (psutil.Error, OSError):
+            pass
+    return {"processes": len(processes), "rss_mb": round(rss / 2**20, 1), "pss_mb": round(pss / 2**20, 1)}
+
+
+def server_pid(port_url: str) -> int | None:
+    import psutil
+
+    port = int(port_url.rsplit(":", 1)[1])
+    for connection in psutil.net_connections("tcp"):
+        if connection.status == "LISTEN" and connection.laddr.port == port and connection.pid:
+            process = psutil.Process(connection.pid)
+            while process.parent() and process.parent().pid != os.getpid():  # up to the child we started
+                process = process.parent()
+            return process.pid
+    return None
+
+
+def service_level(bodies: dict[str, list[dict]], levels: list[int], seconds: float, include_ray: bool,
+                  log_dir: Path, generation: dict | None) -> dict:
+    results: dict = {"load": [], "startup": {}, "memory": {}, "half_peak": {}}
+    for label, config in servers(include_ray).items():
+        started = time.perf_counter()
+        with local_server(log_dir / f"{label.replace(' ', '_').replace(',', '')}.log", env=config.get("env"),
+                          command=config.get("command"), timeout_s=config.get("timeout_s", 180.0)) as url:
+            results["startup"][label] = round(time.perf_counter() - started, 2)
+            pid = server_pid(url)
+            for endpoint, endpoint_bodies in bodies.items():
+                run_load(f"{url}/{endpoint}", endpoint_bodies, 8, min(2.0, seconds))  # warm-up
+                for concurrency in levels:
+                    result = run_load(f"{url}/{endpoint}", endpoint_bodies, concurrency, seconds).to_dict()
+                    results["load"].append({"server": label, "endpoint": endpoint, **result})
+                    print(f"  {label:30s} /{endpoint:15s} c={concurrency:3d} {result['requests_per_s']:8.1f} req/s "
+                          f"p50 {result['p50_ms']:7.1f} ms p99 {result['p99_ms']:7.1f} ms errors {result['errors']}",
+                          flush=True)
+            if label == "this service":
+                for endpoint, endpoint_bodies in bodies.items():
+                    peak = max(r["requests_per_s"] for r in results["load"]
+                               if r["server"] == label and r["endpoint"] == endpoint)
+                    result = run_at_rate(f"{url}/{endpoint}", endpoint_bodies, peak / 2, seconds).to_dict()
+                    results["half_peak"][endpoint] = {"rate": round(peak / 2, 1), **result}
+                    print(f"  half of peak /{endpoint}: {peak / 2:.0f} req/s offered -> p50 {result['p50_ms']:.1f} "
+                          f"ms, p99 {result['p99_ms']:.1f} ms, errors {result['errors']}", flush=True)
+                if generation is not None:
+                    results["generation"] = measure_generation(url, **generation)
+            if pid is not None:
+                results["memory"][label] = process_memory(pid)
+        if "Ray" in label:  # Ray's daemons outlive its driver; leave the cores to the next server
+            subprocess.run([sys.executable, "-m", "ray.scripts.scripts", "stop", "--force"], capture_output=True)
+    return results
+
+
+def measure_generation(url: str, tokens: int, rounds: int, levels: list[int]) -> dict:
+    from service.benchmarks.generation import measure_model
+
+    cards = [ModelCard.load(ARTIFACTS_DIR / n) for n in list_models("generation")]
+    default = min(cards, key=lambda c: c.metric("validation_loss_nats_per_char").value).name
+    generator = CharGenerator(ARTIFACTS_DIR / default, ["CPUExecutionProvider"])
+    measured = asyncio.run(measure_model(url, generator, tokens, levels, rounds))
+    return {"model": default, "tokens": tokens, **measured,
+            "chars_per_s": {str(k): round(v, 1) for k, v in measured["chars_per_s"].items()}}
+
+
+# --- report -------------------------------------------------------------------------------------------
+def markdown(results: dict) -> str:
+    m, peak = results["machine"], results["matmul_peak_gflops"]
+    lines = [f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB; "
+             + ", ".join(f"{k} {v}" for k, v in m["versions"].items())
+             + f". Mode: {results['mode']}; measured {results['date']}.", "",
+             f"fp32 matmul peak, one thread: {peak['peak']} GFLOP/s "
+             f"({', '.join(f'{k} {v}' for k, v in peak.items() if k != 'peak')}).", "",
+             "**Model level** (one thread; ms per call; x = speed-up over torch eager at the same batch; "
+             "% of peak: recurrent multiply-adds of the fp32 onnxruntime run at batch 128)", ""]
+    by_model: dict = {}
+    for row in results["model_level"]:
+        by_model.setdefault(row["model"], {})[(row["runtime"], row["batch"])] = row
+    batches = sorted({row["batch"] for row in results["model_level"]})
+    header = "| model | " + " | ".join(f"B={b} torch / ort fp32 / ort int8" for b in batches) + " | % of peak |"
+    lines += [header, "|---|" + "---|" * len(batches) + "---|"]
+    for name, rows in by_model.items():
+        cells = []
+        for b in batches:
+            torch_ms = rows[("torch eager fp32", b)]["latency_ms"]
+            fp32, int8 = rows[("onnxruntime fp32", b)]["latency_ms"], rows[("onnxruntime int8", b)]["latency_ms"]
+            cells.append(f"{torch_ms:.2f} / {fp32:.2f} ({torch_ms / fp32:.1f}x) / {int8:.2f} ({torch_ms / int8:.1f}x)")
+        fraction = rows[("onnxruntime fp32", batches[-1])]["fraction_of_peak"]
+        lines.append(f"| `{name}` | " + " | ".join(cells) + f" | {100 * fraction:.0f}% |")
+    service = results.get("service_level")
+    if service:
+        lines += ["", "**Service level** (requests/s, p50 / p99 ms, errors; one request = one text or one "
+                  "61-close window; load from a separate process)", ""]
+        levels = sorted({r["concurrency"] for r in service["load"]})
+        for endpoint in ("sentiment", "stock_forecast"):
+            lines += [f"`/{endpoint}`", "", "| server | " + " | ".join(f"c={c}" for c in levels) + " |",
+                      "|---|" + "---|" * len(levels)]
+            table = {(r["server"], r["concurrency"]): r for r in service["load"] if r["endpoint"] == endpoint}
+            for server in dict.fromkeys(r["server"] for r in service["load"]):
+                lines.append(f"| {server} | " + " | ".join(
+                    f"{table[(server, c)]['requests_per_s']:.0f} ({table[(server, c)]['p50_ms']:.0f} / "
+                    f"{table[(server, c)]['p99_ms']:.0f}, {table[(server, c)]['errors']})" for c in levels) + " |")
+            top = max(levels)
+            naive = table.get(("naive FastAPI + torch", top))
+            ours = table[("this service", top)]
+            ratios = [f"this service / naive at c={top}: **{ours['requests_per_s'] / naive['requests_per_s']:.2f}x**"
+                      if naive else ""]
+            ray = table.get(("Ray Serve + @serve.batch", top))
+            if ray:
+                ratios.append(f"this service / Ray Serve: **{ours['requests_per_s'] / ray['requests_per_s']:.2f}x**")
+            half = service["half_peak"].get(endpoint)
+            if half:
+                ratios.append(f"at half of peak ({half['rate']:.0f} req/s offered, open loop): p50 "
+                              f"{half['p50_ms']:.1f} ms, p99 **{half['p99_ms']:.1f} ms**, {half['errors']} errors")
+            lines += ["", "; ".join(r for r in ratios if r) + ".", ""]
+        lines += ["**Cold start and memory** (seconds from process start to a 200 from the ready path; memory "
+                  "of the whole process tree with every model loaded, after the load above)", "",
+                  "| server | start s | processes | RSS MB | PSS MB |", "|---|---|---|---|---|"]
+        for server, seconds in service["startup"].items():
+            memory = service["memory"].get(server, {})
+            lines.append(f"| {server} | {seconds:.2f} | {memory.get('processes', '-')} | {memory.get('rss_mb', '-')} "
+                         f"| {memory.get('pss_mb', '-')} |")
+        generation = service.get("generation")
+        if generation:
+            rate = generation["chars_per_s"]
+            lines += ["", f"**Generation** (`{generation['model']}`, {generation['tokens']} characters per stream): "
+                      f"{generation['service_ms_per_char']:.3f} ms/char for one stream through the service "
+                      f"({generation['bare_ms_per_char']:.3f} for a bare onnxruntime loop); characters/s: "
+                      + ", ".join(f"{k} stream{'s' if k != '1' else ''} {v:.0f}" for k, v in rate.items()) + "."]
+    return "\n".join(lines) + "\n"
+
+
+def plots(results: dict, out: Path) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    names = list(dict.fromkeys(r["model"] for r in results["model_level"]))
+    columns = 3
+    figure, axes = plt.subplots((len(names) + columns - 1) // columns, columns, figsize=(12, 3 * ((len(names) + 2) // 3)),
+                                squeeze=False)
+    for axis, name in zip(axes.flat, names):
+        for runtime in ("torch eager fp32", "onnxruntime fp32", "onnxruntime int8"):
+            rows = [r for r in results["model_level"] if r["model"] == name and r["runtime"] == runtime]
+            axis.plot([r["batch"] for r in rows], [r["rows_per_s"] for r in rows], marker="o", label=runtime)
+        axis.set(title=name, xscale="log", yscale="log", xlabel="batch", ylabel="rows/s")
+    for axis in list(axes.flat)[len(names):]:
+        axis.axis("off")
+    axes.flat[0].legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(out / "model_level.png", dpi=80)
+    plt.close(figure)
+    written.append("model_level.png")
+    service = results.get("service_level")
+    if service:
+        figure, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+        for axis, endpoint in zip(axes, ("sentiment", "stock_forecast")):
+            for server in dict.fromkeys(r["server"] for r in service["load"]):
+                rows = [r for r in service["load"] if r["server"] == server and r["endpoint"] == endpoint]
+                axis.plot([r["concurrency"] for r in rows], [r["requests_per_s"] for r in rows], marker="o",
+                          label=server)
+            axis.set(title=f"/{endpoint}", xscale="log", xlabel="concurrent clients", ylabel="requests/s")
+        axes[0].legend(fontsize=8)
+        figure.tight_layout()
+        figure.savefig(out / "service_level.png", dpi=80)
+        plt.close(figure)
+        written.append("service_level.png")
+    return written
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--smoke", action="store_true", help="tiny counts, one model per task (CI)")
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--skip-service", action="store_true", help="model level only")
+    parser.add_argument("--no-ray", action="store_true", help="leave Ray Serve out even if installed")
+    args = parser.parse_args(argv)
+    smoke = args.smoke
+    args.out.mkdir(parents=True, exist_ok=True)
+    fp32_models = [n for n in list_models() if get_spec(n).quantized_from is None]
+    names = ["sst2-lstm", "stock-gru"] if smoke else fp32_models
+    batches = [1, 8] if smoke else [1, 8, 32, 128]
+    budget = 0.05 if smoke else 1.0
+    results: dict = {"mode": "smoke" if smoke else "full", "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                     "machine": machine()}
+    print("matmul peak ...", flush=True)
+    results["matmul_peak_gflops"] = matmul_peak_gflops(budget)
+    print(f"  {results['matmul_peak_gflops']}", flush=True)
+    results["model_level"] = model_level(names, batches, budget, results["matmul_peak_gflops"]["peak"])
+    if not args.skip_service:
+        include_ray = not (smoke or args.no_ray) and importlib.util.find_spec("ray") is not None
+        results["ray_serve"] = "measured" if include_ray else (
+            "left out (smoke run or --no-ray)" if smoke or args.no_ray else "not installed")
+        bodies = request_bodies(args.data_dir, 64 if smoke else 800)
+        generation = ({"tokens": 20, "rounds": 1, "levels": [1, 4]} if smoke
+                      else {"tokens": 1000, "rounds": 3, "levels": [1, 4, 16]})
+        with tempfile.TemporaryDirectory() as logs:
+            results["service_level"] = service_level(bodies, [1, 8] if smoke else [1, 8, 32, 64],
+                                                     1.0 if smoke else 10.0, include_ray, Path(logs), generation)
+    results["plots"] = plots(results, args.out)
+    (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (args.out / "README.md").write_text("# Performance results\n\nGenerated by `python -m service.benchmarks."
+                                        "performance`; do not edit.\n\n" + markdown(results)
+                                        + "".join(f"\n![{p}]({p})\n" for p in results["plots"]))
+    print(markdown(results))
+    return results
+
+
+if __name__ == "__main__":
+    main()
