@@ -6,7 +6,7 @@ from zoo.registry import TASKS
 
 
 def test_shipped_sentiment_models_are_listed():
-    assert list_models("sentiment") == ["sst2-gru", "sst2-lstm", "sst2-rnn"]
+    assert list_models("sentiment") == ["sst2-gru", "sst2-lstm", "sst2-lstm-int8", "sst2-rnn"]
     assert set(list_models()) >= set(list_models("sentiment"))
 
 
@@ -29,8 +29,17 @@ def test_unknown_task_is_refused():
 
 @pytest.mark.parametrize("task", TASKS)
 def test_every_task_registers_all_three_cells(task):
-    names = [n for n in list_models(task, include_test=True) if not n.startswith("test-")]
+    names = [n for n in list_models(task, include_test=True)
+             if not n.startswith("test-") and get_spec(n).quantized_from is None]
     assert sorted(get_spec(name).arguments["cell"] for name in names) == ["gru", "lstm", "rnn"]
+
+
+def test_int8_variants_share_their_source_architecture():
+    quantized = [n for n in list_models() if get_spec(n).quantized_from]
+    assert quantized == ["shakespeare-lstm-int8", "sst2-lstm-int8", "vitals-lstm-int8"]
+    for name in quantized:
+        source = get_spec(get_spec(name).quantized_from)
+        assert (get_spec(name).architecture, get_spec(name).arguments) == (source.architecture, source.arguments)
 
 
 @pytest.mark.parametrize("name", list_models(include_test=True))
