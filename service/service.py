@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
+from service import patches
 from service.batching import Overloaded, RequestBatcher
 from service.generation import CapacityError, GenerationMetrics, SamplingParams, StepScheduler
 from service.schemas import (ClippedValue, Closes, ContinuationTokens, ForecastDay, ForecastModel,
@@ -41,6 +42,8 @@ from zoo.runtime import (ARTIFACTS_DIR, CharGenerator, SentimentPredictor, Stock
 from zoo.vitals import (VITALS, StayFeatures, VitalsInputError, features as vitals_features, parse_observations,
                         parse_record_text)
 from zoo.text import TextError
+
+patches.apply()  # before BentoML builds the app: see service/patches.py
 
 ARTIFACTS_ENV = "RNNZOO_ARTIFACTS"  # another zoo directory (tests use it to serve broken artifacts)
 log = logging.getLogger("bentoml.rnnzoo")  # under bentoml so `bentoml serve` shows it

@@ -68,7 +68,7 @@ def test_model_is_optional(server):
     ({"texts": [""]}, 400, "at least 1 character"),
     ({"texts": ["   "]}, 400, "has no words"),
     ({"model": "sst2-lstm"}, 400, "Field required"),
-    ({"texts": ["ok"], "model": "sst2-bert"}, 404, "unknown model .sst2-bert.; sentiment models: sst2-gru, sst2-lstm, sst2-rnn"),
+    ({"texts": ["ok"], "model": "sst2-bert"}, 404, "unknown model .sst2-bert.; sentiment models: sst2-gru, sst2-lstm, sst2-lstm-int8, sst2-rnn"),
     ({"texts": ["ok"], "model": 7}, 400, "valid string"),
     (b"{not json", 400, "Invalid JSON"),
 ])

@@ -38,7 +38,7 @@ def test_every_shipped_sentiment_model_is_loaded_and_catalogued(zoo_service):
 
 
 def test_unknown_model_lists_the_valid_ones(zoo_service):
-    with pytest.raises(NotFound, match="unknown model 'sst2-bert'.*sst2-gru, sst2-lstm, sst2-rnn"):
+    with pytest.raises(NotFound, match="unknown model 'sst2-bert'.*sst2-gru, sst2-lstm, sst2-lstm-int8, sst2-rnn"):
         run(zoo_service.sentiment(texts=["fine"], model="sst2-bert"))
 
 
