@@ -234,13 +234,15 @@ def server_pid(port_url: str) -> int | None:
 
 def service_level(bodies: dict[str, list[dict]], levels: list[int], seconds: float, include_ray: bool,
                   log_dir: Path, generation: dict | None) -> dict:
-    results: dict = {"load": [], "startup": {}, "memory": {}, "half_peak": {}}
+    results: dict = {"load": [], "startup": {}, "memory_ready": {}, "memory": {}, "half_peak": {}}
     for label, config in servers(include_ray).items():
         started = time.perf_counter()
         with local_server(log_dir / f"{label.replace(' ', '_').replace(',', '')}.log", env=config.get("env"),
                           command=config.get("command"), timeout_s=config.get("timeout_s", 180.0)) as url:
             results["startup"][label] = round(time.perf_counter() - started, 2)
             pid = server_pid(url)
+            if pid is not None:
+                results["memory_ready"][label] = process_memory(pid)
             for endpoint, endpoint_bodies in bodies.items():
                 run_load(f"{url}/{endpoint}", endpoint_bodies, 8, min(2.0, seconds))  # warm-up
                 for concurrency in levels:
@@ -328,12 +330,14 @@ def markdown(results: dict) -> str:
                               f"{half['p50_ms']:.1f} ms, p99 **{half['p99_ms']:.1f} ms**, {half['errors']} errors")
             lines += ["", "; ".join(r for r in ratios if r) + ".", ""]
         lines += ["**Cold start and memory** (seconds from process start to a 200 from the ready path; memory "
-                  "of the whole process tree with every model loaded, after the load above)", "",
-                  "| server | start s | processes | RSS MB | PSS MB |", "|---|---|---|---|---|"]
+                  "of the whole process tree with every model loaded, once ready and again after the load above; "
+                  "PSS splits shared pages between the processes that map them)", "",
+                  "| server | start s | processes | RSS MB ready | PSS MB ready | RSS MB after load | PSS MB after load |",
+                  "|---|---|---|---|---|---|---|"]
         for server, seconds in service["startup"].items():
-            memory = service["memory"].get(server, {})
-            lines.append(f"| {server} | {seconds:.2f} | {memory.get('processes', '-')} | {memory.get('rss_mb', '-')} "
-                         f"| {memory.get('pss_mb', '-')} |")
+            ready, after = service["memory_ready"].get(server, {}), service["memory"].get(server, {})
+            lines.append(f"| {server} | {seconds:.2f} | {after.get('processes', '-')} | {ready.get('rss_mb', '-')} "
+                         f"| {ready.get('pss_mb', '-')} | {after.get('rss_mb', '-')} | {after.get('pss_mb', '-')} |")
         generation = service.get("generation")
         if generation:
             rate = generation["chars_per_s"]
