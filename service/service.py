@@ -161,8 +161,7 @@ class RNNZoo:
         self.default_forecasting = (min(forecasting, key=lambda n: forecasting[n].card.metric(FORECAST_METRIC).value)
                                     if forecasting else None)
         # Everything loaded so far lives as long as the process: out of the collector's way, so a full
-        # collection does not walk it. Full collections still stall requests for 70-140 ms every few
-        # seconds under load (README: Performance); with the collector off there were none.
+        # collection does not walk it (full collections were the 70-140 ms stalls; see service/patches.py).
         gc.collect()
         gc.freeze()
         log.info("serving %s; default sentiment model %s, generation model %s, forecasting model %s, vitals "

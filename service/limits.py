@@ -1,0 +1,61 @@
+"""Request limits enforced before a body is parsed: a cap on its size (413 with the limit in the message)."""
+from __future__ import annotations
+
+import json
+import os
+
+MAX_BODY_ENV = "RNNZOO_MAX_BODY_BYTES"
+# The largest legitimate body is a vitals record of 1,000,000 characters, which JSON escaping of its line
+# breaks and quotes can grow by about a tenth; 4 MiB leaves room and still stops a client that sends more.
+DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
+
+
+def max_body_bytes() -> int:
+    value = os.environ.get(MAX_BODY_ENV, str(DEFAULT_MAX_BODY_BYTES))
+    if not value.isdigit() or not 1024 <= int(value) <= 1024**3:
+        raise ValueError(f"{MAX_BODY_ENV}={value!r}: expected a whole number of bytes from 1024 to 1073741824")
+    return int(value)
+
+
+class BodySizeLimit:
+    """ASGI middleware: a body over `max_bytes` gets 413 whether it declares its length (refused before
+    reading) or comes in chunks (refused once the count passes the cap); it never reaches the app."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def _refuse(self, send, size: str) -> None:
+        body = json.dumps({"error": f"request body is {size} bytes; the limit is {self.max_bytes} bytes "
+                                    f"({MAX_BODY_ENV})"}).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = next((value for name, value in scope.get("headers", []) if name == b"content-length"), None)
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            return await self._refuse(send, declared.decode())
+        # Read the whole body here, before the app: a chunked body has no length to check up front, and
+        # an error raised while the app reads would surface as its 500, not a 413.
+        chunks, received, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":  # the client left
+                return
+            chunks.append(message.get("body", b""))
+            received += len(chunks[-1])
+            if received > self.max_bytes:
+                return await self._refuse(send, f"over {self.max_bytes}")
+            more = message.get("more_body", False)
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            return await receive()  # after the body: wait for the disconnect, as the server would say
+
+        await self.app(scope, replay, send)
