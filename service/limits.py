@@ -59,3 +59,70 @@ class BodySizeLimit:
             return await receive()  # after the body: wait for the disconnect, as the server would say
 
         await self.app(scope, replay, send)
+
+
+JSON_TYPES = ("application/json", "")  # an absent media type is read as JSON, as BentoML does
+
+
+def error_message(payload) -> dict | None:
+    """BentoML's 4xx bodies in the shape its OpenAPI document declares, {"error": str, "detail": str}: it
+    sends some as a one-element list and puts pydantic's error list under `detail`."""
+    if isinstance(payload, list) and len(payload) == 1 and isinstance(payload[0], dict):
+        payload = payload[0]
+    if not isinstance(payload, dict) or not isinstance(payload.get("error"), str):
+        return None
+    shaped = {"error": payload["error"]}
+    detail = payload.get("detail")
+    if isinstance(detail, list):  # pydantic errors: "field.path: message" each
+        detail = "; ".join(f"{'.'.join(str(part) for part in item.get('loc', []))}: {item.get('msg', '')}"
+                           if isinstance(item, dict) else str(item) for item in detail)
+    if detail is not None:
+        shaped["detail"] = str(detail)
+    return shaped
+
+
+class JSONRequests:
+    """ASGI middleware: a POST body that declares a media type other than JSON gets 415 (BentoML answered a
+    multipart type without a boundary with 500), and every 4xx answer is an object {"error", "detail"?}."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        if scope.get("method") == "POST":
+            declared = next((value for name, value in scope.get("headers", []) if name == b"content-type"), b"")
+            media = declared.decode("latin-1").split(";")[0].strip().lower()
+            if media not in JSON_TYPES:
+                body = json.dumps({"error": f"Content-Type {media!r} is not accepted; send application/json"}).encode()
+                await send({"type": "http.response.start", "status": 415,
+                            "headers": [(b"content-type", b"application/json"),
+                                        (b"content-length", str(len(body)).encode())]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        held: dict | None = None  # a 4xx answer's start, kept until its body is reshaped
+        chunks: list[bytes] = []
+
+        async def reshaping_send(message) -> None:
+            nonlocal held
+            if message["type"] == "http.response.start" and 400 <= message["status"] < 500:
+                held = message
+                return
+            if held is None or message["type"] != "http.response.body":
+                return await send(message)
+            chunks.append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            body = b"".join(chunks)
+            try:
+                shaped = error_message(json.loads(body))
+            except ValueError:
+                shaped = None
+            if shaped is not None:
+                body = json.dumps(shaped, ensure_ascii=False).encode()
+            headers = [(k, v) for k, v in held.get("headers", []) if k.lower() != b"content-length"]
+            await send({**held, "headers": headers + [(b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body})
+
+        await self.app(scope, receive, reshaping_send)

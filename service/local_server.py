@@ -52,9 +52,11 @@ def local_server(log_path: Path, env: dict[str, str] | None = None, timeout_s: f
             time.sleep(0.1)
         yield url
     finally:
-        os.killpg(process.pid, signal.SIGTERM)  # the server forks workers: stop the whole group
         try:
+            os.killpg(process.pid, signal.SIGTERM)  # the server forks workers: stop the whole group
             process.wait(timeout=30)
+        except ProcessLookupError:  # it has stopped already (a test sent the signal itself)
+            process.wait()
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()

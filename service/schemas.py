@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints, WithJsonSchema
 
 from zoo.forecasting import HORIZONS, MAX_CLOSES  # also on each stock card (preprocessing)
 from zoo.vitals import MAX_OBSERVATIONS
@@ -44,13 +44,19 @@ Prompt = Annotated[str, Field(max_length=MAX_PROMPT_CHARS, examples=["ROMEO:"],
                                           "vocabulary (GET /models); empty: start as if after a line break")]
 MaxNewTokens = Annotated[int, Field(ge=1, le=MAX_NEW_TOKENS, examples=[200],
                                     description=f"characters to generate, 1 to {MAX_NEW_TOKENS}")]
-Temperature = Annotated[float, Field(gt=0.0, le=2.0, examples=[0.8],
-                                     description="in (0, 2]: lower is more conservative")]
+# OpenAPI 3.0 (what BentoML publishes) spells an open bound as a boolean beside `minimum`; pydantic writes
+# the JSON Schema 2020 number form, which OpenAPI 3.0 tools reject, so these bounds carry their own schema.
+def _above_zero(maximum: float, **schema) -> WithJsonSchema:
+    return WithJsonSchema({"type": "number", "minimum": 0.0, "exclusiveMinimum": True, "maximum": maximum, **schema})
+
+
+Temperature = Annotated[float, Field(gt=0.0, le=2.0), _above_zero(
+    2.0, default=0.8, examples=[0.8], description="in (0, 2]: lower is more conservative")]
 MAX_TOP_K = 1000  # far above any character vocabulary; k at or above the vocabulary size means all
 TopK = Annotated[int | None, Field(ge=1, le=MAX_TOP_K, examples=[40],
                                    description=f"sample among the k likeliest, 1 to {MAX_TOP_K}; null: all")]
-TopP = Annotated[float | None, Field(gt=0.0, le=1.0, examples=[0.95],
-                                     description="sample from the smallest set reaching this probability; null: off")]
+TopP = Annotated[Annotated[float, Field(gt=0.0, le=1.0), _above_zero(1.0)] | None,
+                 Field(examples=[0.95], description="sample from the smallest set reaching this probability; null: off")]
 Seed = Annotated[int | None, Field(ge=0, le=2**63 - 1, examples=[7],
                                    description="same seed and body, same text; null: a fresh random seed")]
 GenerationModel = Annotated[str | None, Field(description="a generation model listed by GET /models; "

