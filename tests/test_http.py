@@ -282,3 +282,22 @@ def test_concurrent_vitals_requests_are_merged_into_batches(server, set_b_record
     after = merged_rows(get(f"{server}/metrics")[1], "vitals")
     stays, calls = after[0] - before[0], after[1] - before[1]
     assert stays == 24 * 4 and stays / calls > 1.5, f"mean batch {stays / calls:.2f}"
+
+
+def test_an_oversized_body_gets_413_before_it_is_sent(server):
+    """The declared length alone is enough: the server answers without reading a byte of the body."""
+    import socket
+
+    host, port = server.rsplit("/", 1)[1].split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as connection:
+        connection.sendall(b"POST /vitals HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                           b"Content-Length: 5000000\r\n\r\n")
+        answer = connection.recv(65536).decode()
+    assert answer.startswith("HTTP/1.1 413") and "the limit is 4194304 bytes" in answer, answer[:300]
+
+
+def test_a_body_that_is_not_json_gets_415(server):
+    request = urllib.request.Request(f"{server}/sentiment", data=b"texts=good", headers={"content-type": "text/plain"})
+    with pytest.raises(urllib.error.HTTPError) as error:
+        urllib.request.urlopen(request, timeout=30)
+    assert error.value.code == 415 and "send application/json" in error.value.read().decode()

@@ -16,6 +16,7 @@ import asyncio
 import json
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,10 @@ def mixed_bodies(data_dir: str | None, count: int, seed: int = 0) -> list[tuple[
     rng = np.random.default_rng(seed)
     sentences = load_sst2("dev", data_dir).texts
     windows = np.exp(make_windows(load_stocks(), "test").log_closes)
-    records = [stay.record_text for stay in load_physionet("set-b", data_dir)[:200]]
+    from zoo.vitals import parse_record_text
+
+    # stays with at least one measurement: a descriptors-only record is a (correct) 400, not load
+    records = [s.record_text for s in load_physionet("set-b", data_dir)[:250] if parse_record_text(s.record_text).rows]
     prompts = ["ROMEO:", "JULIET:", "First Citizen:\n", "KING HENRY:", ""]
     make = {
         "sentiment": lambda i: {"texts": [sentences[i % len(sentences)]]},
@@ -46,15 +50,16 @@ def mixed_bodies(data_dir: str | None, count: int, seed: int = 0) -> list[tuple[
     return [(endpoint, json.dumps(make[endpoint](i)).encode()) for i, endpoint in enumerate(endpoints)]
 
 
-async def _post(session, url: str, endpoint: str, body: bytes) -> bool:
+async def _post(session, url: str, endpoint: str, body: bytes) -> str:
+    """"ok", or what went wrong: the status and the start of the answer, or the client-side error."""
     import aiohttp
 
     try:
         async with session.post(f"{url}/{endpoint}", data=body, headers={"content-type": "application/json"}) as r:
-            await r.read()
-            return r.status < 300
-    except (aiohttp.ClientError, asyncio.TimeoutError):
-        return False
+            text = await r.text()
+            return "ok" if r.status < 300 else f"{endpoint} {r.status} {text[:120]}"
+    except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+        return f"{endpoint} {type(error).__name__} {str(error)[:120]}"
 
 
 async def probe_peak(url: str, bodies: list[tuple[str, bytes]], seconds: float, concurrency: int = 32) -> float:
@@ -68,7 +73,8 @@ async def probe_peak(url: str, bodies: list[tuple[str, bytes]], seconds: float, 
             nonlocal done
             while time.perf_counter() < deadline:
                 endpoint, body = bodies[next(counter) % len(bodies)]
-                done += await _post(session, url, endpoint, body)
+                ok = await _post(session, url, endpoint, body) == "ok"  # not `done += await ...`: that
+                done += ok  # reads `done` before the await and drops every other worker's count meanwhile
 
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -80,18 +86,20 @@ async def open_loop(url: str, bodies: list[tuple[str, bytes]], rate: float, seco
     import aiohttp
 
     windows: list[dict] = []
-    records: list[tuple[float, float, bool, str]] = []  # (scheduled offset, latency, ok, endpoint)
+    records: list[tuple[float, float, str, str]] = []  # (scheduled offset, latency, outcome, endpoint)
     count = int(rate * seconds)
     timeout = aiohttp.ClientTimeout(total=30)
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), timeout=timeout) as session:
+    # The client closes idle connections (2 s) before the server does (5 s): otherwise a request can go out
+    # on a connection the server is closing that instant and fail, a race of the client's own making.
+    connector = aiohttp.TCPConnector(limit=1024, keepalive_timeout=2.0)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         start = time.perf_counter() + 0.1
+        in_flight: set[asyncio.Task] = set()
 
-        async def one(index: int) -> None:
-            scheduled = start + index / rate
-            await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
+        async def one(index: int, scheduled: float) -> None:
             endpoint, body = bodies[index % len(bodies)]
-            ok = await _post(session, url, endpoint, body)
-            records.append((scheduled - start, time.perf_counter() - scheduled, ok, endpoint))
+            outcome = await _post(session, url, endpoint, body)
+            records.append((scheduled - start, time.perf_counter() - scheduled, outcome, endpoint))
 
         async def sample_memory() -> None:
             for window in range(int(np.ceil(seconds / window_s))):
@@ -99,11 +107,22 @@ async def open_loop(url: str, bodies: list[tuple[str, bytes]], rate: float, seco
                 windows.append({"end_s": round((window + 1) * window_s, 1),
                                 "rss_mb": process_memory(pid)["rss_mb"] if pid else float("nan")})
 
-        await asyncio.gather(sample_memory(), *(one(i) for i in range(count)))
+        sampler = asyncio.ensure_future(sample_memory())
+        for index in range(count):  # each request is made when it is due, not all up front
+            scheduled = start + index / rate
+            delay = scheduled - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            task = asyncio.ensure_future(one(index, scheduled))
+            in_flight.add(task)
+            task.add_done_callback(in_flight.discard)
+        await asyncio.gather(*in_flight)
+        await sampler
     for window in windows:
         inside = [r for r in records if window["end_s"] - window_s <= r[0] < window["end_s"]]
         latencies = np.array([r[1] for r in inside]) * 1000 if inside else np.array([np.nan])
-        window.update(requests=len(inside), errors=sum(not r[2] for r in inside),
+        window.update(requests=len(inside), errors=sum(r[2] != "ok" for r in inside),
+                      error_kinds=dict(Counter(r[2] for r in inside if r[2] != "ok").most_common(5)),
                       p50_ms=round(float(np.percentile(latencies, 50)), 1),
                       p99_ms=round(float(np.percentile(latencies, 99)), 1))
     return windows

@@ -1,0 +1,16 @@
+"""The soak script's short version: a mix of every one-shot endpoint at 70% of the probed peak, no errors and
+no memory growth worth the name. The 10-minute figures are in the README (Reliability)."""
+import pytest
+
+pytestmark = [pytest.mark.http, pytest.mark.slow]
+
+
+def test_a_short_soak_has_no_errors_and_flat_memory(data_dir, tmp_path):
+    from service.benchmarks.soak import main
+
+    result = main(["--minutes", "0.34", "--probe-seconds", "3", "--window-seconds", "10",
+                   "--data-dir", str(data_dir), "--json", str(tmp_path / "soak.json")])
+    assert result["peak_requests_per_s"] > 20 and result["requests"] > 100
+    assert result["errors"] == 0, [w["error_kinds"] for w in result["windows"]]
+    assert result["rss_growth"] <= 0.10
+    assert all(w["requests"] > 0 and w["p99_ms"] > 0 for w in result["windows"])
