@@ -63,7 +63,16 @@ class Stream:
 
 class GenerationMetrics:
     """Prometheus series for /metrics. Made inside the worker, after BentoML has set up the
-    multiprocess directory, so that every worker's numbers reach the endpoint."""
+    multiprocess directory, so that every worker's numbers reach the endpoint. One set per process
+    (`shared()`): prometheus refuses a second registration of the same names."""
+
+    _shared: "GenerationMetrics | None" = None
+
+    @classmethod
+    def shared(cls) -> "GenerationMetrics":
+        if cls._shared is None:
+            cls._shared = cls()
+        return cls._shared
 
     def __init__(self):
         import prometheus_client

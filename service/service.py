@@ -172,7 +172,7 @@ class RNNZoo:
         # Prompts run here; each model's scheduler steps its streams on a thread of its own.
         self.generation_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prompts")
         self.schedulers: dict[str, StepScheduler] = {}
-        self.generation_metrics = GenerationMetrics()
+        self.generation_metrics = GenerationMetrics.shared()
         if self.zoo.broken and strict_mode():
             message = (f"{STRICT_ENV}=1 and {len(self.zoo.broken)} model(s) cannot be served, so the server stops: "
                        + "; ".join(f"{name}: {reason}" for name, reason in sorted(self.zoo.broken.items())))
