@@ -6,14 +6,13 @@ sessions.
 """
 from __future__ import annotations
 
+import functools
 import gc
 import json
 import logging
 import os
-import functools
 import secrets
 import signal
-from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
 from pathlib import Path
