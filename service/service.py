@@ -28,6 +28,7 @@ from starlette.routing import Route
 from service import patches
 from service.batching import Overloaded, RequestBatcher
 from service.limits import BodySizeLimit, JSONRequests, max_body_bytes
+from service.open_inference import OpenInference, routes as open_inference_routes
 from service.generation import CapacityError, GenerationMetrics, SamplingParams, StepScheduler
 from service.schemas import (ClippedValue, Closes, ContinuationTokens, ForecastDay, ForecastModel,
                              GenerateResponse, GenerationModel, Horizon, MaxNewTokens, ModelName,
@@ -149,7 +150,8 @@ async def list_models(_: Request) -> JSONResponse:
     return JSONResponse(catalogue)
 
 
-catalogue_app = Starlette(routes=[Route("/models", list_models, methods=["GET"])])
+open_inference = OpenInference()  # the KServe V2 endpoints; the worker attaches its models when loaded
+catalogue_app = Starlette(routes=[Route("/models", list_models, methods=["GET"]), *open_inference_routes(open_inference)])
 
 
 @bentoml.asgi_app(catalogue_app, path="/")
@@ -182,6 +184,7 @@ class RNNZoo:
             raise RuntimeError(message)
         catalogue["models"] = [p.card.to_dict() for p in self.zoo.predictors.values()]
         catalogue["broken"] = dict(self.zoo.broken)
+        open_inference.attach(self.zoo.predictors, self.model_thread)
         sentiment = self.zoo.of_task("sentiment")
         self.default_sentiment = (max(sentiment, key=lambda name: sentiment[name].card.metric("accuracy").value)
                                   if sentiment else None)

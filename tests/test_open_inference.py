@@ -1,0 +1,87 @@
+"""The KServe V2 (Open Inference Protocol) endpoints, called with tritonclient, a client nobody here wrote,
+and checked against the task endpoints on the same inputs."""
+import json
+import urllib.request
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.http
+
+httpclient = pytest.importorskip("tritonclient.http")
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    return httpclient.InferenceServerClient(url=server.removeprefix("http://"))
+
+
+def tensor(name: str, values: np.ndarray):
+    datatype = {np.dtype(np.int64): "INT64", np.dtype(np.float32): "FP32"}[values.dtype]
+    item = httpclient.InferInput(name, list(values.shape), datatype)
+    item.set_data_from_numpy(values, binary_data=False)  # JSON tensors: the protocol's core
+    return item
+
+
+def post(url: str, body: dict) -> dict:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"content-type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read())
+
+
+def test_health_metadata_and_readiness(client):
+    assert client.is_server_live() and client.is_server_ready()
+    assert client.is_model_ready("sst2-lstm") and client.is_model_ready("sst2-lstm", "1.0.0")
+    metadata = client.get_model_metadata("shakespeare-lstm")
+    assert metadata["versions"] == ["1.0.0"]
+    assert [(i["name"], i["datatype"]) for i in metadata["inputs"]] == [("tokens", "INT64"), ("h0", "FP32"), ("c0", "FP32")]
+    assert [o["name"] for o in metadata["outputs"]] == ["logits", "hN", "cN"]
+
+
+def test_sentiment_logits_match_the_sentiment_endpoint(client, server):
+    from zoo.runtime import ARTIFACTS_DIR, SentimentPredictor
+
+    texts = ["a gorgeous, witty, seductive movie.", "the plot is nothing but boilerplate clichés", "fine"]
+    tokenizer = SentimentPredictor(ARTIFACTS_DIR / "sst2-gru", with_session=False).tokenizer
+    batch = tokenizer.pad(tokenizer.encode(texts))
+    result = client.infer("sst2-gru", [tensor("token_ids", batch.token_ids), tensor("lengths", batch.lengths)],
+                          outputs=[httpclient.InferRequestedOutput("logits", binary_data=False)])
+    logits = result.as_numpy("logits")
+    positive = np.exp(logits[:, 1]) / np.exp(logits).sum(axis=1)
+    served = post(f"{server}/sentiment", {"texts": texts, "model": "sst2-gru"})["predictions"]
+    np.testing.assert_allclose(positive, [p["positive"] for p in served], atol=1e-5)
+
+
+def test_generation_state_tensors_go_in_and_out(client):
+    tokens = np.array([[18, 27, 25, 17, 27]], dtype=np.int64)  # "ROMEO"-like ids
+    state = np.zeros((2, 1, 512), dtype=np.float32)
+    whole = client.infer("shakespeare-gru", [tensor("tokens", tokens), tensor("h0", state)])
+    first = client.infer("shakespeare-gru", [tensor("tokens", tokens[:, :3]), tensor("h0", state)])
+    rest = client.infer("shakespeare-gru", [tensor("tokens", tokens[:, 3:]), tensor("h0", first.as_numpy("hN"))])
+    # carrying the state across two calls gives what one call over the whole sequence gives
+    np.testing.assert_allclose(rest.as_numpy("logits"), whole.as_numpy("logits")[:, 3:], atol=1e-4)
+    assert whole.as_numpy("hN").shape == (2, 1, 512)
+
+
+@pytest.mark.parametrize("path, body, status, message", [
+    ("/v2/models/nope/infer", {"inputs": []}, 404, "unknown model 'nope'"),
+    ("/v2/models/stock-gru/versions/9.9/infer", {"inputs": []}, 404, "has version '1.0.0'"),
+    ("/v2/models/stock-gru/infer", {"inputs": []}, 400, "the body must be"),
+    ("/v2/models/stock-gru/infer", {"inputs": [{"name": "features", "shape": [1, 2, 3], "datatype": "INT64",
+                                                "data": [1] * 6}]}, 400, "must be FP32"),
+    ("/v2/models/stock-gru/infer", {"inputs": [{"name": "features", "shape": [1, 2, 3], "datatype": "FP32",
+                                                "data": [1.0] * 5}]}, 400, "5 values for shape [1, 2, 3]"),
+    ("/v2/models/stock-gru/infer", {"inputs": [{"name": "features", "shape": [1, 6], "datatype": "FP32",
+                                                "data": [1.0] * 6}]}, 400, "has 3 dimensions"),
+    ("/v2/models/sst2-gru/infer", {"inputs": [{"name": "token_ids", "shape": [1, 2], "datatype": "INT64",
+                                               "data": [1, 2]}]}, 400, "also needs inputs ['lengths']"),
+    ("/v2/models/sst2-gru/infer", {"inputs": [{"name": "token_ids", "shape": [1, 2], "datatype": "INT64",
+                                               "data": [1, 99999999]}, {"name": "lengths", "shape": [1],
+                                               "datatype": "INT64", "data": [2]}]}, 400, "refused these tensors"),
+])
+def test_bad_tensors_get_a_4xx_that_says_why(server, path, body, status, message):
+    request = urllib.request.Request(f"{server}{path}", data=json.dumps(body).encode(),
+                                     headers={"content-type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as error:
+        urllib.request.urlopen(request, timeout=30)
+    assert error.value.code == status and message in error.value.read().decode()
