@@ -20,7 +20,7 @@ SentimentTexts = Annotated[
 ]
 ModelName = Annotated[
     str | None,
-    Field(description="a sentiment model listed by GET /models; omitted: the best one by dev accuracy",
+    Field(description="a sentiment model listed by GET /models, optionally as name@version; omitted: the best one by dev accuracy",
           examples=["sst2-lstm"]),
 ]
 
@@ -59,7 +59,7 @@ TopP = Annotated[Annotated[float, Field(gt=0.0, le=1.0), _above_zero(1.0)] | Non
                  Field(examples=[0.95], description="sample from the smallest set reaching this probability; null: off")]
 Seed = Annotated[int | None, Field(ge=0, le=2**63 - 1, examples=[7],
                                    description="same seed and body, same text; null: a fresh random seed")]
-GenerationModel = Annotated[str | None, Field(description="a generation model listed by GET /models; "
+GenerationModel = Annotated[str | None, Field(description="a generation model listed by GET /models, optionally as name@version; "
                                                           "omitted: the best one by validation loss",
                                               examples=["shakespeare-lstm"])]
 
@@ -84,7 +84,7 @@ Closes = Annotated[
 ]
 Horizon = Annotated[int, Field(ge=1, le=HORIZONS, examples=[5],
                                description=f"trading days to forecast, 1 to {HORIZONS}")]
-ForecastModel = Annotated[str | None, Field(description="a forecasting model listed by GET /models; omitted: "
+ForecastModel = Annotated[str | None, Field(description="a forecasting model listed by GET /models, optionally as name@version; omitted: "
                                                         "the best one by test pinball loss",
                                             examples=["stock-gru"])]
 
@@ -128,7 +128,7 @@ RecordText = Annotated[
                                                    "header optional); send this or `observations`",
           examples=["Time,Parameter,Value\n00:00,Age,54\n00:07,HR,73\n00:37,HR,77\n"]),
 ]
-VitalsModel = Annotated[str | None, Field(description="a vitals model listed by GET /models; omitted: the best "
+VitalsModel = Annotated[str | None, Field(description="a vitals model listed by GET /models, optionally as name@version; omitted: the best "
                                                       "by set-b mortality AUROC", examples=["vitals-gru"])]
 
 

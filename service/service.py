@@ -205,8 +205,19 @@ class RNNZoo:
                  "model %s", sorted(self.zoo.predictors), self.default_sentiment, self.default_generation,
                  self.default_forecasting, self.default_vitals)
 
+    def _versioned(self, name: str) -> str:
+        """`name@version` -> name, if that version is the one loaded (a card's version is part of its identity)."""
+        name, _, version = name.partition("@")
+        predictor = self.zoo.predictors.get(name)
+        if version and predictor is not None and version != predictor.card.version:
+            raise NotFound(f"model {name!r} is served at version {predictor.card.version!r}, not {version!r}; ask "
+                           f"for {name}@{predictor.card.version} or {name}")
+        return name
+
     def _model(self, task: str, name: str | None, default: str | None) -> SentimentPredictor | CharGenerator:
         of_task = self.zoo.of_task(task)
+        if name is not None:
+            name = self._versioned(name)
         if name is None:
             if default is None:
                 raise NotFound(f"no {task} model is loaded; models: {sorted(self.zoo.predictors)}")
@@ -371,6 +382,7 @@ class RNNZoo:
 
     # --- sessions: the state stays here between steps ---------------------------------------------------
     def _session_model(self, name: str) -> CharGenerator | VitalsPredictor:
+        name = self._versioned(name)
         usable = sorted(n for n, p in self.zoo.predictors.items() if p.card.task in SESSION_TASKS)
         if name not in self.zoo.predictors:
             raise NotFound(f"unknown model {name!r}; models with sessions: {', '.join(usable)}")

@@ -307,3 +307,9 @@ def test_a_body_that_is_not_json_gets_415(server):
     with pytest.raises(urllib.error.HTTPError) as error:
         urllib.request.urlopen(request, timeout=30)
     assert error.value.code == 415 and "send application/json" in error.value.read().decode()
+
+
+def test_a_model_named_with_its_version(server):
+    assert post(f"{server}/sentiment", {"texts": ["fine"], "model": "sst2-lstm@1.0.0"})[1]["model"] == "sst2-lstm"
+    status, answer = post(f"{server}/stock_forecast", {"closes": [40.0 + i for i in range(61)], "model": "stock-gru@0.9"})
+    assert status == 404 and "served at version '1.0.0'" in answer["error"]

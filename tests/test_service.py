@@ -83,3 +83,12 @@ def test_session_limits_are_validated(monkeypatch):
         monkeypatch.setenv(variable, value)
         with pytest.raises(ValueError, match=variable):
             session_limits()
+
+
+def test_a_model_may_be_named_with_its_version(zoo_service):
+    predictor = zoo_service._model("sentiment", "sst2-gru@1.0.0", None)
+    assert predictor.name == "sst2-gru" and predictor.card.version == "1.0.0"
+    with pytest.raises(NotFound, match="served at version '1.0.0', not '2.0.0'; ask for sst2-gru@1.0.0"):
+        zoo_service._model("sentiment", "sst2-gru@2.0.0", None)
+    with pytest.raises(NotFound, match="unknown model 'sst2-bert'"):
+        zoo_service._model("sentiment", "sst2-bert@1.0.0", None)
