@@ -288,7 +288,7 @@ def markdown(results: dict) -> str:
              f"fp32 matmul peak, one thread: {peak['peak']} GFLOP/s "
              f"({', '.join(f'{k} {v}' for k, v in peak.items() if k != 'peak')}).", "",
              "**Model level** (one thread; ms per call; x = speed-up over torch eager at the same batch; "
-             "% of peak: recurrent multiply-adds of the fp32 onnxruntime run at batch 128)", ""]
+             "% of peak: recurrent multiply-adds of the fp32 onnxruntime run at the largest batch)", ""]
     by_model: dict = {}
     for row in results["model_level"]:
         by_model.setdefault(row["model"], {})[(row["runtime"], row["batch"])] = row
