@@ -17,6 +17,11 @@ def max_body_bytes() -> int:
     return int(value)
 
 
+def header(scope, name: bytes) -> bytes | None:
+    """A request header's value (ASGI gives names lower-cased), or None."""
+    return next((value for key, value in scope.get("headers", []) if key == name), None)
+
+
 class BodySizeLimit:
     """ASGI middleware: a body over `max_bytes` gets 413 whether it declares its length (refused before
     reading) or comes in chunks (refused once the count passes the cap); it never reaches the app."""
@@ -34,7 +39,7 @@ class BodySizeLimit:
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        declared = next((value for name, value in scope.get("headers", []) if name == b"content-length"), None)
+        declared = header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             return await self._refuse(send, declared.decode())
         # Read the whole body here, before the app: a chunked body has no length to check up front, and
@@ -92,8 +97,7 @@ class JSONRequests:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         if scope.get("method") == "POST":
-            declared = next((value for name, value in scope.get("headers", []) if name == b"content-type"), b"")
-            media = declared.decode("latin-1").split(";")[0].strip().lower()
+            media = (header(scope, b"content-type") or b"").decode("latin-1").split(";")[0].strip().lower()
             if media not in JSON_TYPES:
                 body = json.dumps({"error": f"Content-Type {media!r} is not accepted; send application/json"}).encode()
                 await send({"type": "http.response.start", "status": 415,

@@ -39,8 +39,8 @@ from service.schemas import (ClippedValue, Closes, ContinuationTokens, ForecastD
                              VitalsModel, VitalsResponse)
 from service.sessions import (DEFAULT_MAX_SESSIONS, DEFAULT_TTL_S, Session, SessionLimit, SessionStore, StepBatcher,
                               UnknownSession, top_characters)
-from zoo.forecasting import ForecastInputError, check_closes, to_prices
-from zoo.runtime import (ARTIFACTS_DIR, CharGenerator, SentimentPredictor, StockForecaster, VitalsPredictor, Zoo,
+from zoo.forecasting import ForecastInputError, check_closes, forecast_days
+from zoo.runtime import (ARTIFACTS_DIR, CharGenerator, SentimentPredictor, VitalsPredictor, Zoo, default_model,
                          load_zoo)
 from zoo.vitals import (VITALS, StayFeatures, VitalsInputError, features as vitals_features, parse_observations,
                         parse_record_text)
@@ -63,9 +63,6 @@ BATCHING_ENV = "RNNZOO_BATCHING"  # "on" (default) or "off": one onnxruntime cal
 GENERATION_THREADS_ENV = "RNNZOO_GENERATION_THREADS"  # intra-op threads of the generation sessions
 MAX_STREAMS_PER_MODEL = 64  # live generations per model; one more gets 429
 MAX_GENERATION_SECONDS = 120.0  # wall-clock cap on one generation
-GENERATION_METRIC = "validation_loss_nats_per_char"
-FORECAST_METRIC = "pinball_loss"
-VITALS_METRIC = "mortality_auroc"
 SESSION_TTL_ENV = "RNNZOO_SESSION_TTL_S"  # idle seconds before a session is evicted
 MAX_SESSIONS_ENV = "RNNZOO_MAX_SESSIONS"  # live sessions; one more gets 429
 SESSION_TASKS = ("vitals", "generation")
@@ -185,18 +182,11 @@ class RNNZoo:
         catalogue["models"] = [p.card.to_dict() for p in self.zoo.predictors.values()]
         catalogue["broken"] = dict(self.zoo.broken)
         open_inference.attach(self.zoo.predictors, self.model_thread)
-        sentiment = self.zoo.of_task("sentiment")
-        self.default_sentiment = (max(sentiment, key=lambda name: sentiment[name].card.metric("accuracy").value)
-                                  if sentiment else None)
-        generation = self.zoo.of_task("generation")
-        self.default_generation = (min(generation, key=lambda n: generation[n].card.metric(GENERATION_METRIC).value)
-                                   if generation else None)
-        vitals = self.zoo.of_task("vitals")
-        self.default_vitals = (max(vitals, key=lambda n: vitals[n].card.metric(VITALS_METRIC).value)
-                               if vitals else None)
-        forecasting = self.zoo.of_task("forecasting")
-        self.default_forecasting = (min(forecasting, key=lambda n: forecasting[n].card.metric(FORECAST_METRIC).value)
-                                    if forecasting else None)
+        cards = [predictor.card for predictor in self.zoo.predictors.values()]
+        self.default_sentiment = default_model(cards, "sentiment")
+        self.default_generation = default_model(cards, "generation")
+        self.default_vitals = default_model(cards, "vitals")
+        self.default_forecasting = default_model(cards, "forecasting")
         # Everything loaded so far lives as long as the process: out of the collector's way, so a full
         # collection does not walk it (full collections were the 70-140 ms stalls; see service/patches.py).
         gc.collect()
@@ -345,13 +335,9 @@ class RNNZoo:
         except ForecastInputError as error:
             raise InvalidArgument(str(error)) from None
         (quantiles,) = await self._predict(forecaster, [values[-(forecaster.window + 1):]])  # (H, Q) log returns
-        levels = forecaster.quantiles
-        prices = to_prices(float(values[-1]), quantiles)  # (H, Q)
-        return StockForecastResponse(model=forecaster.name, last_close=float(values[-1]), forecast=[
-            ForecastDay(day=day + 1, p10=prices[day, levels.index(0.1)], p50=prices[day, levels.index(0.5)],
-                        p90=prices[day, levels.index(0.9)])
-            for day in range(horizon)
-        ])
+        days = forecast_days(float(values[-1]), quantiles, forecaster.quantiles, horizon)
+        return StockForecastResponse(model=forecaster.name, last_close=float(values[-1]),
+                                     forecast=[ForecastDay(**day) for day in days])
 
     @bentoml.api(route="/vitals")
     @unavailable_as_503

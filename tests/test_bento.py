@@ -39,6 +39,7 @@ def test_the_built_bento_serves_every_endpoint(tmp_path):
     import urllib.request
 
     from service.local_server import local_server
+    from tests.test_http import post
 
     home = tmp_path / "bentoml"
     env = {**os.environ, "BENTOML_HOME": str(home)}
@@ -46,11 +47,6 @@ def test_the_built_bento_serves_every_endpoint(tmp_path):
                    timeout=300)
     [bento] = list((home / "bentos" / "rnnzoo").glob("*/bento.yaml"))
     tag = f"rnnzoo:{bento.parent.name}"
-
-    def post(url, body):
-        request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"content-type": "application/json"})
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, json.loads(response.read())
 
     command = [sys.executable, "-m", "bentoml", "serve", tag, "--host", "127.0.0.1", "--port", "{port}"]
     with local_server(tmp_path / "bento.log", env={"BENTOML_HOME": str(home)}, command=command) as url:

@@ -8,32 +8,18 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 
 import aiohttp
 import psutil
 import pytest
 
+from service.benchmarks.performance import server_pid
 from service.local_server import REPO, free_port, local_server
 from zoo.cards import MODEL_FILE, ModelCard, sha256_of
 from zoo.runtime import ARTIFACTS_DIR
+from tests.test_http import get, post
 
 pytestmark = [pytest.mark.http, pytest.mark.slow]
-
-
-def post(url: str, body: dict) -> tuple[int, dict]:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"content-type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
-def get(url: str) -> tuple[int, str]:
-    with urllib.request.urlopen(url, timeout=30) as response:
-        return response.status, response.read().decode()
 
 
 CLOSES = [round(40 + 0.05 * i, 2) for i in range(61)]
@@ -99,11 +85,8 @@ def test_strict_mode_refuses_to_start_and_names_every_broken_model(broken_zoo, t
 
 
 def api_worker(url: str) -> psutil.Process:
-    port = int(url.rsplit(":", 1)[1])
-    arbiter = next(psutil.Process(c.pid) for c in psutil.net_connections("tcp")
-                   if c.status == "LISTEN" and c.laddr.port == port and c.pid)
-    while arbiter.parent() and "bentoml" in " ".join(arbiter.parent().cmdline()):
-        arbiter = arbiter.parent()
+    """The API worker under the `bentoml serve` process that local_server started for `url`."""
+    arbiter = psutil.Process(server_pid(url))
     return next(p for p in arbiter.children(recursive=True) if "_bentoml_impl.worker.service" in " ".join(p.cmdline()))
 
 

@@ -6,28 +6,14 @@ import torch
 from training.from_onnx import torch_model
 from zoo import get_spec, list_models
 from zoo.cards import ModelCard
-from zoo.runtime import ARTIFACTS_DIR, create_session
-
-
-def feeds_for(card: ModelCard, batch: int, length: int, rng) -> dict[str, np.ndarray]:
-    """Inputs at a batch size and length unlike the export sample's (2, 7)."""
-    feeds = {}
-    for spec in card.inputs:
-        shape = [batch if d == "batch" else length if isinstance(d, str) else d for d in spec.shape]
-        if spec.name == "lengths":
-            feeds[spec.name] = rng.integers(1, length + 1, batch).astype(np.int64)
-        elif spec.dtype == "int64":
-            feeds[spec.name] = rng.integers(1, 60, shape).astype(np.int64)
-        else:
-            feeds[spec.name] = (0.5 * rng.standard_normal(shape)).astype(np.float32)
-    return feeds
+from zoo.runtime import ARTIFACTS_DIR, create_session, example_inputs
 
 
 @pytest.mark.parametrize("name", [n for n in list_models() if get_spec(n).quantized_from is None])
 def test_the_rebuilt_torch_module_matches_onnxruntime(name):
     directory = ARTIFACTS_DIR / name
     card = ModelCard.load(directory)
-    feeds = feeds_for(card, batch=3, length=11, rng=np.random.default_rng(0))
+    feeds = example_inputs(card, batch=3, steps=11, rng=np.random.default_rng(0))  # unlike the export's (2, 7)
     expected = create_session((directory / "model.onnx").read_bytes(), ["CPUExecutionProvider"]).run(None, feeds)
     with torch.no_grad():
         got = torch_model(directory)(*(torch.from_numpy(feeds[spec.name]) for spec in card.inputs))

@@ -6,6 +6,8 @@ import urllib.request
 import numpy as np
 import pytest
 
+from tests.test_http import post
+
 pytestmark = pytest.mark.http
 
 httpclient = pytest.importorskip("tritonclient.http")
@@ -21,12 +23,6 @@ def tensor(name: str, values: np.ndarray):
     item = httpclient.InferInput(name, list(values.shape), datatype)
     item.set_data_from_numpy(values, binary_data=False)  # JSON tensors: the protocol's core
     return item
-
-
-def post(url: str, body: dict) -> dict:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"content-type": "application/json"})
-    with urllib.request.urlopen(request, timeout=60) as response:
-        return json.loads(response.read())
 
 
 def test_health_metadata_and_readiness(client):
@@ -48,7 +44,7 @@ def test_sentiment_logits_match_the_sentiment_endpoint(client, server):
                           outputs=[httpclient.InferRequestedOutput("logits", binary_data=False)])
     logits = result.as_numpy("logits")
     positive = np.exp(logits[:, 1]) / np.exp(logits).sum(axis=1)
-    served = post(f"{server}/sentiment", {"texts": texts, "model": "sst2-gru"})["predictions"]
+    served = post(f"{server}/sentiment", {"texts": texts, "model": "sst2-gru"})[1]["predictions"]
     np.testing.assert_allclose(positive, [p["positive"] for p in served], atol=1e-5)
 
 

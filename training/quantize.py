@@ -21,14 +21,14 @@ import onnx
 from onnx import numpy_helper
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
-from training.data import load_physionet, load_sst2, load_stocks, load_tinyshakespeare
+from training.data import load_physionet, load_stocks, load_tinyshakespeare
 from training.export import evaluate_sentiment
 from training.export_charlm import SAMPLE, write_sample
 from training.export_stock import evaluate as evaluate_stock
 from training.export_vitals import evaluate as evaluate_vitals
 from training.train_stock import make_windows
-from zoo.cards import MODEL_FILE, CARD_FILE, ModelCard, Quantization, sha256_of
-from zoo.runtime import ARTIFACTS_DIR, CharGenerator, StockForecaster, VitalsPredictor, create_session
+from zoo.cards import MODEL_FILE, ModelCard, Quantization, sha256_of
+from zoo.runtime import ARTIFACTS_DIR, CharGenerator, StockForecaster, VitalsPredictor, create_session, example_inputs
 from zoo.vitals import parse_record_text
 
 QUANTIZED_OPS = ["LSTM", "MatMul", "Gemm"]
@@ -79,16 +79,7 @@ def quantize_file(source: Path, target: Path) -> None:
 
 def output_difference(source_dir: Path, target: Path, card: ModelCard, seed: int = 0) -> float:
     """Max |int8 - fp32| over every output, on random inputs of batch 4 and length 13."""
-    rng = np.random.default_rng(seed)
-    feeds = {}
-    for spec in card.inputs:
-        shape = [4 if d == "batch" else 13 if isinstance(d, str) else d for d in spec.shape]
-        if spec.name == "lengths":
-            feeds[spec.name] = rng.integers(1, 14, 4).astype(np.int64)
-        elif spec.dtype == "int64":
-            feeds[spec.name] = rng.integers(1, min(card.architecture.vocab_size or 60, 2000), shape).astype(np.int64)
-        else:
-            feeds[spec.name] = (0.5 * rng.standard_normal(shape)).astype(np.float32)
+    feeds = example_inputs(card, batch=4, steps=13, rng=np.random.default_rng(seed))
     providers = ["CPUExecutionProvider"]
     reference = create_session((source_dir / MODEL_FILE).read_bytes(), providers).run(None, feeds)
     quantized = create_session(target.read_bytes(), providers).run(None, feeds)

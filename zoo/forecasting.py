@@ -81,3 +81,11 @@ def to_log_returns(scaled_quantiles: np.ndarray, scale: np.ndarray) -> np.ndarra
 def to_prices(last_close: float, log_return_quantiles: np.ndarray) -> np.ndarray:
     """(H, Q) cumulative log-return quantiles -> price quantiles (H, Q); exp keeps their order."""
     return last_close * np.exp(log_return_quantiles)
+
+
+def forecast_days(last_close: float, log_return_quantiles: np.ndarray, levels: list[float],
+                  horizon: int) -> list[dict[str, float | int]]:
+    """The answer's days 1..horizon: {"day", "p10", "p50", "p90"} in price units, from (H, Q) quantiles."""
+    prices = to_prices(last_close, log_return_quantiles)
+    return [{"day": day + 1, **{f"p{round(100 * q)}": float(prices[day, levels.index(q)]) for q in (0.1, 0.5, 0.9)}}
+            for day in range(horizon)]

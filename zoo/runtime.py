@@ -65,6 +65,25 @@ def create_session(model_bytes: bytes, providers: list[str], threads: int = 1) -
         raise ArtifactError(f"onnxruntime cannot load the model: {error}") from None
 
 
+def example_inputs(card: ModelCard, batch: int, steps: int, rng: np.random.Generator,
+                   whole_rows: bool = False, zero_state: bool = False) -> dict[str, np.ndarray]:
+    """Random feeds shaped as the card's inputs, for parity checks and benchmarks: token ids below the
+    vocabulary size (at most 2,000), `lengths` from 1 to `steps` (all `steps` with whole_rows), features and
+    state drawn from N(0, 0.25) (state zeros with zero_state: a new sequence)."""
+    feeds = {}
+    for spec in card.inputs:
+        shape = [batch if d == "batch" else steps if isinstance(d, str) else d for d in spec.shape]
+        if spec.name == "lengths":
+            feeds[spec.name] = (np.full(batch, steps) if whole_rows else rng.integers(1, steps + 1, batch)).astype(np.int64)
+        elif spec.dtype == "int64":
+            feeds[spec.name] = rng.integers(1, min(card.architecture.vocab_size or 60, 2000), shape).astype(np.int64)
+        elif zero_state and spec.name != "features":
+            feeds[spec.name] = np.zeros(shape, dtype=np.float32)
+        else:
+            feeds[spec.name] = (0.5 * rng.standard_normal(shape)).astype(np.float32)
+    return feeds
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max(axis=-1, keepdims=True)
     exp = np.exp(shifted)
@@ -265,6 +284,20 @@ class VitalsPredictor:
     def expected_vitals(self, carried: np.ndarray, change: np.ndarray) -> np.ndarray:
         """(5,) last seen vitals (NaN: never seen, the training mean stands in) + (5,) change -> next hour's."""
         return np.where(np.isnan(carried), self.vital_mean, carried) + change * self.vital_std
+
+
+# Each task's headline metric and whether higher is better: a task's default model is the best by it.
+HEADLINE_METRICS = {"sentiment": ("accuracy", True), "generation": ("validation_loss_nats_per_char", False),
+                    "forecasting": ("pinball_loss", False), "vitals": ("mortality_auroc", True)}
+
+
+def default_model(cards: list[ModelCard], task: str) -> str | None:
+    """The name of the task's best card by its headline metric, or None when the task has no card."""
+    metric, higher_is_better = HEADLINE_METRICS[task]
+    of_task = [card for card in cards if card.task == task]
+    if not of_task:
+        return None
+    return (max if higher_is_better else min)(of_task, key=lambda card: card.metric(metric).value).name
 
 
 PREDICTORS = {"sentiment": SentimentPredictor, "generation": CharGenerator, "forecasting": StockForecaster,

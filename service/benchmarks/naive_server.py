@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 
 from training.from_onnx import torch_model
-from zoo.forecasting import features as forecast_features, to_log_returns
+from zoo.forecasting import features as forecast_features, forecast_days, to_log_returns
 from zoo.runtime import ARTIFACTS_DIR, SentimentPredictor, StockForecaster
 
 SENTIMENT_MODEL, STOCK_MODEL = "sst2-lstm", "stock-gru"
@@ -61,13 +61,9 @@ def create_app(sentiment_model: str = SENTIMENT_MODEL, stock_model: str = STOCK_
         inputs, scale = forecast_features(np.log(closes), stock.statistics)
         with torch.no_grad():
             scaled = stock_net(torch.from_numpy(inputs)).numpy()
-        quantiles = to_log_returns(scaled, scale)[0]  # (H, Q)
         last = float(closes[0, -1])
-        levels = stock.quantiles
-        return {"model": stock_model, "last_close": last, "forecast": [
-            {"day": day + 1, **{f"p{round(q * 100)}": last * float(np.exp(quantiles[day, levels.index(q)]))
-                                for q in (0.1, 0.5, 0.9)}}
-            for day in range(request.horizon)]}
+        return {"model": stock_model, "last_close": last,
+                "forecast": forecast_days(last, to_log_returns(scaled, scale)[0], stock.quantiles, request.horizon)}
 
     return app
 

@@ -38,7 +38,7 @@ from service.benchmarks.load import run_at_rate, run_load
 from service.local_server import local_server
 from zoo import get_spec, list_models
 from zoo.cards import MODEL_FILE, ModelCard
-from zoo.runtime import ARTIFACTS_DIR, CharGenerator, create_session
+from zoo.runtime import ARTIFACTS_DIR, CharGenerator, create_session, default_model, example_inputs
 
 RESULTS_DIR = Path(__file__).parent / "results"
 SEQUENCE = {"sentiment": 24, "generation": 64, "forecasting": 60, "vitals": 48}  # steps per row at model level
@@ -107,7 +107,6 @@ def recurrent_flops(model_bytes: bytes, rows: int, steps: int) -> float:
     """Multiply-add FLOPs of the recurrent nodes (input and recurrent matmuls of every gate) for `rows`
     sequences of `steps`; heads and gate arithmetic are left out, so the fraction of peak is a floor."""
     import onnx
-    from onnx import numpy_helper
 
     model = onnx.load_from_string(model_bytes)
     shapes = {init.name.removesuffix("_fp16"): tuple(init.dims) for init in model.graph.initializer}
@@ -118,22 +117,6 @@ def recurrent_flops(model_bytes: bytes, rows: int, steps: int) -> float:
             w, r = (shapes[casts.get(name, name)] for name in node.input[1:3])  # (D, G*H, I), (D, G*H, H)
             total += 2.0 * rows * steps * w[0] * (w[1] * w[2] + r[1] * r[2])
     return total
-
-
-def model_inputs(card: ModelCard, rows: int, rng) -> dict[str, np.ndarray]:
-    steps = SEQUENCE[card.task]
-    feeds = {}
-    for spec in card.inputs:
-        shape = [rows if d == "batch" else steps if isinstance(d, str) else d for d in spec.shape]
-        if spec.name == "lengths":
-            feeds[spec.name] = np.full(rows, steps, dtype=np.int64)
-        elif spec.dtype == "int64":
-            feeds[spec.name] = rng.integers(1, min(card.architecture.vocab_size, 2000), shape).astype(np.int64)
-        elif spec.name == "features":
-            feeds[spec.name] = rng.standard_normal(shape).astype(np.float32)
-        else:  # recurrent state: a new sequence starts from zeros
-            feeds[spec.name] = np.zeros(shape, dtype=np.float32)
-    return feeds
 
 
 def model_level(names: list[str], batches: list[int], budget_s: float, peak_gflops: float) -> list[dict]:
@@ -155,7 +138,8 @@ def model_level(names: list[str], batches: list[int], budget_s: float, peak_gflo
                         "onnxruntime int8": create_session(int8_path.read_bytes(), ["CPUExecutionProvider"], threads=1)}
         network = torch_model(directory)
         for rows in batches:
-            feeds = model_inputs(card, rows, np.random.default_rng(rows))
+            feeds = example_inputs(card, rows, SEQUENCE[card.task], np.random.default_rng(rows), whole_rows=True,
+                                   zero_state=True)
             tensors = [torch.from_numpy(feeds[spec.name]) for spec in card.inputs]
 
             def torch_call():
@@ -271,8 +255,7 @@ def service_level(bodies: dict[str, list[dict]], levels: list[int], seconds: flo
 def measure_generation(url: str, tokens: int, rounds: int, levels: list[int]) -> dict:
     from service.benchmarks.generation import measure_model
 
-    cards = [ModelCard.load(ARTIFACTS_DIR / n) for n in list_models("generation")]
-    default = min(cards, key=lambda c: c.metric("validation_loss_nats_per_char").value).name
+    default = default_model([ModelCard.load(ARTIFACTS_DIR / n) for n in list_models("generation")], "generation")
     generator = CharGenerator(ARTIFACTS_DIR / default, ["CPUExecutionProvider"])
     measured = asyncio.run(measure_model(url, generator, tokens, levels, rounds))
     return {"model": default, "tokens": tokens, **measured,

@@ -18,16 +18,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from zoo.cards import ModelCard
-from zoo.forecasting import check_closes, to_prices
-from zoo.runtime import ARTIFACTS_DIR, SentimentPredictor, StockForecaster
-
-
-def default_model(task: str, metric: str, higher_is_better: bool) -> str:
-    """The service's rule for a task's default model: the best value of the card's headline metric."""
-    cards = [ModelCard.load(d) for d in ARTIFACTS_DIR.iterdir() if (d / "card.json").exists()]
-    cards = [c for c in cards if c.task == task]
-    pick = max if higher_is_better else min
-    return pick(cards, key=lambda c: c.metric(metric).value).name
+from zoo.forecasting import check_closes, forecast_days
+from zoo.runtime import ARTIFACTS_DIR, SentimentPredictor, StockForecaster, default_model
 
 
 @serve.deployment(max_ongoing_requests=512)
@@ -61,11 +53,8 @@ class RayZoo:
                 {"label": "positive" if p >= 0.5 else "negative", "positive": p} for p in positive]})
         closes = check_closes(body["closes"], self.stock.window, self.stock.max_closes)
         quantiles = await self.forecast(closes[-(self.stock.window + 1):])
-        prices = to_prices(float(closes[-1]), quantiles)
-        levels = self.stock.quantiles
-        return JSONResponse({"model": self.stock.name, "last_close": float(closes[-1]), "forecast": [
-            {"day": d + 1, "p10": float(prices[d, levels.index(0.1)]), "p50": float(prices[d, levels.index(0.5)]),
-             "p90": float(prices[d, levels.index(0.9)])} for d in range(body.get("horizon", 5))]})
+        return JSONResponse({"model": self.stock.name, "last_close": float(closes[-1]), "forecast": forecast_days(
+            float(closes[-1]), quantiles, self.stock.quantiles, body.get("horizon", 5))})
 
 
 def main() -> None:
@@ -74,8 +63,10 @@ def main() -> None:
     args = parser.parse_args()
     ray.init(num_cpus=2, include_dashboard=False, configure_logging=False, log_to_driver=False)
     serve.start(http_options={"host": "127.0.0.1", "port": args.port})
-    serve.run(RayZoo.bind(default_model("sentiment", "accuracy", True),
-                          default_model("forecasting", "pinball_loss", False)), route_prefix="/", name="rnnzoo")
+    # the models the service answers with by default, so both serve the same files
+    cards = [ModelCard.load(d) for d in ARTIFACTS_DIR.iterdir() if (d / "card.json").exists()]
+    serve.run(RayZoo.bind(default_model(cards, "sentiment"), default_model(cards, "forecasting")), route_prefix="/",
+              name="rnnzoo")
 
     def stop(*_):
         serve.shutdown()
