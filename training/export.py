@@ -17,6 +17,7 @@ from onnx import helper, numpy_helper
 import torch
 
 from training.data import SST2_FILES, SST2_LICENSE, load_sst2
+from training.parity import from_torch
 from zoo import create_model, get_spec
 from zoo.cards import (MODEL_FILE, Architecture, Export, Metric, ModelCard, Preprocessing, TensorSpec,
                        TrainingData, TrainingRun, sha256_of)
@@ -174,7 +175,7 @@ def export_sentiment(checkpoint_path: Path, artifacts_dir: Path, data_dir: str |
             f"Texts over {MAX_CHARS} characters are refused rather than truncated.",
         ],
     )
-    card.save(out)
+    card = from_torch(out, card, model)  # saves the card with its parity vectors
     card.metrics = evaluate_sentiment(out, data_dir)  # measured with onnxruntime on the shipped files
     card.save(out)
     print(f"{name}: dev accuracy {card.metrics[0].value:.4f} (majority baseline {card.metrics[0].baseline_value:.4f}), "

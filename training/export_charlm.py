@@ -17,6 +17,7 @@ import torch
 from training.data import TINY_SHAKESPEARE, TINY_SHAKESPEARE_LICENSE, load_tinyshakespeare
 from training.export import OPSET, hardware, load_checkpoint, round_weights_fp16, store_weights_fp16
 from training.ngram import KneserNey
+from training.parity import from_torch
 from zoo import create_model, get_spec
 from zoo.cards import (MODEL_FILE, Architecture, Export, Metric, ModelCard, Preprocessing, TensorSpec,
                        TrainingData, TrainingRun, sha256_of)
@@ -143,7 +144,7 @@ def export_charlm(checkpoint_path: Path, artifacts_dir: Path, data_dir: str | No
         limitations=["Trained on 1 MB of Shakespeare: it imitates spelling and layout, not sense.",
                      f"Only these characters are accepted in a prompt: {vocabulary.characters!r}."],
     )
-    card.save(out)
+    card = from_torch(out, card, graph)  # saves the card with its parity vectors
     generator = CharGenerator(out, ["CPUExecutionProvider"])
     model_loss = generator.nats_per_char(validation_text)  # measured with onnxruntime on the shipped file
     baseline = KneserNey(train_text, NGRAM_ORDER).nats_per_char(validation_text)

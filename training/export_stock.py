@@ -20,6 +20,7 @@ import torch
 from training.data import STOCK_SPLITS, STOCK_TICKERS, STOCKS_LICENSE, STOCKS_SOURCE, PriceSeries, load_stocks
 from training.export import OPSET, hardware, load_checkpoint
 from training.train_stock import Windows, make_windows
+from training.parity import from_torch
 from zoo import create_model, get_spec
 from zoo.cards import (MODEL_FILE, Architecture, Export, Metric, ModelCard, Preprocessing, TensorSpec,
                        TrainingData, TrainingRun, sha256_of)
@@ -219,7 +220,7 @@ def export_stock(checkpoint_path: Path, artifacts_dir: Path, command: str = "") 
         limitations=[],
         figures=[FIGURE_FILE],
     )
-    card.save(out)
+    card = from_torch(out, card, model)  # saves the card with its parity vectors
     forecaster = StockForecaster(out, ["CPUExecutionProvider"])
     evaluation = evaluate(forecaster, series, test_windows)
     card.metrics = evaluation.metrics

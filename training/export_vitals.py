@@ -21,6 +21,7 @@ import torch
 from training.data import PHYSIONET_FILES, PHYSIONET_LICENSE, load_physionet
 from training.export import OPSET, hardware, load_checkpoint
 from training.train_vitals import auroc
+from training.parity import from_torch
 from zoo import create_model, get_spec
 from zoo.cards import (MODEL_FILE, Architecture, Export, Metric, ModelCard, Preprocessing, TensorSpec,
                        TrainingData, TrainingRun, sha256_of)
@@ -267,7 +268,7 @@ def export_vitals(checkpoint_path: Path, artifacts_dir: Path, data_dir: str | No
         limitations=[],
         figures=[FIGURE_FILE],
     )
-    card.save(out)
+    card = from_torch(out, card, model)  # saves the card with its parity vectors
     predictor = VitalsPredictor(out, ["CPUExecutionProvider"])
     evaluation = evaluate(predictor, train_records, np.array([s.died for s in train_stays]), test_records,
                           np.array([s.died for s in test_stays]), np.array([s.saps1 for s in test_stays]))

@@ -27,6 +27,7 @@ from training.export_charlm import SAMPLE, write_sample
 from training.export_stock import evaluate as evaluate_stock
 from training.export_vitals import evaluate as evaluate_vitals
 from training.train_stock import make_windows
+from training.parity import from_fp32_source
 from zoo.cards import MODEL_FILE, ModelCard, Quantization, sha256_of
 from zoo.runtime import ARTIFACTS_DIR, CharGenerator, StockForecaster, VitalsPredictor, create_session, example_inputs
 from zoo.vitals import parse_record_text
@@ -139,7 +140,7 @@ def quantize(name: str, artifacts_dir: Path = ARTIFACTS_DIR, data_dir: str | Non
         parity_tolerance=PARITY_TOLERANCE)
     card.limitations = [f"int8 variant of {name}: weights rounded to 8 bits; quality measured below, against "
                         f"{name}'s on the same split"] + source.limitations
-    card.save(target_dir)
+    card = from_fp32_source(target_dir, card, source_dir)  # saves the card with its parity vectors
     card = measure(card, target_dir, data_dir)
     metric = TOLERANCES[source.task][0]
     ok, tolerance = within(source.task, source.metric(metric).value, card.metric(metric).value)

@@ -76,6 +76,19 @@ class TrainingRun:
 
 
 @dataclass
+class ParityVectors:
+    """Inputs and the outputs the model's source computed for them (training framework, Keras, a numpy
+    reference...), in an .npz beside the card: arrays "input:<name>" and "output:<name>". Loading the
+    artifact runs the inputs through onnxruntime and refuses the model if any output is further off
+    than `tolerance`: a file that does not compute what its source computed is never served."""
+    file: str
+    sha256: str
+    source: str  # what computed the expected outputs, e.g. "torch 2.13.0+cpu eager"
+    tolerance: float  # largest |onnxruntime - expected| allowed, over every output element
+    max_abs_diff: float  # what onnxruntime gave when the vectors were written
+
+
+@dataclass
 class Export:
     onnx_file: str
     sha256: str
@@ -84,6 +97,7 @@ class Export:
     parity_max_abs_diff: float
     parity_tolerance: float
     size_bytes: int
+    parity_vectors: ParityVectors | None = None
 
 
 @dataclass

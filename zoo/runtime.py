@@ -65,6 +65,24 @@ def create_session(model_bytes: bytes, providers: list[str], threads: int = 1) -
         raise ArtifactError(f"onnxruntime cannot load the model: {error}") from None
 
 
+def open_session(directory: Path, card: ModelCard, providers: list[str] | None, with_session: bool,
+                 threads: int) -> tuple[ort.InferenceSession | None, list[str]]:
+    """The checked onnxruntime session of an artifact (zoo.validate: checksum, task contract, IO spec, parity
+    vectors) and the providers it really uses. Without a session only the checksum and contract are checked,
+    so every process agrees on what is broken."""
+    from zoo.validate import check_contract, check_io, check_parity
+
+    check_contract(card)
+    model_bytes = verified_bytes(Path(directory) / MODEL_FILE, card.export.sha256)
+    providers = providers or choose_providers()
+    if not with_session:  # only the card and tokenizer are needed (tests, the naive server)
+        return None, providers
+    session = create_session(model_bytes, providers, threads)
+    check_io(card, session)
+    check_parity(card, directory, session)
+    return session, session.get_providers()  # what onnxruntime really uses (CUDA may fall back)
+
+
 def example_inputs(card: ModelCard, batch: int, steps: int, rng: np.random.Generator,
                    whole_rows: bool = False, zero_state: bool = False) -> dict[str, np.ndarray]:
     """Random feeds shaped as the card's inputs, for parity checks and benchmarks: token ids below the
@@ -105,13 +123,7 @@ class SentimentPredictor:
         tokenizer_path = self.directory / preprocessing.tokenizer_file
         verified_bytes(tokenizer_path, preprocessing.tokenizer_sha256)
         self.tokenizer = WordPieceTokenizer(tokenizer_path, max_chars=preprocessing.max_chars)
-        # Verified even where no session is made, so the front end and the worker agree on what is broken.
-        model_bytes = verified_bytes(self.directory / MODEL_FILE, self.card.export.sha256)
-        self.providers = providers or choose_providers()
-        self.session = None
-        if with_session:  # False where only the card and tokenizer are needed (tests, the naive server)
-            self.session = create_session(model_bytes, self.providers, threads)
-            self.providers = self.session.get_providers()  # what onnxruntime really uses (CUDA may fall back)
+        self.session, self.providers = open_session(self.directory, self.card, providers, with_session, threads)
         self.labels = preprocessing.labels
 
     @property
@@ -149,16 +161,11 @@ class CharGenerator:
         vocabulary_path = self.directory / self.card.preprocessing.tokenizer_file
         verified_bytes(vocabulary_path, self.card.preprocessing.tokenizer_sha256)
         self.vocabulary = CharVocabulary.load(vocabulary_path)
-        model_bytes = verified_bytes(self.directory / MODEL_FILE, self.card.export.sha256)
         # An empty prompt starts as if after a line break: where the corpus' speeches begin.
         self.start_id = self.vocabulary.index.get(START_CHARACTER, 0)
         self.state_names = [spec.name for spec in self.card.inputs if spec.name != "tokens"]  # h0 (, c0)
         self.state_shape = [self.card.architecture.num_layers, self.card.architecture.hidden_size]
-        self.providers = providers or choose_providers()
-        self.session = None
-        if with_session:
-            self.session = create_session(model_bytes, self.providers, threads)
-            self.providers = self.session.get_providers()
+        self.session, self.providers = open_session(self.directory, self.card, providers, with_session, threads)
 
     @property
     def name(self) -> str:
@@ -210,12 +217,7 @@ class StockForecaster:
         except (KeyError, TypeError, ValueError) as error:
             raise CardError(f"{self.card.name}: preprocessing.statistics is incomplete: {error}") from None
         self.max_closes = self.card.preprocessing.max_chars
-        model_bytes = verified_bytes(self.directory / MODEL_FILE, self.card.export.sha256)
-        self.providers = providers or choose_providers()
-        self.session = None
-        if with_session:
-            self.session = create_session(model_bytes, self.providers, threads)
-            self.providers = self.session.get_providers()
+        self.session, self.providers = open_session(self.directory, self.card, providers, with_session, threads)
 
     @property
     def name(self) -> str:
@@ -250,12 +252,7 @@ class VitalsPredictor:
         self.state_shapes = [spec.shape for spec in self.card.inputs if spec.name != "features"]
         if not self.state_names:
             raise CardError(f"{self.card.name}: the card lists no state inputs; re-export it with training.export_vitals")
-        model_bytes = verified_bytes(self.directory / MODEL_FILE, self.card.export.sha256)
-        self.providers = providers or choose_providers()
-        self.session = None
-        if with_session:
-            self.session = create_session(model_bytes, self.providers, threads)
-            self.providers = self.session.get_providers()
+        self.session, self.providers = open_session(self.directory, self.card, providers, with_session, threads)
 
     @property
     def name(self) -> str:
