@@ -29,6 +29,7 @@ from service import patches
 from service.batching import Overloaded, RequestBatcher
 from service.limits import BodySizeLimit, JSONRequests, max_body_bytes
 from service.open_inference import OpenInference, routes as open_inference_routes
+from service.playground import routes as playground_routes
 from service.generation import CapacityError, GenerationMetrics, SamplingParams, StepScheduler
 from service.schemas import (ClippedValue, Closes, ContinuationTokens, ForecastDay, ForecastModel,
                              GenerateResponse, GenerationModel, Horizon, MaxNewTokens, ModelName,
@@ -148,7 +149,8 @@ async def list_models(_: Request) -> JSONResponse:
 
 
 open_inference = OpenInference()  # the KServe V2 endpoints; the worker attaches its models when loaded
-catalogue_app = Starlette(routes=[Route("/models", list_models, methods=["GET"]), *open_inference_routes(open_inference)])
+catalogue_app = Starlette(routes=[Route("/models", list_models, methods=["GET"]), *open_inference_routes(open_inference),
+                                  *playground_routes()])  # GET /playground: the page, see service/playground
 
 
 @bentoml.asgi_app(catalogue_app, path="/")
