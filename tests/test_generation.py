@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from service.generation import CapacityError, SamplingParams, StepScheduler
+from training.parity import from_torch
 from training.export_charlm import VOCABULARY_FILE, export_onnx, state_names
 from zoo import create_model
 from zoo.cards import (MODEL_FILE, Architecture, Export, ModelCard, Preprocessing, TensorSpec, TrainingData,
@@ -29,7 +30,7 @@ def generator(tmp_path_factory) -> CharGenerator:
     export_onnx(graph, "lstm", out / MODEL_FILE)
     CharVocabulary(VOCABULARY).save(out / VOCABULARY_FILE)
     inputs, outputs = state_names("lstm")
-    ModelCard(
+    card = ModelCard(
         name="test-shakespeare-lstm", version="0", task="generation", summary="tiny",
         architecture=Architecture("lstm", 2, 16, False, 8, 65, 0),
         inputs=[TensorSpec("tokens", "int64", ["batch", "sequence"], "")] + [TensorSpec(n, "float32", [2, "batch", 16], "") for n in inputs],
@@ -39,7 +40,8 @@ def generator(tmp_path_factory) -> CharGenerator:
         training=TrainingRun(0, "-", 0, 0, "-"),
         export=Export(MODEL_FILE, sha256_of(out / MODEL_FILE), 17, "-", 0, 1e-4, 0),
         intended_use="tests", limitations=[],
-    ).save(out)
+    )
+    from_torch(out, card, graph)  # saves the card with its parity vectors
     return CharGenerator(out, ["CPUExecutionProvider"])
 
 

@@ -1,0 +1,200 @@
+"""Bring your own model: an ONNX recurrent model exported elsewhere (Keras via tf2onnx, JAX, a graph built with
+onnx.helper...) -> a zoo artifact folder with a card, served like the zoo's own.
+
+    python -m training.bring_your_own --onnx my_lstm.onnx --task generation --name keras-shakespeare-lstm \\
+        --tokenizer vocab.json --parity parity.npz --parity-source "keras 3.6 model.predict" \\
+        --exporter "tf2onnx 1.16, opset 17" --trained-on "Tiny Shakespeare first 90%" --license "MIT"
+
+What it checks and measures (zoo/docs/bring-your-own-model.md explains each step):
+- the graph has a recurrent op (LSTM, GRU or RNN) and the inputs and outputs the task's endpoint feeds and
+  reads (zoo.validate's contract: names, dtypes, shapes);
+- the parity vectors (inputs with the outputs your framework computed) are reproduced by onnxruntime;
+- the card's metrics are measured here, with onnxruntime, on the task's standard split, beside the same
+  trivial baseline as the zoo's own models of the task: no number on the card comes from the submitter.
+Then zoo.validate runs on the written folder, the same checks the service runs when it loads it.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import shlex
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from training.quantize import measure
+from zoo.cards import (MODEL_FILE, Architecture, CardError, Export, ModelCard, ParityVectors, TensorSpec, TrainingRun,
+                       sha256_of)
+from zoo.runtime import ARTIFACTS_DIR, PREDICTORS, create_session, default_model
+from zoo.validate import check_contract, check_io, parity_difference, validate
+
+PARITY_FILE = "parity.npz"
+RECURRENT_OPS = {"LSTM": "lstm", "GRU": "gru", "RNN": "rnn"}
+
+
+def tensor_specs(values, template: list[TensorSpec]) -> list[TensorSpec]:
+    """The graph's inputs or outputs as card specs; descriptions come from the zoo's card of the task."""
+    described = {spec.name: spec.description for spec in template}
+    specs = []
+    for value in values:
+        tensor = value.type.tensor_type
+        dtype = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type)).name
+        shape = []
+        for index, dim in enumerate(tensor.shape.dim):
+            if dim.HasField("dim_value"):
+                shape.append(int(dim.dim_value))
+            elif dim.HasField("dim_param"):
+                shape.append(dim.dim_param)
+            else:
+                raise CardError(f"{value.name}: dimension {index} has neither a size nor a name; name dynamic axes "
+                                "when exporting (tf2onnx and torch.onnx: dynamic axes / input signatures)")
+        specs.append(TensorSpec(value.name, dtype, shape, described.get(value.name, "")))
+    return specs
+
+
+def architecture(model: onnx.ModelProto, inputs: list[TensorSpec], outputs: list[TensorSpec], task: str,
+                 vocab_size: int) -> Architecture:
+    """Cell, layers and sizes read off the graph's recurrent nodes and initializers."""
+    nodes = [node for node in model.graph.node if node.op_type in RECURRENT_OPS]
+    if not nodes:
+        ops = sorted({node.op_type for node in model.graph.node})
+        raise CardError(f"the graph has no LSTM, GRU or RNN node (it has {ops}); the zoo serves recurrent models, "
+                        "exported with the native ONNX recurrent ops")
+    cells = {RECURRENT_OPS[node.op_type] for node in nodes}
+    if len(cells) > 1:
+        raise CardError(f"the graph mixes recurrent cells {sorted(cells)}; one cell per model")
+    attributes = {a.name: onnx.helper.get_attribute_value(a) for a in nodes[0].attribute}
+    direction = attributes.get("direction", b"forward")
+    weights = {init.name: init for init in model.graph.initializer}
+    input_weight = weights.get(nodes[0].input[1])
+    embedding_dim = int(input_weight.dims[-1]) if input_weight is not None else 0
+    state = next((spec for spec in inputs[1:] if spec.dtype == "float32" and len(spec.shape) == 3), None)
+    layers = state.shape[0] if state is not None and isinstance(state.shape[0], int) else len(nodes)
+    parameters = sum(int(np.prod(init.dims)) for init in model.graph.initializer
+                     if init.data_type in (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16))
+    return Architecture(cell=cells.pop(), num_layers=layers, hidden_size=int(attributes["hidden_size"]),
+                        bidirectional=direction in (b"bidirectional", "bidirectional"), embedding_dim=embedding_dim,
+                        vocab_size=vocab_size, parameter_count=parameters)
+
+
+def vocabulary_size(task: str, tokenizer: Path | None, outputs: list[TensorSpec]) -> int:
+    """Tokens the tokenizer knows; a generation model's logits must score exactly those."""
+    if task == "generation":
+        from zoo.text import CharVocabulary
+
+        size = len(CharVocabulary.load(tokenizer))
+        logits = outputs[0].shape[-1] if outputs and outputs[0].shape else None
+        if logits != size:
+            raise CardError(f"the vocabulary has {size} characters but the logits output scores {logits}")
+        return size
+    if task == "sentiment":
+        from tokenizers import Tokenizer
+
+        return Tokenizer.from_file(str(tokenizer)).get_vocab_size()
+    return 0
+
+
+def bring(args: argparse.Namespace) -> ModelCard:
+    artifacts = Path(args.artifacts_dir)
+    template_name = default_model([ModelCard.load(d) for d in sorted(ARTIFACTS_DIR.iterdir())
+                                   if (d / "card.json").exists()], args.task)
+    template = ModelCard.load(ARTIFACTS_DIR / template_name)  # the zoo's own card of the task: split, baseline
+    model_bytes = Path(args.onnx).read_bytes()
+    model = onnx.load_from_string(model_bytes)
+    onnx.checker.check_model(model)
+    initializers = {init.name for init in model.graph.initializer}
+    inputs = tensor_specs([v for v in model.graph.input if v.name not in initializers], template.inputs)
+    outputs = tensor_specs(model.graph.output, template.outputs)
+    tokenizer = Path(args.tokenizer) if args.tokenizer else None
+    if template.preprocessing.tokenizer_file and tokenizer is None:
+        raise CardError(f"a {args.task} model needs --tokenizer (the zoo's format: {template.preprocessing.tokenizer_file})")
+
+    out = artifacts / args.name
+    if out.exists():
+        raise CardError(f"{out} exists; pick another --name or remove it")
+    out.mkdir(parents=True)
+    try:
+        (out / MODEL_FILE).write_bytes(model_bytes)
+        preprocessing = dataclasses.replace(template.preprocessing)
+        if tokenizer is not None:
+            shutil.copy(tokenizer, out / template.preprocessing.tokenizer_file)
+            preprocessing.tokenizer_sha256 = sha256_of(out / template.preprocessing.tokenizer_file)
+        shutil.copy(args.parity, out / PARITY_FILE)
+        opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+        card = ModelCard(
+            name=args.name, version=args.version, task=args.task, summary=args.summary or f"{args.name}, brought from outside the zoo",
+            architecture=architecture(model, inputs, outputs, args.task, vocabulary_size(args.task, tokenizer, outputs)),
+            inputs=inputs, outputs=outputs, preprocessing=preprocessing,
+            training_data=dataclasses.replace(template.training_data, train_split=args.trained_on, license=args.license,
+                                              source=f"brought model: {args.trained_on}"),
+            metrics=[dataclasses.replace(metric, value=math.nan) for metric in template.metrics],
+            training=TrainingRun(seconds=0.0, hardware="not reported (brought model)", epochs=0, seed=0,
+                                 command="python -m training.bring_your_own " + shlex.join(args.argv),
+                                 config={"brought_with": args.exporter}),
+            export=Export(onnx_file=MODEL_FILE, sha256=sha256_of(out / MODEL_FILE), opset=opset, exporter=args.exporter,
+                          parity_max_abs_diff=math.nan, parity_tolerance=args.parity_tolerance,
+                          size_bytes=(out / MODEL_FILE).stat().st_size),
+            intended_use=args.intended_use or template.intended_use,
+            limitations=[f"Brought from outside the zoo ({args.exporter}); its training is not reproducible from "
+                         "training/, and only its file, not its training data, was checked here."],
+        )
+        check_contract(card)
+        session = create_session(model_bytes, ["CPUExecutionProvider"])
+        check_io(card, session)
+        difference = parity_difference(card, (out / PARITY_FILE).read_bytes(), session)
+        if not difference <= args.parity_tolerance:
+            raise CardError(f"onnxruntime differs from {args.parity_source} by {difference:.3g} on the parity vectors, "
+                            f"more than --parity-tolerance {args.parity_tolerance:g}: the file does not compute what "
+                            "its source computed (gate order? reset-gate placement? dtype?)")
+        card.export.parity_max_abs_diff = difference
+        card.export.parity_vectors = ParityVectors(file=PARITY_FILE, sha256=sha256_of(out / PARITY_FILE),
+                                                   source=args.parity_source, tolerance=args.parity_tolerance,
+                                                   max_abs_diff=difference)
+        card.save(out)
+        card = measure(card, out, args.data_dir)  # onnxruntime on the task's standard split
+        card.save(out)
+        validate(out)  # what the service runs at start-up
+        return card
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def main(argv: list[str] | None = None) -> ModelCard:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--onnx", required=True, help="the exported model")
+    parser.add_argument("--task", required=True, choices=sorted(PREDICTORS))
+    parser.add_argument("--name", required=True, help="the model's name in the zoo (its folder and `model` field)")
+    parser.add_argument("--parity", required=True,
+                        help='.npz of "input:<name>" arrays and the "output:<name>" arrays your framework computed for them')
+    parser.add_argument("--parity-source", required=True, help='what computed the expected outputs, e.g. "keras 3.6"')
+    parser.add_argument("--parity-tolerance", type=float, default=1e-4)
+    parser.add_argument("--exporter", required=True, help='how the ONNX file was made, e.g. "tf2onnx 1.16, opset 17"')
+    parser.add_argument("--trained-on", required=True, help="what the model was trained on, in words")
+    parser.add_argument("--license", required=True, help="the weights' license")
+    parser.add_argument("--tokenizer", help="generation: vocab.json (zoo.text.CharVocabulary); sentiment: tokenizer.json")
+    parser.add_argument("--summary", default="")
+    parser.add_argument("--intended-use", default="")
+    parser.add_argument("--version", default="1.0.0")
+    parser.add_argument("--artifacts-dir", default=str(ARTIFACTS_DIR))
+    parser.add_argument("--data-dir", default=None, help="where the evaluation data is (default: $RNNZOO_DATA)")
+    args = parser.parse_args(argv)
+    args.argv = argv
+    try:
+        card = bring(args)
+    except (CardError, onnx.checker.ValidationError) as error:
+        parser.exit(2, f"refused: {error}\n")
+    for metric in card.metrics:
+        print(f"{card.name}: {metric.name} {metric.value:.4f} vs {metric.baseline_value:.4f} ({metric.baseline}; {metric.split})")
+    print(f"{card.name}: parity within {card.export.parity_vectors.tolerance:g} of {card.export.parity_vectors.source} "
+          f"(max {card.export.parity_max_abs_diff:.2g}); written to {Path(args.artifacts_dir) / card.name}")
+    return card
+
+
+if __name__ == "__main__":
+    main()
