@@ -11,7 +11,8 @@ from training.ngram import KneserNey
 from training.train_stock import make_windows
 from zoo import get_spec, list_models
 from zoo.cards import MODEL_FILE, ModelCard, sha256_of
-from zoo.leaderboard import BEGIN, END, README, load_cards, table
+from zoo.leaderboard import (BEGIN, BOARD_BEGIN, BOARD_END, DOCS_PAGE, END, README, docs_page, leaderboard,
+                             load_cards, load_latency, table)
 from zoo.runtime import ARTIFACTS_DIR, CharGenerator, SentimentPredictor, StockForecaster, VitalsPredictor
 from zoo.vitals import parse_record_text
 
@@ -119,6 +120,15 @@ def test_readme_table_is_generated_from_the_cards():
     readme = README.read_text()
     current = readme.split(BEGIN, 1)[1].split(END, 1)[0].strip()
     assert current == table(load_cards()), "run: python -m zoo.leaderboard --write"
+
+
+def test_leaderboard_is_generated_from_the_cards_and_measured_latency():
+    cards, measured = load_cards(), load_latency()
+    current = README.read_text().split(BOARD_BEGIN, 1)[1].split(BOARD_END, 1)[0].strip()
+    assert current == leaderboard(cards, measured), "run: python -m zoo.leaderboard --write"
+    assert DOCS_PAGE.read_text() == docs_page(cards, measured), "run: python -m zoo.leaderboard --write"
+    assert sorted(measured["models"]) == sorted(card.name for card in cards), "run: python -m zoo.leaderboard --write --measure"
+    assert all(entry["median_ms"] > 0 and entry["calls"] >= 50 for entry in measured["models"].values())
 
 
 @pytest.mark.parametrize("name", [n for n in list_models() if get_spec(n).quantized_from])

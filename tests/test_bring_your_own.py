@@ -29,25 +29,35 @@ def lstm_weights(vocab_size: int, seed: int = 0) -> dict[str, np.ndarray]:
             "b_ih": draw(4 * HIDDEN), "b_hh": draw(4 * HIDDEN), "head": draw(HIDDEN, vocab_size), "head_bias": draw(vocab_size)}
 
 
-def onnx_char_lstm(weights: dict[str, np.ndarray], reorder_gates: bool = True, tokens_name: str = "tokens") -> onnx.ModelProto:
+def onnx_char_lstm(weights: dict[str, np.ndarray], reorder_gates: bool = True, tokens_name: str = "tokens",
+                   batch_major: bool = False) -> onnx.ModelProto:
     """tokens (B, T), h0, c0 (1, B, H) -> Gather -> LSTM op -> MatMul -> logits (B, T, V), hN, cN: the zoo's
-    generation contract, built node by node as another framework's exporter would."""
+    generation contract, built node by node as another framework's exporter would. batch_major: states are
+    (B, H) as Keras exports them, reshaped around the LSTM node inside the graph."""
     order = (lambda m: cells.onnx_gate_order("lstm", m)) if reorder_gates else (lambda m: m)
     vocab_size = weights["embedding"].shape[0]
     initializers = {
         "embedding": weights["embedding"], "W": order(weights["w_ih"])[None], "R": order(weights["w_hh"])[None],
         "B": np.concatenate([order(weights["b_ih"]), order(weights["b_hh"])])[None], "head": weights["head"],
-        "head_bias": weights["head_bias"], "time_major": np.array([1], dtype=np.int64)}
+        "head_bias": weights["head_bias"], "time_major": np.array([1], dtype=np.int64),
+        "state_axis": np.array([0], dtype=np.int64)}
     nodes = [
         helper.make_node("Gather", ["embedding", tokens_name], ["embedded"]),  # (B, T, E)
         helper.make_node("Transpose", ["embedded"], ["x"], perm=[1, 0, 2]),  # (T, B, E): the op's default layout
-        helper.make_node("LSTM", ["x", "W", "R", "B", "", "h0", "c0"], ["y", "hN", "cN"], hidden_size=HIDDEN),
+        helper.make_node("LSTM", ["x", "W", "R", "B", "", "h0_op", "c0_op"], ["y", "hN_op", "cN_op"], hidden_size=HIDDEN),
         helper.make_node("Squeeze", ["y", "time_major"], ["y_squeezed"]),  # (T, 1, B, H) -> (T, B, H)
         helper.make_node("Transpose", ["y_squeezed"], ["outputs"], perm=[1, 0, 2]),  # (B, T, H)
         helper.make_node("MatMul", ["outputs", "head"], ["scores"]),
         helper.make_node("Add", ["scores", "head_bias"], ["logits"]),  # (B, T, V)
     ]
-    state = lambda name: helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, "batch", HIDDEN])  # noqa: E731
+    for name in ("h0", "c0"):  # the op's state is (1, B, H): Keras' (B, H) needs an axis
+        nodes.insert(0, helper.make_node("Unsqueeze", [name, "state_axis"], [f"{name}_op"]) if batch_major
+                     else helper.make_node("Identity", [name], [f"{name}_op"]))
+    for name in ("hN", "cN"):
+        nodes.append(helper.make_node("Squeeze", [f"{name}_op", "state_axis"], [name]) if batch_major
+                     else helper.make_node("Identity", [f"{name}_op"], [name]))
+    shape = ["batch", HIDDEN] if batch_major else [1, "batch", HIDDEN]
+    state = lambda name: helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)  # noqa: E731
     graph = helper.make_graph(
         nodes, "char_lstm",
         [helper.make_tensor_value_info(tokens_name, TensorProto.INT64, ["batch", "sequence"]), state("h0"), state("c0")],
@@ -58,7 +68,7 @@ def onnx_char_lstm(weights: dict[str, np.ndarray], reorder_gates: bool = True, t
     return model
 
 
-def numpy_reference(weights: dict[str, np.ndarray], seed: int = 1) -> tuple[dict, dict]:
+def numpy_reference(weights: dict[str, np.ndarray], seed: int = 1, batch_major: bool = False) -> tuple[dict, dict]:
     """Parity vectors: inputs, and the outputs zoo.cells computes for them (not onnxruntime, not torch)."""
     rng = np.random.default_rng(seed)
     tokens = rng.integers(0, weights["embedding"].shape[0], (2, 9)).astype(np.int64)
@@ -66,12 +76,14 @@ def numpy_reference(weights: dict[str, np.ndarray], seed: int = 1) -> tuple[dict
     layer = cells.Layer(weights["w_ih"], weights["w_hh"], weights["b_ih"], weights["b_hh"])
     outputs, (h, c) = cells.run("lstm", weights["embedding"][tokens], [layer], (h0, c0))
     logits = outputs @ weights["head"] + weights["head_bias"]
+    if batch_major:  # as Keras' model.predict gives them: (B, H)
+        h0, c0, h, c = h0[0], c0[0], h[0], c[0]
     return {"tokens": tokens, "h0": h0, "c0": c0}, {"logits": logits, "hN": h, "cN": c}
 
 
-def arguments(tmp_path, model: onnx.ModelProto, weights, name="onnx-helper-lstm") -> list[str]:
+def arguments(tmp_path, model: onnx.ModelProto, weights, name="onnx-helper-lstm", batch_major=False) -> list[str]:
     onnx.save(model, str(tmp_path / "model.onnx"))
-    save_parity_vectors(tmp_path / "parity.npz", *numpy_reference(weights))
+    save_parity_vectors(tmp_path / "parity.npz", *numpy_reference(weights, batch_major=batch_major))
     return ["--onnx", str(tmp_path / "model.onnx"), "--task", "generation", "--name", name,
             "--tokenizer", str(VOCABULARY), "--parity", str(tmp_path / "parity.npz"),
             "--parity-source", "zoo.cells numpy reference", "--exporter", "onnx.helper, opset 17",
@@ -132,3 +144,15 @@ def test_refusals_say_what_the_task_needs(tmp_path, weights, capsys):
     message = capsys.readouterr().err
     assert "refused" in message and "['tokens', 'h0', 'c0']" in message and "input_ids" in message
     assert not (tmp_path / "zoo" / "onnx-helper-lstm").exists()
+
+
+def test_keras_shaped_state_gets_the_layer_axis(tmp_path, weights, data_dir):
+    """A graph whose state is (batch, hidden), as tf2onnx exports a Keras LSTM with initial_state, is adapted by
+    --batch-major-state and then passes the same parity check against (batch, hidden) reference outputs."""
+    model = onnx_char_lstm(weights, batch_major=True)
+    args = arguments(tmp_path, model, weights, name="keras-shaped-lstm", batch_major=True) + ["--data-dir", str(data_dir)]
+    with pytest.raises(SystemExit):  # without the flag, the contract refuses the (batch, hidden) state
+        bring(args)
+    card = bring(args + ["--batch-major-state", "h0,c0,hN,cN"])
+    assert [spec.shape for spec in card.inputs[1:]] == [[1, "batch", HIDDEN]] * 2
+    assert card.export.parity_vectors.max_abs_diff < 1e-5

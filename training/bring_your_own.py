@@ -30,10 +30,40 @@ from training.quantize import measure
 from zoo.cards import (MODEL_FILE, Architecture, CardError, Export, ModelCard, ParityVectors, TensorSpec, TrainingRun,
                        sha256_of)
 from zoo.runtime import ARTIFACTS_DIR, PREDICTORS, create_session, default_model
-from zoo.validate import check_contract, check_io, parity_difference, validate
+from zoo.validate import (check_contract, check_io, load_parity_vectors, parity_difference, save_parity_vectors,
+                          validate)
 
 PARITY_FILE = "parity.npz"
 RECURRENT_OPS = {"LSTM": "lstm", "GRU": "gru", "RNN": "rnn"}
+
+
+def layer_major_state(model: onnx.ModelProto, states: list[str]) -> onnx.ModelProto:
+    """Keras and JAX put the batch first, so their exported state inputs and outputs are (batch, hidden); the
+    zoo's contract is (layers, batch, hidden). Give each named state a leading axis of 1: a Squeeze after each
+    such input and an Unsqueeze before each such output, the graph's own nodes left as they are. One layer
+    only: a stacked model exports one state per layer, which would need a Concat instead."""
+    graph = model.graph
+    graph.initializer.append(onnx.helper.make_tensor("layer_axis", onnx.TensorProto.INT64, [1], [0]))
+    inputs, outputs = {v.name: v for v in graph.input}, {v.name: v for v in graph.output}
+    missing = [name for name in states if name not in inputs and name not in outputs]
+    if missing:
+        raise CardError(f"--batch-major-state names {missing}, which are neither inputs nor outputs of the graph; "
+                        f"inputs: {sorted(inputs)}, outputs: {sorted(outputs)}")
+    for name in states:
+        inner = f"{name}_batch_major"
+        if name in inputs:
+            for node in graph.node:
+                node.input[:] = [inner if i == name else i for i in node.input]
+            graph.node.insert(0, onnx.helper.make_node("Squeeze", [name, "layer_axis"], [inner]))
+            value = inputs[name]
+        else:
+            for node in graph.node:
+                node.output[:] = [inner if o == name else o for o in node.output]
+            graph.node.append(onnx.helper.make_node("Unsqueeze", [inner, "layer_axis"], [name]))
+            value = outputs[name]
+        value.type.tensor_type.shape.dim.insert(0, onnx.TensorShapeProto.Dimension(dim_value=1))
+    onnx.checker.check_model(model)
+    return model
 
 
 def tensor_specs(values, template: list[TensorSpec]) -> list[TensorSpec]:
@@ -106,6 +136,9 @@ def bring(args: argparse.Namespace) -> ModelCard:
     model_bytes = Path(args.onnx).read_bytes()
     model = onnx.load_from_string(model_bytes)
     onnx.checker.check_model(model)
+    if args.batch_major_state:
+        model = layer_major_state(model, args.batch_major_state.split(","))
+        model_bytes = model.SerializeToString()
     initializers = {init.name for init in model.graph.initializer}
     inputs = tensor_specs([v for v in model.graph.input if v.name not in initializers], template.inputs)
     outputs = tensor_specs(model.graph.output, template.outputs)
@@ -124,6 +157,11 @@ def bring(args: argparse.Namespace) -> ModelCard:
             shutil.copy(tokenizer, out / template.preprocessing.tokenizer_file)
             preprocessing.tokenizer_sha256 = sha256_of(out / template.preprocessing.tokenizer_file)
         shutil.copy(args.parity, out / PARITY_FILE)
+        if args.batch_major_state:  # the parity vectors come from the framework too: (batch, hidden) states
+            inputs_, outputs_ = load_parity_vectors((out / PARITY_FILE).read_bytes())
+            lift = lambda arrays: {k: v[None] if k in args.batch_major_state.split(",") and v.ndim == 2 else v  # noqa: E731
+                                   for k, v in arrays.items()}
+            save_parity_vectors(out / PARITY_FILE, lift(inputs_), lift(outputs_))
         opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
         card = ModelCard(
             name=args.name, version=args.version, task=args.task, summary=args.summary or f"{args.name}, brought from outside the zoo",
@@ -177,6 +215,9 @@ def main(argv: list[str] | None = None) -> ModelCard:
     parser.add_argument("--exporter", required=True, help='how the ONNX file was made, e.g. "tf2onnx 1.16, opset 17"')
     parser.add_argument("--trained-on", required=True, help="what the model was trained on, in words")
     parser.add_argument("--license", required=True, help="the weights' license")
+    parser.add_argument("--batch-major-state", default="",
+                        help='comma-separated state inputs and outputs exported as (batch, hidden), e.g. "h0,c0,hN,cN" '
+                             "from Keras: they get the contract's leading layer axis (one-layer models)")
     parser.add_argument("--tokenizer", help="generation: vocab.json (zoo.text.CharVocabulary); sentiment: tokenizer.json")
     parser.add_argument("--summary", default="")
     parser.add_argument("--intended-use", default="")

@@ -1,20 +1,34 @@
-"""The README's model table, generated from the shipped cards (never edited by hand).
+"""The README's model table and the RNN vs LSTM vs GRU leaderboard, generated from the shipped cards and a
+measured latency file (never edited by hand).
 
-    python -m zoo.leaderboard            # print the table
-    python -m zoo.leaderboard --write    # replace it in README.md between the markers
+    python -m zoo.leaderboard                    # print both
+    python -m zoo.leaderboard --write            # replace them in README.md and zoo/docs/leaderboard.md
+    python -m zoo.leaderboard --write --measure  # first re-measure onnxruntime latency (idle machine!)
 """
 from __future__ import annotations
 
 import argparse
+import json
+import platform
+import statistics
+import time
 from pathlib import Path
 
-from zoo.cards import ModelCard
-from zoo.runtime import ARTIFACTS_DIR
+import numpy as np
+
+from zoo.cards import MODEL_FILE, ModelCard
+from zoo.runtime import ARTIFACTS_DIR, HEADLINE_METRICS, create_session, example_inputs, verified_bytes
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 UNITS = {"sentiment": "epochs", "generation": "steps", "forecasting": "epochs", "vitals": "epochs"}  # what TrainingRun.epochs counts per task
 ARTIFACTS_LINK = "zoo/artifacts"  # relative to README.md
 BEGIN, END = "<!-- models-table:begin -->", "<!-- models-table:end -->"
+BOARD_BEGIN, BOARD_END = "<!-- leaderboard:begin -->", "<!-- leaderboard:end -->"
+DOCS_PAGE = README.parent / "zoo" / "docs" / "leaderboard.md"
+LATENCY_FILE = README.parent / "zoo" / "docs" / "latency.json"
+# What one call of each task reads, at batch 1: what a single request costs the model.
+LATENCY_INPUTS = {"sentiment": ("one sentence of 24 tokens", 24), "generation": ("one character, state carried", 1),
+                  "forecasting": ("one 60-day window", 0), "vitals": ("one 48-hour stay", 48)}
 
 
 def load_cards(directory: Path = ARTIFACTS_DIR) -> list[ModelCard]:
@@ -64,21 +78,138 @@ def size(n_bytes: int) -> str:
     return f"{n_bytes / 1e6:.1f} MB" if n_bytes >= 100_000 else f"{n_bytes / 1e3:.0f} kB"
 
 
-def replace_table(readme: str, new_table: str) -> str:
-    head, rest = readme.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{BEGIN}\n{new_table}\n{END}{tail}"
+def replace_table(readme: str, new_table: str, begin: str = BEGIN, end: str = END) -> str:
+    head, rest = readme.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{begin}\n{new_table}\n{end}{tail}"
+
+
+def measure_latency(cards: list[ModelCard], seconds_per_model: float = 1.0) -> dict:
+    """Median onnxruntime time of one batch-1 call per model (one intra-op thread, as the service runs
+    them), over repeated calls after a warm-up; models measured in turn, on the same machine, same run."""
+    models = {}
+    for card in cards:
+        description, steps = LATENCY_INPUTS[card.task]
+        session = create_session(verified_bytes(ARTIFACTS_DIR / card.name / MODEL_FILE, card.export.sha256),
+                                 ["CPUExecutionProvider"], threads=1)
+        feeds = example_inputs(card, batch=1, steps=max(steps, 1), rng=np.random.default_rng(0), whole_rows=True)
+        for _ in range(20):
+            session.run(None, feeds)
+        times, deadline = [], time.perf_counter() + seconds_per_model
+        while time.perf_counter() < deadline or len(times) < 50:
+            start = time.perf_counter()
+            session.run(None, feeds)
+            times.append(time.perf_counter() - start)
+        models[card.name] = {"input": description, "median_ms": round(1000 * statistics.median(times), 4),
+                             "calls": len(times)}
+    import onnxruntime
+
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
+    return {"machine": cpu, "onnxruntime": onnxruntime.__version__, "intra_op_threads": 1, "batch": 1, "models": models}
+
+
+def load_latency(path: Path = LATENCY_FILE) -> dict:
+    return json.loads(path.read_text()) if path.exists() else {"models": {}}
+
+
+def latency(value: float | None) -> str:
+    if value is None:
+        return "not measured"
+    return f"{value * 1000:.0f} µs" if value < 1 else f"{value:.2f} ms"
+
+
+def relative(a: float, b: float, higher_is_better: bool) -> str:
+    """How a compares with b, in words, as a percentage of b."""
+    change = 100 * (a - b) / abs(b)
+    better = change > 0 if higher_is_better else change < 0
+    return "the same as" if abs(change) < 0.05 else f"{abs(change):.1f}% {'better than' if better else 'worse than'}"
+
+
+def leaderboard(cards: list[ModelCard], measured: dict) -> str:
+    """Per task: RNN vs LSTM vs GRU (fp32, the shipped architecture) vs the trivial baseline on the headline
+    metric, with size, training time and batch-1 latency; then what the numbers say, in sentences written
+    from the numbers (so they change when a card does)."""
+    timings = measured.get("models", {})
+    sections = [f"Headline metric of each task, measured with onnxruntime on the card's split; latency is the "
+                f"median of one batch-1 call on one thread ({measured.get('machine', 'not measured')}, onnxruntime "
+                f"{measured.get('onnxruntime', '-')}; `python -m zoo.leaderboard --write --measure`)."]
+    for task in TASK_TITLES:
+        metric, higher_is_better = HEADLINE_METRICS[task]
+        by_cell = {card.architecture.cell: card for card in cards if card.task == task and card.quantization is None}
+        if not by_cell:
+            continue
+        any_card = next(iter(by_cell.values()))
+        baseline = any_card.metric(metric)
+        description, _ = LATENCY_INPUTS[task]
+        lines = [f"**{TASK_TITLES[task]}**: {metric} ({'higher' if higher_is_better else 'lower'} is better), "
+                 f"{baseline.split}; latency for {description}", "",
+                 "| | model | " + metric + " | parameters | training | latency |", "|---|---|---|---|---|---|",
+                 f"| baseline | {baseline.baseline} | {number(baseline.baseline_value)} | - | - | - |"]
+        for cell in ("rnn", "lstm", "gru"):
+            if cell in by_cell:
+                card = by_cell[cell]
+                lines.append(f"| {cell.upper()} | `{card.name}` | {number(card.metric(metric).value)} | "
+                             f"{parameters(card.architecture.parameter_count)} | {card.training.seconds / 60:.1f} min | "
+                             f"{latency(timings.get(card.name, {}).get('median_ms'))} |")
+        lines += ["", reading(by_cell, metric, higher_is_better, timings)]
+        sections.append("\n".join(lines))
+    return "\n\n".join(sections)
+
+
+def reading(by_cell: dict[str, ModelCard], metric: str, higher_is_better: bool, timings: dict) -> str:
+    value = {cell: card.metric(metric).value for cell, card in by_cell.items()}
+    best = (max if higher_is_better else min)(value, key=value.get)
+    baseline = next(iter(by_cell.values())).metric(metric).baseline_value
+    sentences = [f"Best: {best.upper()} ({number(value[best])}), {relative(value[best], baseline, higher_is_better)} "
+                 f"the baseline ({number(baseline)})."]
+    if {"lstm", "gru"} <= set(value):
+        lstm, gru = by_cell["lstm"], by_cell["gru"]
+        size = gru.architecture.parameter_count / lstm.architecture.parameter_count
+        times = [timings.get(c.name, {}).get("median_ms") for c in (gru, lstm)]
+        speed = f" and {times[0] / times[1]:.2f}x its latency" if None not in times else ""
+        sentences.append(f"GRU vs LSTM: {number(value['gru'])} vs {number(value['lstm'])}, "
+                         f"{relative(value['gru'], value['lstm'], higher_is_better)} the LSTM with "
+                         f"{size:.2f}x its parameters{speed}.")
+        if metric == "accuracy":  # a proportion: its sampling noise is known without resampling
+            n = lstm.metric(metric).examples
+            error = (value["lstm"] * (1 - value["lstm"]) / n) ** 0.5
+            gap = abs(value["gru"] - value["lstm"])
+            sentences.append(f"That gap is {round(gap * n)} of {n} examples; an accuracy measured on {n} examples has a "
+                             f"standard error of {error:.3f}, so the gap is "
+                             f"{'within the noise' if gap < 2 * error else 'larger than the noise'}.")
+    if "rnn" in value and best != "rnn":
+        gated = value[best]
+        sentences.append(f"The plain RNN ({number(value['rnn'])}) is {relative(value['rnn'], gated, higher_is_better)} "
+                         f"the best gated cell, and {relative(value['rnn'], baseline, higher_is_better)} the baseline.")
+    return " ".join(sentences)
+
+
+def docs_page(cards: list[ModelCard], measured: dict) -> str:
+    return ("# Leaderboard: RNN vs LSTM vs GRU\n\n"
+            "Generated by `python -m zoo.leaderboard --write` from the shipped cards (`zoo/artifacts/*/card.json`) "
+            "and the latency file (`zoo/docs/latency.json`); a test fails when this page is stale. "
+            "[Reading the numbers](best-practices.md) explains what they do and do not show.\n\n"
+            f"## Per task\n\n{BOARD_BEGIN}\n{leaderboard(cards, measured)}\n{BOARD_END}\n\n"
+            f"## Every model and metric\n\n{table(cards).replace('](zoo/artifacts', '](../artifacts')}\n")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--write", action="store_true", help="rewrite the table in README.md")
+    parser.add_argument("--write", action="store_true", help="rewrite README.md's tables and zoo/docs/leaderboard.md")
+    parser.add_argument("--measure", action="store_true", help="re-measure latency into zoo/docs/latency.json first")
     args = parser.parse_args()
-    new_table = table(load_cards())
+    cards = load_cards()
+    if args.measure:
+        LATENCY_FILE.write_text(json.dumps(measure_latency(cards), indent=1) + "\n")
+    measured = load_latency()
+    new_table, board = table(cards), leaderboard(cards, measured)
     if args.write:
-        README.write_text(replace_table(README.read_text(), new_table))
+        readme = replace_table(README.read_text(), new_table)
+        README.write_text(replace_table(readme, board, BOARD_BEGIN, BOARD_END))
+        DOCS_PAGE.write_text(docs_page(cards, measured))
     else:
-        print(new_table)
+        print(f"{new_table}\n\n{board}")
 
 
 if __name__ == "__main__":
