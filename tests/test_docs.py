@@ -65,12 +65,13 @@ def test_the_docs_index_lists_every_page():
 
 def test_vanishing_gradient_figures_and_table_come_from_one_run():
     """The plots and the page's table are written by training.vanishing_gradients from the same results file."""
-    from training.vanishing_gradients import BEGIN, END, Config, Run, table
+    from training.vanishing_gradients import BEGIN, END, READING_BEGIN, READING_END, Config, Run, reading, table
 
     saved = json.loads((DOCS / "figures" / "vanishing_gradients.json").read_text())
     runs = [Run(**{**run, "curve": [tuple(p) for p in run["curve"]]}) for run in saved["runs"]]
     page = (DOCS / "vanishing-gradients.md").read_text()
     assert page.split(BEGIN, 1)[1].split(END, 1)[0].strip() == table(runs, Config(**saved["config"]))
+    assert page.split(READING_BEGIN, 1)[1].split(READING_END, 1)[0].strip() == reading(runs)
     for figure in ("vanishing_gradients_mse.png", "vanishing_gradients_norms.png"):
         assert (DOCS / "figures" / figure).stat().st_size > 10_000 and f"figures/{figure}" in page
     # what the page claims: the plain RNN fails where a gated cell succeeds, at the longest length
