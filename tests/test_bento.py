@@ -60,6 +60,9 @@ def test_the_built_bento_serves_every_endpoint(tmp_path):
         assert post(f"{url}/sessions/end", {"session_id": session})[1]["ended"] is True
         with urllib.request.urlopen(f"{url}/v2/health/ready", timeout=30) as response:
             assert json.loads(response.read()) == {"ready": True}
+        for path in ("/playground", "/playground/playground.js", "/playground/sample_stay.csv"):  # the page's files ship
+            with urllib.request.urlopen(f"{url}{path}", timeout=30) as response:
+                assert response.status == 200 and response.read()
     assert f'from "{tag}"' in (tmp_path / "bento.log").read_text()  # the built bento, not this checkout
 
 
@@ -76,4 +79,6 @@ def test_the_gpu_bento_builds_with_cuda_and_onnxruntime_gpu(tmp_path):
     dockerfile = (bento.parent / "env" / "docker" / "Dockerfile").read_text()
     assert "nvidia/cuda:12.8" in dockerfile and "ENTRYPOINT" in dockerfile
     for name in list_models():
-        assert (bento.parent / "src" / "zoo" / "artifacts" / name / "model.onnx").is_file()
+        for file in ("model.onnx", "parity.npz"):
+            assert (bento.parent / "src" / "zoo" / "artifacts" / name / file).is_file()
+    assert (bento.parent / "src" / "service" / "playground" / "index.html").is_file()
