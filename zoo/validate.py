@@ -20,6 +20,7 @@ import numpy as np
 from zoo.cards import CardError, ModelCard, TensorSpec
 
 INPUT, OUTPUT = "input:", "output:"  # key prefixes in a parity .npz
+ACCELERATOR_PARITY_FLOOR = 1e-3  # the least tolerance on a GPU provider; cards state the CPU's
 
 
 class ValidationError(CardError):
@@ -142,9 +143,13 @@ def check_parity(card: ModelCard, directory: Path, session) -> float:
         raise ValidationError(f"{card.name}: the card has no export.parity_vectors; every served model needs "
                               "inputs with the outputs its source computed (see zoo/docs/bring-your-own-model.md)")
     difference = parity_difference(card, verified_bytes(Path(directory) / vectors.file, vectors.sha256), session)
-    if not difference <= vectors.tolerance:  # NaN fails too
+    tolerance = vectors.tolerance
+    if session.get_providers()[0] != "CPUExecutionProvider":
+        # cuDNN's recurrent kernels sum in another order (and may use TF32): allow GPU rounding, not another model
+        tolerance = max(tolerance, ACCELERATOR_PARITY_FLOOR)
+    if not difference <= tolerance:  # NaN fails too
         raise ValidationError(f"{card.name}: onnxruntime differs from {vectors.source} by {difference:.3g} on the parity "
-                              f"vectors, more than the card's tolerance {vectors.tolerance:g}")
+                              f"vectors, more than the card's tolerance {tolerance:g}")
     return difference
 
 
