@@ -49,7 +49,8 @@ def servers_started_in(work: Path) -> list[psutil.Process]:
 @pytest.mark.slow
 def test_quickstart_notebook_runs_on_tiny_settings(tmp_path, data_dir, monkeypatch):
     monkeypatch.setenv("RNNZOO_NOTEBOOK_TINY", "1")
-    monkeypatch.setenv("RNNZOO_DATA", str(data_dir))
+    # absolute: the kernel runs in zoo/docs, where a relative data path would point elsewhere
+    monkeypatch.setenv("RNNZOO_DATA", str(Path(data_dir).resolve()))
     monkeypatch.delenv("RNNZOO_ARTIFACTS", raising=False)  # the notebook sets it for its own server only
     # A kernel spec of our own, so the kernel is this interpreter (the venv's), whatever else is installed.
     spec = tmp_path / "kernels" / "python3"

@@ -174,7 +174,8 @@ def reading(by_cell: dict[str, ModelCard], metric: str, higher_is_better: bool, 
         speed = f" and {times[0] / times[1]:.2f}x its latency" if None not in times else ""
         sentences.append(f"GRU vs LSTM: {number(value['gru'])} vs {number(value['lstm'])}, "
                          f"{relative(value['gru'], value['lstm'], higher_is_better)} the LSTM with "
-                         f"{size:.2f}x its parameters{speed}.")
+                         f"{size:.2f}x its parameters{speed}, trained in {gru.training.seconds / 60:.1f} vs "
+                         f"{lstm.training.seconds / 60:.1f} min.")
         if metric == "accuracy":  # a proportion: its sampling noise is known without resampling
             n = lstm.metric(metric).examples
             error = (value["lstm"] * (1 - value["lstm"]) / n) ** 0.5
