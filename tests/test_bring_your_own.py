@@ -56,12 +56,14 @@ def onnx_char_lstm(weights: dict[str, np.ndarray], reorder_gates: bool = True, t
     for name in ("hN", "cN"):
         nodes.append(helper.make_node("Squeeze", [f"{name}_op", "state_axis"], [name]) if batch_major
                      else helper.make_node("Identity", [f"{name}_op"], [name]))
-    shape = ["batch", HIDDEN] if batch_major else [1, "batch", HIDDEN]
+    # tf2onnx names every dynamic axis as it likes; the zoo's exporter names them "batch" and "sequence"
+    batch, sequence = ("unk__55", "unk__56") if batch_major else ("batch", "sequence")
+    shape = [batch, HIDDEN] if batch_major else [1, batch, HIDDEN]
     state = lambda name: helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)  # noqa: E731
     graph = helper.make_graph(
         nodes, "char_lstm",
-        [helper.make_tensor_value_info(tokens_name, TensorProto.INT64, ["batch", "sequence"]), state("h0"), state("c0")],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", "sequence", vocab_size]), state("hN"), state("cN")],
+        [helper.make_tensor_value_info(tokens_name, TensorProto.INT64, [batch, sequence]), state("h0"), state("c0")],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, sequence, vocab_size]), state("hN"), state("cN")],
         [numpy_helper.from_array(value, name) for name, value in initializers.items()])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="onnx.helper")
     onnx.checker.check_model(model, full_check=True)
@@ -147,12 +149,14 @@ def test_refusals_say_what_the_task_needs(tmp_path, weights, capsys):
 
 
 def test_keras_shaped_state_gets_the_layer_axis(tmp_path, weights, data_dir):
-    """A graph whose state is (batch, hidden), as tf2onnx exports a Keras LSTM with initial_state, is adapted by
-    --batch-major-state and then passes the same parity check against (batch, hidden) reference outputs."""
+    """A graph shaped as tf2onnx exports a Keras LSTM with initial_state (state (batch, hidden), dynamic axes
+    named "unk__55") is adapted by --batch-major-state and the contract's axis names, then passes the same
+    parity check against (batch, hidden) reference outputs."""
     model = onnx_char_lstm(weights, batch_major=True)
     args = arguments(tmp_path, model, weights, name="keras-shaped-lstm", batch_major=True) + ["--data-dir", str(data_dir)]
     with pytest.raises(SystemExit):  # without the flag, the contract refuses the (batch, hidden) state
         bring(args)
     card = bring(args + ["--batch-major-state", "h0,c0,hN,cN"])
-    assert [spec.shape for spec in card.inputs[1:]] == [[1, "batch", HIDDEN]] * 2
+    assert [spec.shape for spec in card.inputs] == [["batch", "sequence"], [1, "batch", HIDDEN], [1, "batch", HIDDEN]]
+    assert card.outputs[0].shape == ["batch", "sequence", 65]
     assert card.export.parity_vectors.max_abs_diff < 1e-5

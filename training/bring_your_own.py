@@ -29,6 +29,7 @@ import onnx
 from training.quantize import measure
 from zoo.cards import (MODEL_FILE, Architecture, CardError, Export, ModelCard, ParityVectors, TensorSpec, TrainingRun,
                        sha256_of)
+from zoo.registry import list_models
 from zoo.runtime import ARTIFACTS_DIR, PREDICTORS, create_session, default_model
 from zoo.validate import (check_contract, check_io, load_parity_vectors, parity_difference, save_parity_vectors,
                           validate)
@@ -63,6 +64,22 @@ def layer_major_state(model: onnx.ModelProto, states: list[str]) -> onnx.ModelPr
             value = outputs[name]
         value.type.tensor_type.shape.dim.insert(0, onnx.TensorShapeProto.Dimension(dim_value=1))
     onnx.checker.check_model(model)
+    return model
+
+
+def name_dynamic_axes(model: onnx.ModelProto, known: list[TensorSpec]) -> onnx.ModelProto:
+    """Exporters name dynamic axes as they like (tf2onnx: "unk__55"); a dynamic axis where the task's contract
+    has a named one gets the contract's name ("batch", "sequence"), in the graph and so on the card. Only
+    labels change: a fixed size stays fixed, and zoo.validate still refuses one where the contract is dynamic."""
+    expected = {spec.name: spec.shape for spec in known}
+    for value in [*model.graph.input, *model.graph.output]:
+        dims = value.type.tensor_type.shape.dim
+        shape = expected.get(value.name)
+        if shape is None or len(shape) != len(dims):
+            continue
+        for dim, wanted in zip(dims, shape):
+            if isinstance(wanted, str) and not dim.HasField("dim_value"):
+                dim.dim_param = wanted
     return model
 
 
@@ -130,18 +147,19 @@ def vocabulary_size(task: str, tokenizer: Path | None, outputs: list[TensorSpec]
 
 def bring(args: argparse.Namespace) -> ModelCard:
     artifacts = Path(args.artifacts_dir)
-    template_name = default_model([ModelCard.load(d) for d in sorted(ARTIFACTS_DIR.iterdir())
-                                   if (d / "card.json").exists()], args.task)
-    template = ModelCard.load(ARTIFACTS_DIR / template_name)  # the zoo's own card of the task: split, baseline
+    shipped = [ModelCard.load(ARTIFACTS_DIR / name) for name in list_models(args.task)]  # the zoo's own of the task
+    template = next(c for c in shipped if c.name == default_model(shipped, args.task))  # its split and baseline
+    # every tensor the task's models have, with its axes and description (an LSTM's c0 as well as h0)
+    known = [spec for card in shipped for spec in [*card.inputs, *card.outputs]]
     model_bytes = Path(args.onnx).read_bytes()
     model = onnx.load_from_string(model_bytes)
     onnx.checker.check_model(model)
     if args.batch_major_state:
         model = layer_major_state(model, args.batch_major_state.split(","))
-        model_bytes = model.SerializeToString()
+    model_bytes = name_dynamic_axes(model, known).SerializeToString()
     initializers = {init.name for init in model.graph.initializer}
-    inputs = tensor_specs([v for v in model.graph.input if v.name not in initializers], template.inputs)
-    outputs = tensor_specs(model.graph.output, template.outputs)
+    inputs = tensor_specs([v for v in model.graph.input if v.name not in initializers], known)
+    outputs = tensor_specs(model.graph.output, known)
     tokenizer = Path(args.tokenizer) if args.tokenizer else None
     if template.preprocessing.tokenizer_file and tokenizer is None:
         raise CardError(f"a {args.task} model needs --tokenizer (the zoo's format: {template.preprocessing.tokenizer_file})")
