@@ -172,7 +172,7 @@ def plot(runs: list[Run], out_dir: Path) -> list[Path]:
     axis.set(xscale="log", yscale="log", xlabel="sequence length T", ylabel="best test MSE",
              title="Adding problem: where each cell stops learning")
     axis.set_xticks(lengths, [str(n) for n in lengths])
-    axis.legend()
+    axis.legend(loc="lower right", fontsize="small")
     figure.tight_layout()
     mse_path = out_dir / "vanishing_gradients_mse.png"
     figure.savefig(mse_path, dpi=110)
@@ -240,6 +240,9 @@ def reading(runs: list[Run]) -> str:
             verdict = "learned nothing" if first.best_test_mse > 0.5 * BASELINE_MSE else "learned only part of it"
             text = (f"solved up to T={max(solved)}; at T={first.length} it {verdict} "
                     f"(best MSE {first.best_test_mse:.3f} against the baseline's {BASELINE_MSE:.3f})")
+            nothing = next((r for r in failed if r.best_test_mse > 0.5 * BASELINE_MSE), None)
+            if nothing is not None and nothing is not first:
+                text += f", and from T={nothing.length} on nothing (best MSE {nothing.best_test_mse:.3f})"
         lines.append(f"- **{LABELS[cell]}** {text}.")
     longest = max(r.length for r in runs)
     trained = {r.cell: r.gradient_trained[0] / r.gradient_trained[-1] for r in runs if r.length == longest}
