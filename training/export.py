@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import warnings
 from collections import Counter
 from pathlib import Path
@@ -22,7 +21,7 @@ from zoo import create_model, get_spec
 from zoo.cards import (MODEL_FILE, Architecture, Export, Metric, ModelCard, Preprocessing, TensorSpec,
                        TrainingData, TrainingRun, sha256_of)
 from zoo.models import parameter_count
-from zoo.runtime import SentimentPredictor, create_session
+from zoo.runtime import SentimentPredictor, cpu_name, create_session
 from zoo.text import MAX_TEXT_CHARS as MAX_CHARS, NORMALISATION, WordPieceTokenizer
 
 OPSET = 17
@@ -106,15 +105,7 @@ def parity(model: torch.nn.Module, model_path: Path, tokenizer: WordPieceTokeniz
 
 
 def hardware() -> str:
-    model_name = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model_name = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{model_name}, {os.cpu_count()} cores, torch {torch.__version__}"
+    return f"{cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}"
 
 
 def export_sentiment(checkpoint_path: Path, artifacts_dir: Path, data_dir: str | None, command: str = "") -> ModelCard:

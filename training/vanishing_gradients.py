@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from training.cli import parse_config
+from zoo.leaderboard import replace_table
 from zoo.models import RecurrentCore
 
 BASELINE_MSE = 2 / 12  # Var(U1 + U2) for independent U(0, 1): the score of always answering 1.0
@@ -253,13 +254,6 @@ def reading(runs: list[Run]) -> str:
     return "\n".join(lines)
 
 
-def write_between(page: Path, begin: str, end: str, content: str) -> None:
-    text = page.read_text()
-    head, rest = text.split(begin, 1)
-    _, tail = rest.split(end, 1)
-    page.write_text(f"{head}{begin}\n{content}\n{end}{tail}")
-
-
 def main(argv: list[str] | None = None) -> list[Run]:
     config = parse_config(Config, argv, __doc__)
     torch.set_num_threads(config.threads)
@@ -284,8 +278,8 @@ def main(argv: list[str] | None = None) -> list[Run]:
     plot(runs, figures)
     page = out_dir / "vanishing-gradients.md"
     if page.exists():
-        write_between(page, BEGIN, END, table(runs, config))
-        write_between(page, READING_BEGIN, READING_END, reading(runs))
+        text = replace_table(page.read_text(), table(runs, config), BEGIN, END)
+        page.write_text(replace_table(text, reading(runs), READING_BEGIN, READING_END))
     else:
         print(table(runs, config))
         print(reading(runs))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -18,7 +17,7 @@ import numpy as np
 
 from zoo.cards import MODEL_FILE, ModelCard
 from zoo.registry import list_models
-from zoo.runtime import ARTIFACTS_DIR, HEADLINE_METRICS, create_session, example_inputs, verified_bytes
+from zoo.runtime import ARTIFACTS_DIR, HEADLINE_METRICS, cpu_name, create_session, example_inputs, verified_bytes
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 UNITS = {"sentiment": "epochs", "generation": "steps", "forecasting": "epochs", "vitals": "epochs"}  # what TrainingRun.epochs counts per task
@@ -29,7 +28,7 @@ DOCS_PAGE = README.parent / "zoo" / "docs" / "leaderboard.md"
 LATENCY_FILE = README.parent / "zoo" / "docs" / "latency.json"
 # What one call of each task reads, at batch 1: what a single request costs the model.
 LATENCY_INPUTS = {"sentiment": ("one sentence of 24 tokens", 24), "generation": ("one character, state carried", 1),
-                  "forecasting": ("one 60-day window", 0), "vitals": ("one 48-hour stay", 48)}
+                  "forecasting": ("one 60-day window", 60), "vitals": ("one 48-hour stay", 48)}
 
 
 def load_cards(directory: Path = ARTIFACTS_DIR) -> list[ModelCard]:
@@ -93,7 +92,7 @@ def measure_latency(cards: list[ModelCard], seconds_per_model: float = 1.0) -> d
         description, steps = LATENCY_INPUTS[card.task]
         session = create_session(verified_bytes(ARTIFACTS_DIR / card.name / MODEL_FILE, card.export.sha256),
                                  ["CPUExecutionProvider"], threads=1)
-        feeds = example_inputs(card, batch=1, steps=max(steps, 1), rng=np.random.default_rng(0), whole_rows=True)
+        feeds = example_inputs(card, batch=1, steps=steps, rng=np.random.default_rng(0), whole_rows=True)
         for _ in range(20):
             session.run(None, feeds)
         times, deadline = [], time.perf_counter() + seconds_per_model
@@ -105,9 +104,7 @@ def measure_latency(cards: list[ModelCard], seconds_per_model: float = 1.0) -> d
                              "calls": len(times)}
     import onnxruntime
 
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
-    return {"machine": cpu, "onnxruntime": onnxruntime.__version__, "intra_op_threads": 1, "batch": 1, "models": models}
+    return {"machine": cpu_name(), "onnxruntime": onnxruntime.__version__, "intra_op_threads": 1, "batch": 1, "models": models}
 
 
 def load_latency(path: Path = LATENCY_FILE) -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import platform
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +39,15 @@ def choose_providers(requested: str | None = None) -> list[str]:
         return providers
     preferred = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
     return preferred or available
+
+
+def cpu_name() -> str:
+    """The processor's model name, as the cards, benchmarks and leaderboard record the machine."""
+    try:
+        return next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                    if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
 
 
 def verified_bytes(path: Path, expected_sha256: str) -> bytes:

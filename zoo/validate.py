@@ -115,8 +115,15 @@ def load_parity_vectors(data: bytes) -> tuple[dict[str, np.ndarray], dict[str, n
     return inputs, outputs
 
 
+def parity_bytes(inputs: dict[str, np.ndarray], outputs: dict[str, np.ndarray]) -> bytes:
+    """The .npz file of parity vectors, as bytes."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **{INPUT + k: v for k, v in inputs.items()}, **{OUTPUT + k: v for k, v in outputs.items()})
+    return buffer.getvalue()
+
+
 def save_parity_vectors(path: Path, inputs: dict[str, np.ndarray], outputs: dict[str, np.ndarray]) -> None:
-    np.savez(path, **{INPUT + k: v for k, v in inputs.items()}, **{OUTPUT + k: v for k, v in outputs.items()})
+    Path(path).write_bytes(parity_bytes(inputs, outputs))
 
 
 def parity_difference(card: ModelCard, data: bytes, session) -> float:

@@ -38,7 +38,7 @@ from service.benchmarks.load import run_at_rate, run_load
 from service.local_server import local_server
 from zoo import get_spec, list_models
 from zoo.cards import MODEL_FILE, ModelCard
-from zoo.runtime import ARTIFACTS_DIR, CharGenerator, create_session, default_model, example_inputs
+from zoo.runtime import ARTIFACTS_DIR, CharGenerator, cpu_name, create_session, default_model, example_inputs
 
 RESULTS_DIR = Path(__file__).parent / "results"
 SEQUENCE = {"sentiment": 24, "generation": 64, "forecasting": 60, "vitals": 48}  # steps per row at model level
@@ -49,19 +49,13 @@ GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
 def machine() -> dict:
     import onnxruntime
 
-    model = platform.processor() or platform.machine()
-    try:
-        model = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                     if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
     versions = {"python": platform.python_version(), "onnxruntime": onnxruntime.__version__}
     for package in ("torch", "bentoml", "numpy"):
         try:
             versions[package] = __import__(package).__version__
         except ImportError:
             pass
-    return {"cpu": model, "cores": os.cpu_count(), "memory_gb": round(os.sysconf("SC_PAGE_SIZE") *
+    return {"cpu": cpu_name(), "cores": os.cpu_count(), "memory_gb": round(os.sysconf("SC_PAGE_SIZE") *
             os.sysconf("SC_PHYS_PAGES") / 2**30, 1), "versions": versions}
 
 
