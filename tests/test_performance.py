@@ -1,11 +1,12 @@
 """The performance harness in smoke mode (tiny counts) so it cannot rot; the full run is not a test."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from service.benchmarks.load import _milliseconds
-from service.benchmarks.performance import recurrent_flops
+from service.benchmarks.performance import markdown, recurrent_flops
 from zoo.runtime import ARTIFACTS_DIR
 
 
@@ -47,3 +48,14 @@ def test_smoke_run_writes_every_section(tmp_path, data_dir):
     assert all(seconds > 0 for seconds in service["startup"].values())
     assert service["memory"]["this service"]["rss_mb"] > 50
     assert service["generation"]["chars_per_s"]["4"] > 0
+
+
+def test_readme_and_results_page_show_the_committed_results():
+    """The README's Performance section and results/README.md are what `markdown` makes of results.json."""
+    repo = Path(__file__).resolve().parent.parent
+    results = json.loads((repo / "service" / "benchmarks" / "results" / "results.json").read_text())
+    tables = markdown(results).strip()
+    readme = (repo / "README.md").read_text()
+    section = readme.split("<!-- performance:begin -->", 1)[1].split("<!-- performance:end -->", 1)[0]
+    assert tables in section, "copy service/benchmarks/results/README.md's tables into README.md"
+    assert tables in (repo / "service" / "benchmarks" / "results" / "README.md").read_text()

@@ -259,17 +259,17 @@ def measure_generation(url: str, tokens: int, rounds: int, levels: list[int]) ->
 # --- report -------------------------------------------------------------------------------------------
 def markdown(results: dict) -> str:
     m, peak = results["machine"], results["matmul_peak_gflops"]
+    batches = sorted({row["batch"] for row in results["model_level"]})
     lines = [f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB; "
              + ", ".join(f"{k} {v}" for k, v in m["versions"].items())
              + f". Mode: {results['mode']}; measured {results['date']}.", "",
              f"fp32 matmul peak, one thread: {peak['peak']} GFLOP/s "
              f"({', '.join(f'{k} {v}' for k, v in peak.items() if k != 'peak')}).", "",
              "**Model level** (one thread; ms per call; x = speed-up over torch eager at the same batch; "
-             "% of peak: recurrent multiply-adds of the fp32 onnxruntime run at the largest batch)", ""]
+             f"% of peak: recurrent multiply-adds of the fp32 onnxruntime run at batch {max(batches)})", ""]
     by_model: dict = {}
     for row in results["model_level"]:
         by_model.setdefault(row["model"], {})[(row["runtime"], row["batch"])] = row
-    batches = sorted({row["batch"] for row in results["model_level"]})
     header = "| model | " + " | ".join(f"B={b} torch / ort fp32 / ort int8" for b in batches) + " | % of peak |"
     lines += [header, "|---|" + "---|" * len(batches) + "---|"]
     for name, rows in by_model.items():
