@@ -24,7 +24,7 @@ from typing import AsyncIterator
 
 import numpy as np
 
-from zoo.runtime import CharGenerator
+from zoo.tasks.generation.predictor import GenerationPredictor
 from zoo.sampling import next_tokens
 
 log = logging.getLogger("bentoml.rnnzoo")
@@ -105,7 +105,7 @@ def _wake(waiters: list[asyncio.Future]) -> None:
 class StepScheduler:
     """Owns the generation streams of one model: prompts run on `executor`, steps on a thread of its own."""
 
-    def __init__(self, generator: CharGenerator, executor: ThreadPoolExecutor, max_streams: int,
+    def __init__(self, generator: GenerationPredictor, executor: ThreadPoolExecutor, max_streams: int,
                  max_seconds: float, metrics: GenerationMetrics | None = None, read_ahead: int = READ_AHEAD,
                  flush_interval: float = FLUSH_INTERVAL):
         self.generator = generator
@@ -134,8 +134,8 @@ class StepScheduler:
             prompt_ids = np.array([self.generator.start_id], dtype=np.int64)
         loop = asyncio.get_running_loop()
         try:  # the prompt runs alone, one call of its own length; then the stream joins the step batch
-            logits, state = await loop.run_in_executor(self.executor, self.generator.step, prompt_ids[None, :],
-                                                       self.generator.initial_state(1))
+            (logits,), state = await loop.run_in_executor(self.executor, self.generator.step, prompt_ids[None, :],
+                                                          self.generator.initial_state(1))
         except BaseException:
             with self.lock:
                 self.pending -= 1
@@ -273,7 +273,7 @@ class StepScheduler:
         self.batch_sizes.append(len(batch))
         if self.metrics:
             self.metrics[2].observe(len(batch))
-        logits, new_state = self.generator.step(tokens[running][:, None], state)
+        (logits,), new_state = self.generator.step(tokens[running][:, None], state)
         for row, stream in enumerate(batch):  # (B, 1, V) and [(L, B, H), ...] back to each stream
             stream.logits = logits[row, -1]
             stream.state = [s[:, row : row + 1] for s in new_state]

@@ -5,9 +5,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, StringConstraints, WithJsonSchema
 
-from zoo.forecasting import HORIZONS, MAX_CLOSES  # also on each stock card (preprocessing)
-from zoo.vitals import MAX_OBSERVATIONS
-from zoo.text import MAX_TEXT_CHARS as MAX_CHARS  # also on each sentiment card (preprocessing.max_chars)
+from zoo.tasks.forecasting.features import HORIZONS, MAX_CLOSES# also on each stock card (preprocessing)
+from zoo.tasks.vitals.records import MAX_OBSERVATIONS
+from zoo.tasks.sentiment.tokenizer import MAX_TEXT_CHARS as MAX_CHARS# also on each sentiment card (preprocessing.max_chars)
 
 MAX_TEXTS = 64  # per request; larger jobs send several requests, which batching merges anyway
 

@@ -40,12 +40,14 @@ from service.schemas import (ClippedValue, Closes, ContinuationTokens, ForecastD
                              VitalsModel, VitalsResponse)
 from service.sessions import (DEFAULT_MAX_SESSIONS, DEFAULT_TTL_S, Session, SessionLimit, SessionStore, StepBatcher,
                               UnknownSession, top_characters)
-from zoo.forecasting import ForecastInputError, check_closes, forecast_days
-from zoo.runtime import (ARTIFACTS_DIR, CharGenerator, SentimentPredictor, VitalsPredictor, Zoo, default_model,
-                         load_zoo)
-from zoo.vitals import (VITALS, StayFeatures, VitalsInputError, features as vitals_features, parse_observations,
-                        parse_record_text)
-from zoo.text import TextError
+from zoo.tasks.forecasting.features import check_closes, forecast_days, ForecastInputError
+from zoo.artifacts import ARTIFACTS_DIR
+from zoo.runtime import default_model, load_zoo, Zoo
+from zoo.tasks.generation.predictor import GenerationPredictor
+from zoo.tasks.sentiment.predictor import SentimentPredictor
+from zoo.tasks.vitals.predictor import VitalsPredictor
+from zoo.tasks.vitals.records import features as vitals_features, parse_observations, parse_record_text, StayFeatures, VITALS, VitalsInputError
+from zoo.task import TextError
 
 patches.apply()  # before BentoML builds the app: see service/patches.py
 
@@ -206,7 +208,7 @@ class RNNZoo:
                            f"for {name}@{predictor.card.version} or {name}")
         return name
 
-    def _model(self, task: str, name: str | None, default: str | None) -> SentimentPredictor | CharGenerator:
+    def _model(self, task: str, name: str | None, default: str | None) -> SentimentPredictor | GenerationPredictor:
         of_task = self.zoo.of_task(task)
         if name is not None:
             name = self._versioned(name)
@@ -281,7 +283,7 @@ class RNNZoo:
             raise BentoMLException(str(error), error_code=HTTPStatus.TOO_MANY_REQUESTS) from None
         return generator, scheduler, stream
 
-    def _scheduler(self, generator: CharGenerator) -> StepScheduler:
+    def _scheduler(self, generator: GenerationPredictor) -> StepScheduler:
         if generator.name not in self.schedulers:
             self.schedulers[generator.name] = StepScheduler(generator, self.generation_thread, MAX_STREAMS_PER_MODEL,
                                                             MAX_GENERATION_SECONDS, self.generation_metrics)
@@ -369,7 +371,7 @@ class RNNZoo:
                      for c in stay.clipped])
 
     # --- sessions: the state stays here between steps ---------------------------------------------------
-    def _session_model(self, name: str) -> CharGenerator | VitalsPredictor:
+    def _session_model(self, name: str) -> GenerationPredictor | VitalsPredictor:
         name = self._versioned(name)
         usable = sorted(n for n, p in self.zoo.predictors.items() if p.card.task in SESSION_TASKS)
         if name not in self.zoo.predictors:
@@ -386,9 +388,9 @@ class RNNZoo:
         except UnknownSession as error:
             raise NotFound(str(error)) from None
 
-    def _batcher(self, predictor: CharGenerator | VitalsPredictor) -> StepBatcher:
+    def _batcher(self, predictor: GenerationPredictor | VitalsPredictor) -> StepBatcher:
         if predictor.name not in self.session_batchers:
-            if isinstance(predictor, CharGenerator):
+            if isinstance(predictor, GenerationPredictor):
                 def run(tokens, state):  # (B, T) -> [(B, T, V)], state
                     logits, new_state = predictor.step(tokens, state)
                     return [logits], new_state
@@ -479,7 +481,7 @@ class RNNZoo:
             clipped=[ClippedValue(time=c.time, parameter=c.parameter, value=c.value, clipped_to=c.clipped_to)
                      for c in session.stay.clipped])
 
-    async def _step_text(self, session: Session, generator: CharGenerator, text: str,
+    async def _step_text(self, session: Session, generator: GenerationPredictor, text: str,
                          params: SamplingParams) -> TextStepResult:
         try:
             ids = generator.vocabulary.encode(text)

@@ -20,7 +20,7 @@ from typing import Callable
 
 import numpy as np
 
-from zoo.vitals import StayFeatures
+from zoo.tasks.vitals.records import StayFeatures
 
 DEFAULT_TTL_S = 900.0  # idle seconds before a session is evicted
 DEFAULT_MAX_SESSIONS = 1000  # live sessions; one more gets 429

@@ -13,8 +13,12 @@ from zoo import get_spec, list_models
 from zoo.cards import MODEL_FILE, ModelCard, sha256_of
 from zoo.leaderboard import (BEGIN, BOARD_BEGIN, BOARD_END, DOCS_PAGE, END, README, docs_page, leaderboard,
                              load_cards, load_latency, table)
-from zoo.runtime import ARTIFACTS_DIR, CharGenerator, SentimentPredictor, StockForecaster, VitalsPredictor
-from zoo.vitals import parse_record_text
+from zoo.artifacts import ARTIFACTS_DIR
+from zoo.tasks.forecasting.predictor import ForecastingPredictor
+from zoo.tasks.generation.predictor import GenerationPredictor
+from zoo.tasks.sentiment.predictor import SentimentPredictor
+from zoo.tasks.vitals.predictor import VitalsPredictor
+from zoo.tasks.vitals.records import parse_record_text
 
 MAX_BYTES = 10 * 1024 * 1024
 
@@ -61,7 +65,7 @@ def test_generation_card_metrics_are_reproduced_by_onnxruntime(name, data_dir, k
     validation = load_tinyshakespeare("validation", data_dir)
     loss = card.metric("validation_loss_nats_per_char")
     assert loss.examples == len(validation) - 1
-    measured = CharGenerator(ARTIFACTS_DIR / name, ["CPUExecutionProvider"]).nats_per_char(validation)
+    measured = GenerationPredictor(ARTIFACTS_DIR / name, ["CPUExecutionProvider"]).nats_per_char(validation)
     assert abs(measured - loss.value) <= 1e-3
     assert abs(kneser_ney_validation_loss - loss.baseline_value) <= 1e-3
     assert loss.value < loss.baseline_value  # a model that loses to the n-gram is not shipped
@@ -76,7 +80,7 @@ def stock_series():
 @pytest.mark.parametrize("name", list_models("forecasting"))
 def test_forecasting_card_metrics_are_reproduced_by_onnxruntime_and_meet_the_targets(name, stock_series):
     card = ModelCard.load(ARTIFACTS_DIR / name)
-    measured = evaluate_stock(StockForecaster(ARTIFACTS_DIR / name, ["CPUExecutionProvider"]), stock_series,
+    measured = evaluate_stock(ForecastingPredictor(ARTIFACTS_DIR / name, ["CPUExecutionProvider"]), stock_series,
                         make_windows(stock_series, "test"))
     assert len(measured.metrics) == len(card.metrics)
     for metric, again in zip(card.metrics, measured.metrics):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from zoo import list_models
 from zoo.cards import ModelCard
-from zoo.runtime import ARTIFACTS_DIR
+from zoo.artifacts import ARTIFACTS_DIR
 
 REPO = Path(__file__).resolve().parent.parent
 

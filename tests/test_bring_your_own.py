@@ -13,9 +13,9 @@ from tests.test_http import get, post
 from training.bring_your_own import main as bring
 from zoo import cells
 from zoo.cards import ModelCard
-from zoo.runtime import ARTIFACTS_DIR
-from zoo.text import CharVocabulary
-from zoo.validate import save_parity_vectors
+from zoo.artifacts import ARTIFACTS_DIR
+from zoo.tasks.generation.vocabulary import CharVocabulary
+from zoo.checks import save_parity_vectors
 
 HIDDEN, EMBEDDING = 48, 16
 VOCABULARY = ARTIFACTS_DIR / "shakespeare-lstm" / "vocab.json"

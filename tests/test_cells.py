@@ -6,7 +6,8 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 
 from zoo import cells
-from zoo.runtime import ARTIFACTS_DIR, CharGenerator, create_session
+from zoo.artifacts import create_session, ARTIFACTS_DIR
+from zoo.tasks.generation.predictor import GenerationPredictor
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
@@ -58,9 +59,9 @@ def test_numpy_cells_reproduce_a_shipped_character_model(name):
 
     graph = torch_model(ARTIFACTS_DIR / name)  # StepGraph around CharLanguageModel
     weights = {k: v.numpy() for k, v in graph.model.state_dict().items()}
-    generator = CharGenerator(ARTIFACTS_DIR / name, ["CPUExecutionProvider"])
+    generator = GenerationPredictor(ARTIFACTS_DIR / name, ["CPUExecutionProvider"])
     tokens = generator.vocabulary.encode("ROMEO:\nWhat light through yonder")[None, :]  # (1, T)
-    expected, _ = generator.step(tokens, generator.initial_state(1))
+    (expected,), _ = generator.step(tokens, generator.initial_state(1))
     embedded = weights["embedding.weight"][tokens]  # (1, T, E)
     outputs, _ = cells.run(generator.card.architecture.cell, embedded,
                            cells.layers_from_state_dict(weights, prefix="core.rnn."))

@@ -11,10 +11,12 @@ from training.export_charlm import export_onnx, parity, rebuild
 from training.ngram import KneserNey
 from zoo import create_model
 from zoo.cards import ModelCard
-from zoo.models import StepGraph
-from zoo.runtime import CharGenerator, create_session
+from zoo.tasks.generation.network import StepGraph
+from zoo.artifacts import create_session
+from zoo.tasks.generation.predictor import GenerationPredictor
 from zoo.sampling import greedy_token, next_token, next_tokens
-from zoo.text import CharVocabulary, TextError
+from zoo.task import TextError
+from zoo.tasks.generation.vocabulary import CharVocabulary
 
 CELLS = ["rnn", "lstm", "gru"]
 TEXT = "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n" * 20
@@ -95,7 +97,7 @@ def test_tiny_training_run_exports_a_step_capable_model(tmp_path, data_dir):
     assert loss.value < math.log(65)  # 60 tiny steps already beat a uniform guess
     assert [t.name for t in card.inputs] == ["tokens", "h0", "c0"] and [t.name for t in card.outputs][1:] == ["hN", "cN"]
     assert card.samples[0].startswith("ROMEO:") and len(card.samples[0]) == len("ROMEO:") + 400
-    generator = CharGenerator(tmp_path / "artifacts" / "test-shakespeare-lstm")
+    generator = GenerationPredictor(tmp_path / "artifacts" / "test-shakespeare-lstm")
     assert generator.nats_per_char(TEXT[:500]) > 0
 
 

@@ -44,7 +44,7 @@ def test_every_link_resolves_and_line_links_show_what_they_name(page):
                 problems.append(f"{label!r} -> {target}: {path.name} has {len(source)} lines")
                 continue
             shown = "\n".join(source[first - 1 : last])
-            for name in re.findall(r"`([^`]+)`", label):  # `CharGenerator.nats_per_char` -> nats_per_char
+            for name in re.findall(r"`([^`]+)`", label):  # `GenerationPredictor.nats_per_char` -> nats_per_char
                 if name.split(".")[-1] not in shown:
                     problems.append(f"{label!r} -> {target}: lines {first}-{last} do not contain {name.split('.')[-1]!r}")
         elif anchor and path.suffix == ".md":

@@ -7,7 +7,7 @@ import torch
 from training.export import export_onnx
 from zoo import create_model
 from zoo.models import reverse_within_length
-from zoo.runtime import create_session
+from zoo.artifacts import create_session
 
 CELLS = ["rnn", "lstm", "gru"]
 NATIVE_OP = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}

@@ -13,10 +13,10 @@ import aiohttp
 import psutil
 import pytest
 
-from service.benchmarks.performance import server_pid
+from benchmarks.performance import server_pid
 from service.local_server import REPO, free_port, local_server
 from zoo.cards import MODEL_FILE, ModelCard, sha256_of
-from zoo.runtime import ARTIFACTS_DIR
+from zoo.artifacts import ARTIFACTS_DIR
 from tests.test_http import get, post
 
 pytestmark = [pytest.mark.http, pytest.mark.slow]

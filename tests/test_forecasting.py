@@ -11,9 +11,9 @@ from training.data import STOCK_SPLITS, load_stocks
 from training.export_stock import export_onnx, pinball, random_walk_quantiles
 from zoo import create_model, list_models
 from zoo.cards import ModelCard
-from zoo.forecasting import (FEATURES, HORIZONS, MAX_CLOSES, QUANTILES, WINDOW, FeatureStatistics,
-                             ForecastInputError, check_closes, features, raw_features, to_prices)
-from zoo.runtime import StockForecaster, create_session
+from zoo.tasks.forecasting.features import check_closes, features, raw_features, to_prices, FEATURES, FeatureStatistics, ForecastInputError, HORIZONS, MAX_CLOSES, QUANTILES, WINDOW
+from zoo.artifacts import create_session
+from zoo.tasks.forecasting.predictor import ForecastingPredictor
 
 UNIT = FeatureStatistics(mean=(0.0,) * len(FEATURES), std=(1.0,) * len(FEATURES))
 
@@ -145,7 +145,7 @@ def test_tiny_training_run_exports_a_servable_calibrated_model(tmp_path):
     assert all(m.examples > 1000 for m in card.metrics)
     assert card.figures == ["forecast.png"] and (directory / "forecast.png").read_bytes()[:4] == b"\x89PNG"
     assert card.preprocessing.statistics["window"] == WINDOW and len(card.preprocessing.statistics["mean"]) == 3
-    forecaster = StockForecaster(directory)
+    forecaster = ForecastingPredictor(directory)
     quantiles = forecaster.log_return_quantiles(walk(WINDOW + 1)[None, :])
     assert quantiles.shape == (1, HORIZONS, len(QUANTILES)) and (np.diff(quantiles, axis=2) >= 0).all()
 

@@ -6,7 +6,8 @@ import torch
 from training.from_onnx import torch_model
 from zoo import get_spec, list_models
 from zoo.cards import ModelCard
-from zoo.runtime import ARTIFACTS_DIR, create_session, example_inputs
+from zoo.artifacts import create_session, ARTIFACTS_DIR
+from zoo.checks import example_inputs
 
 
 @pytest.mark.parametrize("name", [n for n in list_models() if get_spec(n).quantized_from is None])

@@ -12,16 +12,16 @@ from training.export_charlm import VOCABULARY_FILE, export_onnx, state_names
 from zoo import create_model
 from zoo.cards import (MODEL_FILE, Architecture, Export, ModelCard, Preprocessing, TensorSpec, TrainingData,
                        TrainingRun, sha256_of)
-from zoo.models import StepGraph
-from zoo.runtime import CharGenerator
+from zoo.tasks.generation.network import StepGraph
+from zoo.tasks.generation.predictor import GenerationPredictor
 from zoo.sampling import next_token
-from zoo.text import CharVocabulary
+from zoo.tasks.generation.vocabulary import CharVocabulary
 
 VOCABULARY = "\n !$&',-.3:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
 @pytest.fixture(scope="module")
-def generator(tmp_path_factory) -> CharGenerator:
+def generator(tmp_path_factory) -> GenerationPredictor:
     """A tiny untrained LSTM packaged like a shipped artifact."""
     out = tmp_path_factory.mktemp("zoo") / "test-shakespeare-lstm"
     out.mkdir()
@@ -42,18 +42,18 @@ def generator(tmp_path_factory) -> CharGenerator:
         intended_use="tests", limitations=[],
     )
     from_torch(out, card, graph)  # saves the card with its parity vectors
-    return CharGenerator(out, ["CPUExecutionProvider"])
+    return GenerationPredictor(out, ["CPUExecutionProvider"])
 
 
-def reference(generator: CharGenerator, prompt: str, params: SamplingParams) -> str:
+def reference(generator: GenerationPredictor, prompt: str, params: SamplingParams) -> str:
     """The same sampling as a bare loop at batch size 1."""
     rng = np.random.default_rng(params.seed)
     ids = generator.vocabulary.encode(prompt) if prompt else np.array([generator.start_id])
-    logits, state = generator.step(ids[None, :], generator.initial_state(1))
+    (logits,), state = generator.step(ids[None, :], generator.initial_state(1))
     out = []
     for _ in range(params.max_new_tokens):
         out.append(next_token(logits[0, -1], rng, params.temperature, params.top_k, params.top_p))
-        logits, state = generator.step(np.array([[out[-1]]]), state)
+        (logits,), state = generator.step(np.array([[out[-1]]]), state)
     return generator.vocabulary.decode(out)
 
 

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from zoo import list_models
-from zoo.runtime import ARTIFACTS_DIR, SentimentPredictor
+from zoo.artifacts import ARTIFACTS_DIR
+from zoo.tasks.sentiment.predictor import SentimentPredictor
 
 pytestmark = pytest.mark.http
 

@@ -124,7 +124,7 @@ def test_a_client_that_disconnects_stops_its_generation(generation_server):
 def test_generation_benchmark_harness_runs(generation_server, generation_artifacts, tmp_path):
     """A smoke run with tiny counts, so the benchmark cannot rot (the real run is not a test)."""
     result = subprocess.run(
-        [sys.executable, "-m", "service.benchmarks.generation", "--model", MODEL, "--url", generation_server,
+        [sys.executable, "-m", "benchmarks.generation", "--model", MODEL, "--url", generation_server,
          "--tokens", "30", "--streams", "1,2", "--rounds", "1", "--json", str(tmp_path / "bench.json")],
         cwd=REPO, capture_output=True, text=True, timeout=300,
         env={**os.environ, "RNNZOO_ARTIFACTS": str(generation_artifacts)},

@@ -35,7 +35,8 @@ def test_health_metadata_and_readiness(client):
 
 
 def test_sentiment_logits_match_the_sentiment_endpoint(client, server):
-    from zoo.runtime import ARTIFACTS_DIR, SentimentPredictor
+    from zoo.artifacts import ARTIFACTS_DIR
+    from zoo.tasks.sentiment.predictor import SentimentPredictor
 
     texts = ["a gorgeous, witty, seductive movie.", "the plot is nothing but boilerplate clichés", "fine"]
     tokenizer = SentimentPredictor(ARTIFACTS_DIR / "sst2-gru", with_session=False).tokenizer

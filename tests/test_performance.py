@@ -5,9 +5,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from service.benchmarks.load import _milliseconds
-from service.benchmarks.performance import markdown, recurrent_flops
-from zoo.runtime import ARTIFACTS_DIR
+from benchmarks.load import _milliseconds
+from benchmarks.performance import markdown, recurrent_flops
+from zoo.artifacts import ARTIFACTS_DIR
 
 
 def test_wrk_durations_are_read_in_milliseconds():
@@ -27,7 +27,7 @@ def test_recurrent_flops_count_every_gate_of_every_layer_and_direction():
 @pytest.mark.http
 @pytest.mark.slow
 def test_smoke_run_writes_every_section(tmp_path, data_dir):
-    from service.benchmarks.performance import main
+    from benchmarks.performance import main
 
     results = main(["--smoke", "--out", str(tmp_path), "--data-dir", str(data_dir)])
     assert json.loads((tmp_path / "results.json").read_text())["mode"] == "smoke"
@@ -57,5 +57,5 @@ def test_readme_and_results_page_show_the_committed_results():
     tables = markdown(results).strip()
     readme = (repo / "README.md").read_text()
     section = readme.split("<!-- performance:begin -->", 1)[1].split("<!-- performance:end -->", 1)[0]
-    assert tables in section, "copy service/benchmarks/results/README.md's tables into README.md"
+    assert tables in section, "copy benchmarks/results/README.md's tables into README.md"
     assert tables in (repo / "service" / "benchmarks" / "results" / "README.md").read_text()

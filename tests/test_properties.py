@@ -6,10 +6,14 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from zoo.forecasting import ForecastInputError, check_closes
-from zoo.runtime import ARTIFACTS_DIR, CharGenerator, SentimentPredictor
-from zoo.text import CharVocabulary, TextError, normalise
-from zoo.vitals import LIMITS, PARAMETERS, VitalsInputError, parse_observations, parse_record_text
+from zoo.tasks.forecasting.features import check_closes, ForecastInputError
+from zoo.artifacts import ARTIFACTS_DIR
+from zoo.tasks.generation.predictor import GenerationPredictor
+from zoo.tasks.sentiment.predictor import SentimentPredictor
+from zoo.task import TextError
+from zoo.tasks.generation.vocabulary import CharVocabulary
+from zoo.tasks.sentiment.tokenizer import normalise
+from zoo.tasks.vitals.records import parse_observations, parse_record_text, LIMITS, PARAMETERS, VitalsInputError
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 times = st.one_of(st.builds(lambda h, m: f"{h:02d}:{m:02d}", st.integers(0, 48), st.integers(0, 59)),
@@ -63,7 +67,7 @@ def test_closes_are_read_or_refused_with_the_reason(closes):
 
 @pytest.fixture(scope="module")
 def vocabulary() -> CharVocabulary:
-    return CharGenerator(ARTIFACTS_DIR / "shakespeare-gru", with_session=False).vocabulary
+    return GenerationPredictor(ARTIFACTS_DIR / "shakespeare-gru", with_session=False).vocabulary
 
 
 @SETTINGS

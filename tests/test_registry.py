@@ -2,7 +2,7 @@ import pytest
 
 from zoo import UnknownModelError, create_model, get_spec, list_models
 from zoo.models import RecurrentCore
-from zoo.registry import TASKS
+from zoo.tasks import TASKS
 
 
 def test_shipped_sentiment_models_are_listed():

@@ -11,8 +11,10 @@ import pytest
 
 from service.sessions import SessionLimit, SessionStore, StepBatcher, UnknownSession, run_ragged, top_characters
 from training.data import load_physionet
-from zoo.runtime import ARTIFACTS_DIR, CharGenerator, VitalsPredictor
-from zoo.vitals import HOURS, StayFeatures, VitalsInputError, features, parse_record_text
+from zoo.artifacts import ARTIFACTS_DIR
+from zoo.tasks.generation.predictor import GenerationPredictor
+from zoo.tasks.vitals.predictor import VitalsPredictor
+from zoo.tasks.vitals.records import features, parse_record_text, HOURS, StayFeatures, VitalsInputError
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +24,7 @@ def monitor():
 
 @pytest.fixture(scope="module")
 def generator():
-    return CharGenerator(ARTIFACTS_DIR / "shakespeare-gru", ["CPUExecutionProvider"])
+    return GenerationPredictor(ARTIFACTS_DIR / "shakespeare-gru", ["CPUExecutionProvider"])
 
 
 @pytest.fixture(scope="module")
@@ -43,10 +45,10 @@ def vitals_in_steps(monitor: VitalsPredictor, rows: list, sizes) -> tuple[StayFe
         closed = stay.add(rows[start:start + size])
         start += size
         if len(closed):
-            risk, _, state = monitor.step(closed[None], state)
+            (risk, _), state = monitor.step(closed[None], state)
             risks.extend(risk[0].tolist())
     open_row, carried = stay.open_hour()
-    risk, change, _ = monitor.step(open_row[None], state)
+    (risk, change), _ = monitor.step(open_row[None], state)
     return stay, risks + [float(risk[0, 0])], monitor.expected_vitals(carried, change[0, 0])
 
 
@@ -64,7 +66,7 @@ def test_a_stay_fed_in_random_steps_gives_the_one_shot_answer(monitor, set_b):
         stay, risks, next_hour = vitals_in_steps(monitor, rows, sizes)
         hours = record.hours_observed
         whole_features = features(record, monitor.statistics, hours)
-        risk, change = monitor.run(whole_features[None])
+        risk, change = monitor.assess(whole_features[None])
         assert stay.hours_observed == hours
         np.testing.assert_allclose(risks, risk[0], atol=1e-5)
         np.testing.assert_allclose(next_hour, monitor.next_hour(record, change[0, -1]), atol=1e-4)
@@ -106,11 +108,11 @@ def test_a_session_refuses_closed_hours_and_late_descriptors_and_changes_nothing
 def test_text_fed_in_pieces_equals_the_whole_text(generator):
     text = "ROMEO:\nWhat light through yonder window breaks? It is the east, and Juliet is the sun.\n" * 4
     ids = generator.vocabulary.encode(text)
-    whole, _ = generator.step(ids[None], generator.initial_state(1))
+    (whole,), _ = generator.step(ids[None], generator.initial_state(1))
     state, rng, start, last = generator.initial_state(1), np.random.default_rng(1), 0, None
     while start < len(ids):
         stop = min(len(ids), start + int(rng.integers(1, 40)))
-        (logits,), state = run_ragged(lambda t, s: (lambda out: ([out[0]], out[1]))(generator.step(t, s)),
+        (logits,), state = run_ragged(generator.step,
                                       [(ids[start:stop], state)])[0]
         last, start = logits[-1], stop
     np.testing.assert_allclose(last, whole[0, -1], atol=1e-5)
@@ -120,7 +122,7 @@ def test_text_fed_in_pieces_equals_the_whole_text(generator):
 
 def test_ragged_batching_equals_one_call_per_sequence(generator):
     def run(tokens, state):
-        logits, new_state = generator.step(tokens, state)
+        (logits,), new_state = generator.step(tokens, state)
         return [logits], new_state
 
     rng = np.random.default_rng(2)
@@ -140,7 +142,7 @@ def test_ragged_batching_equals_one_call_per_sequence(generator):
 
 def test_steps_arriving_together_share_calls(generator):
     def run(tokens, state):
-        logits, new_state = generator.step(tokens, state)
+        (logits,), new_state = generator.step(tokens, state)
         return [logits], new_state
 
     async def main():

@@ -6,7 +6,7 @@ pytestmark = [pytest.mark.http, pytest.mark.slow]
 
 
 def test_a_short_soak_has_no_errors_and_flat_memory(data_dir, tmp_path):
-    from service.benchmarks.soak import main
+    from benchmarks.soak import main
 
     result = main(["--minutes", "0.34", "--probe-seconds", "3", "--window-seconds", "10",
                    "--data-dir", str(data_dir), "--json", str(tmp_path / "soak.json")])

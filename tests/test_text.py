@@ -3,7 +3,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from zoo.text import TextError, WordPieceTokenizer, normalise
+from zoo.task import TextError
+from zoo.tasks.sentiment.tokenizer import normalise, WordPieceTokenizer
 
 TOKENIZER = Path(__file__).resolve().parent.parent / "zoo" / "artifacts" / "sst2-lstm" / "tokenizer.json"
 

@@ -7,7 +7,7 @@ from training import train_sentiment
 from training.data import hold_out_sentences
 from training.export import load_checkpoint, rebuild
 from zoo.cards import ModelCard
-from zoo.runtime import SentimentPredictor
+from zoo.tasks.sentiment.predictor import SentimentPredictor
 
 
 def test_tiny_training_run_exports_a_servable_model(tmp_path, data_dir):

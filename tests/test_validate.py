@@ -6,7 +6,8 @@ import pytest
 
 from zoo import validate as validator
 from zoo.cards import ModelCard, sha256_of
-from zoo.runtime import ARTIFACTS_DIR, ArtifactError, load_zoo
+from zoo.artifacts import ARTIFACTS_DIR, ArtifactError
+from zoo.runtime import load_zoo
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ from training.data import load_physionet
 from training.export_vitals import average_precision, export_onnx, summary_features
 from zoo import create_model
 from zoo.cards import ModelCard
-from zoo.runtime import VitalsPredictor, create_session
-from zoo.vitals import (FEATURE_COUNT, HOURS, PARAMETERS, SERIES, VITALS, VitalsInputError, VitalsStatistics,
-                        carried_forward, features, hourly, parse_observations, parse_record_text, vital_targets)
+from zoo.artifacts import create_session
+from zoo.tasks.vitals.predictor import VitalsPredictor
+from zoo.tasks.vitals.records import carried_forward, features, hourly, parse_observations, parse_record_text, vital_targets, FEATURE_COUNT, HOURS, PARAMETERS, SERIES, VITALS, VitalsInputError, VitalsStatistics
 
 RECORD = """Time,Parameter,Value
 00:00,RecordID,132539
@@ -187,7 +187,7 @@ def test_tiny_training_run_exports_a_card_measured_on_set_b(tmp_path, data_dir):
     assert (directory / "calibration.png").read_bytes()[:4] == b"\x89PNG"
     predictor = VitalsPredictor(directory)
     record = parse_record_text(RECORD)
-    risk, change = predictor.run(features(record, predictor.statistics)[None])
+    risk, change = predictor.assess(features(record, predictor.statistics)[None])
     assert risk.shape == (1, HOURS) and predictor.next_hour(record, change[0, -1]).shape == (len(VITALS),)
 
 

@@ -30,8 +30,11 @@ from training.parity import record_parity
 from training.quantize import measure
 from zoo.cards import MODEL_FILE, Architecture, CardError, Export, ModelCard, TensorSpec, TrainingRun, sha256_of
 from zoo.registry import list_models
-from zoo.runtime import ARTIFACTS_DIR, PREDICTORS, create_session, default_model
-from zoo.validate import check_contract, check_io, load_parity_vectors, parity_bytes
+from zoo.artifacts import create_session, ARTIFACTS_DIR
+from zoo.runtime import default_model
+from zoo.tasks import TASKS
+from zoo.checks import check_io, load_parity_vectors, parity_bytes
+from zoo.validate import check_contract
 
 RECURRENT_OPS = {"LSTM": "lstm", "GRU": "gru", "RNN": "rnn"}
 
@@ -129,7 +132,7 @@ def architecture(model: onnx.ModelProto, inputs: list[TensorSpec], outputs: list
 def vocabulary_size(task: str, tokenizer: Path | None, outputs: list[TensorSpec]) -> int:
     """Tokens the tokenizer knows; a generation model's logits must score exactly those."""
     if task == "generation":
-        from zoo.text import CharVocabulary
+        from zoo.tasks.generation.vocabulary import CharVocabulary
 
         size = len(CharVocabulary.load(tokenizer))
         logits = outputs[0].shape[-1] if outputs and outputs[0].shape else None

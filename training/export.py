@@ -21,8 +21,9 @@ from zoo import create_model, get_spec
 from zoo.cards import (MODEL_FILE, Architecture, Export, Metric, ModelCard, Preprocessing, TensorSpec,
                        TrainingData, TrainingRun, sha256_of)
 from zoo.models import parameter_count
-from zoo.runtime import SentimentPredictor, cpu_name, create_session
-from zoo.text import MAX_TEXT_CHARS as MAX_CHARS, NORMALISATION, WordPieceTokenizer
+from zoo.artifacts import cpu_name, create_session
+from zoo.tasks.sentiment.predictor import SentimentPredictor
+from zoo.tasks.sentiment.tokenizer import MAX_TEXT_CHARS as MAX_CHARS, NORMALISATION, WordPieceTokenizer
 
 OPSET = 17
 PARITY_TOLERANCE = 1e-4  # logits, torch (fp16 table) vs onnxruntime, on real dev sentences

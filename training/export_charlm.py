@@ -21,10 +21,12 @@ from training.parity import from_torch
 from zoo import create_model, get_spec
 from zoo.cards import (MODEL_FILE, Architecture, Export, Metric, ModelCard, Preprocessing, TensorSpec,
                        TrainingData, TrainingRun, sha256_of)
-from zoo.models import StepGraph, parameter_count
-from zoo.runtime import CharGenerator, create_session
+from zoo.models import parameter_count
+from zoo.tasks.generation.network import StepGraph
+from zoo.artifacts import create_session
+from zoo.tasks.generation.predictor import GenerationPredictor
 from zoo.sampling import next_token
-from zoo.text import CharVocabulary
+from zoo.tasks.generation.vocabulary import CharVocabulary
 
 PARITY_TOLERANCE = 1e-4  # logits and state, torch (fp16-rounded weights) vs onnxruntime
 STEP_TOLERANCE = 1e-5  # onnxruntime step-by-step vs one full-sequence call
@@ -85,13 +87,13 @@ def parity(graph: StepGraph, path: Path, ids: np.ndarray) -> tuple[float, float]
     return torch_diff, step_diff
 
 
-def write_sample(generator: CharGenerator, prompt: str, length: int, seed: int, temperature: float, top_k: int) -> str:
+def write_sample(generator: GenerationPredictor, prompt: str, length: int, seed: int, temperature: float, top_k: int) -> str:
     rng = np.random.default_rng(seed)
-    logits, state = generator.step(generator.vocabulary.encode(prompt)[None, :], generator.initial_state(1))
+    (logits,), state = generator.step(generator.vocabulary.encode(prompt)[None, :], generator.initial_state(1))
     ids = []
     for _ in range(length):
         ids.append(next_token(logits[0, -1], rng, temperature=temperature, top_k=top_k))
-        logits, state = generator.step(np.array([[ids[-1]]], dtype=np.int64), state)
+        (logits,), state = generator.step(np.array([[ids[-1]]], dtype=np.int64), state)
     return prompt + generator.vocabulary.decode(ids)
 
 
@@ -145,7 +147,7 @@ def export_charlm(checkpoint_path: Path, artifacts_dir: Path, data_dir: str | No
                      f"Only these characters are accepted in a prompt: {vocabulary.characters!r}."],
     )
     card = from_torch(out, card, graph)  # saves the card with its parity vectors
-    generator = CharGenerator(out, ["CPUExecutionProvider"])
+    generator = GenerationPredictor(out, ["CPUExecutionProvider"])
     model_loss = generator.nats_per_char(validation_text)  # measured with onnxruntime on the shipped file
     baseline = KneserNey(train_text, NGRAM_ORDER).nats_per_char(validation_text)
     baseline_name = f"interpolated Kneser-Ney {NGRAM_ORDER}-gram on the train split"

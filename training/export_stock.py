@@ -24,9 +24,10 @@ from training.parity import from_torch
 from zoo import create_model, get_spec
 from zoo.cards import (MODEL_FILE, Architecture, Export, Metric, ModelCard, Preprocessing, TensorSpec,
                        TrainingData, TrainingRun, sha256_of)
-from zoo.forecasting import FEATURES, MAX_CLOSES, MIN_SCALE, WINDOW, FeatureStatistics, features
+from zoo.tasks.forecasting.features import features, FEATURES, FeatureStatistics, MAX_CLOSES, MIN_SCALE, WINDOW
 from zoo.models import parameter_count
-from zoo.runtime import StockForecaster, create_session
+from zoo.artifacts import create_session
+from zoo.tasks.forecasting.predictor import ForecastingPredictor
 
 PARITY_TOLERANCE = 1e-5
 TRAILING_DAYS = 250  # the random walk's quantiles come from the trailing trading year
@@ -108,7 +109,7 @@ class Evaluation:
     skill_interval: tuple[float, float]  # 95% bootstrap interval of the pinball skill over the random walk
 
 
-def evaluate(forecaster: StockForecaster, series: dict[str, PriceSeries], windows: Windows) -> Evaluation:
+def evaluate(forecaster: ForecastingPredictor, series: dict[str, PriceSeries], windows: Windows) -> Evaluation:
     """The card's test metrics, measured with onnxruntime, beside the naive forecasts on the same windows."""
     levels, horizons, y = forecaster.quantiles, forecaster.horizons, windows.targets
     model_q = forecaster.log_return_quantiles(np.exp(windows.log_closes))  # (N, H, Q)
@@ -221,7 +222,7 @@ def export_stock(checkpoint_path: Path, artifacts_dir: Path, command: str = "") 
         figures=[FIGURE_FILE],
     )
     card = from_torch(out, card, model)  # saves the card with its parity vectors
-    forecaster = StockForecaster(out, ["CPUExecutionProvider"])
+    forecaster = ForecastingPredictor(out, ["CPUExecutionProvider"])
     evaluation = evaluate(forecaster, series, test_windows)
     card.metrics = evaluation.metrics
     card.limitations = limitations(card, evaluation.skill_interval)

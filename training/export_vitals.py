@@ -26,10 +26,9 @@ from zoo import create_model, get_spec
 from zoo.cards import (MODEL_FILE, Architecture, Export, Metric, ModelCard, Preprocessing, TensorSpec,
                        TrainingData, TrainingRun, sha256_of)
 from zoo.models import parameter_count
-from zoo.runtime import VitalsPredictor, create_session
-from zoo.vitals import (DESCRIPTORS, FEATURE_COUNT, HOURS, LIMITS, MAX_OBSERVATIONS, SERIES, SKEWED, VITALS,
-                        Record, VitalsStatistics, carried_forward, descriptor_features, features, hourly,
-                        parse_record_text, transform, vital_targets)
+from zoo.artifacts import create_session
+from zoo.tasks.vitals.predictor import VitalsPredictor
+from zoo.tasks.vitals.records import carried_forward, descriptor_features, features, hourly, parse_record_text, transform, vital_targets, DESCRIPTORS, FEATURE_COUNT, HOURS, LIMITS, MAX_OBSERVATIONS, Record, SERIES, SKEWED, VITALS, VitalsStatistics
 
 PARITY_TOLERANCE = 1e-5
 FIGURE_FILE = "calibration.png"
@@ -149,7 +148,7 @@ def evaluate(predictor: VitalsPredictor, train_records: list[Record], train_died
              test_records: list[Record], test_died: np.ndarray, test_saps: np.ndarray) -> Evaluation:
     """The card's set-b metrics, measured with onnxruntime, beside the baselines on the same stays."""
     statistics = predictor.statistics
-    risk, change = predictor.run(np.stack([features(r, statistics) for r in test_records]))  # (N, T), (N, T, 5)
+    risk, change = predictor.assess(np.stack([features(r, statistics) for r in test_records]))  # (N, T), (N, T, 5)
     risk48 = risk[:, -1]
 
     summaries_train = np.stack([summary_features(r, statistics) for r in train_records])

@@ -19,8 +19,8 @@ from onnx import numpy_helper
 
 from zoo import create_model
 from zoo.cards import MODEL_FILE, ModelCard
-from zoo.models import StepGraph
-from zoo.runtime import verified_bytes
+from zoo.tasks.generation.network import StepGraph
+from zoo.artifacts import verified_bytes
 
 FP16_SUFFIX = "_fp16"  # training.export.store_weights_fp16 renames what it shrinks
 

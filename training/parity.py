@@ -20,8 +20,9 @@ import onnxruntime as ort
 import torch
 
 from zoo.cards import MODEL_FILE, ModelCard, ParityVectors, sha256_of
-from zoo.runtime import create_session, example_inputs, verified_bytes
-from zoo.validate import ValidationError, parity_bytes, parity_difference
+from zoo.artifacts import create_session, verified_bytes
+from zoo.checks import example_inputs
+from zoo.checks import parity_bytes, parity_difference, ValidationError
 
 PARITY_FILE = "parity.npz"
 BATCH, STEPS, SEED = 2, 9, 0  # small: the file stays a few kB and the check costs nothing at start-up

@@ -29,8 +29,12 @@ from training.export_vitals import evaluate as evaluate_vitals
 from training.train_stock import make_windows
 from training.parity import from_fp32_source
 from zoo.cards import MODEL_FILE, ModelCard, Quantization, sha256_of
-from zoo.runtime import ARTIFACTS_DIR, CharGenerator, StockForecaster, VitalsPredictor, create_session, example_inputs
-from zoo.vitals import parse_record_text
+from zoo.artifacts import create_session, ARTIFACTS_DIR
+from zoo.checks import example_inputs
+from zoo.tasks.forecasting.predictor import ForecastingPredictor
+from zoo.tasks.generation.predictor import GenerationPredictor
+from zoo.tasks.vitals.predictor import VitalsPredictor
+from zoo.tasks.vitals.records import parse_record_text
 
 QUANTIZED_OPS = ["LSTM", "MatMul", "Gemm"]
 SUFFIX = "-int8"
@@ -93,14 +97,14 @@ def measure(card: ModelCard, directory: Path, data_dir: str | None) -> ModelCard
     if card.task == "sentiment":
         card.metrics = evaluate_sentiment(directory, data_dir)
     elif card.task == "generation":
-        generator = CharGenerator(directory, providers)
+        generator = GenerationPredictor(directory, providers)
         loss = generator.nats_per_char(load_tinyshakespeare("validation", data_dir))
         for metric in card.metrics:
             metric.value = round(loss if metric.name.endswith("nats_per_char") else loss / math.log(2), 6)
         card.samples = [write_sample(generator, **SAMPLE)]
     elif card.task == "forecasting":
         series = load_stocks()
-        card.metrics = evaluate_stock(StockForecaster(directory, providers), series, make_windows(series, "test")).metrics
+        card.metrics = evaluate_stock(ForecastingPredictor(directory, providers), series, make_windows(series, "test")).metrics
     elif card.task == "vitals":
         train, test = load_physionet("set-a", data_dir), load_physionet("set-b", data_dir)
         card.metrics = evaluate_vitals(

@@ -23,7 +23,7 @@ from tqdm import tqdm
 from training import pretrained
 from training.cli import parse_config
 from training.data import hold_out_sentences, load_sst2
-from zoo.text import WordPieceTokenizer
+from zoo.tasks.sentiment.tokenizer import WordPieceTokenizer
 
 
 @dataclass

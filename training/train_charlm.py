@@ -23,7 +23,7 @@ from training.cli import parse_config
 from training.data import load_tinyshakespeare
 from training.export import save_checkpoint
 from zoo import create_model, get_spec
-from zoo.text import CharVocabulary
+from zoo.tasks.generation.vocabulary import CharVocabulary
 
 
 @dataclass

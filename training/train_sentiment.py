@@ -24,7 +24,7 @@ from training.cli import parse_config
 from training.data import hold_out_sentences, load_sst2
 from training.export import export_sentiment, save_checkpoint
 from zoo import create_model, get_spec
-from zoo.text import WordPieceTokenizer
+from zoo.tasks.sentiment.tokenizer import WordPieceTokenizer
 
 
 @dataclass

@@ -25,7 +25,7 @@ from training.cli import parse_config
 from training.data import STOCK_SPLITS, PriceSeries, load_stocks
 from training.export import save_checkpoint
 from zoo import create_model, get_spec
-from zoo.forecasting import HORIZONS, QUANTILES, WINDOW, FeatureStatistics, features, raw_features
+from zoo.tasks.forecasting.features import features, raw_features, FeatureStatistics, HORIZONS, QUANTILES, WINDOW
 
 TARGET_COVERAGE = 0.80  # of the 0.1-0.9 interval
 

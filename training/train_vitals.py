@@ -26,7 +26,7 @@ from training.cli import parse_config
 from training.data import Stay, load_physionet
 from training.export import save_checkpoint
 from zoo import create_model, get_spec
-from zoo.vitals import HOURS, VITALS, VitalsStatistics, carried_forward, features, parse_record_text, vital_targets
+from zoo.tasks.vitals.records import carried_forward, features, parse_record_text, vital_targets, HOURS, VITALS, VitalsStatistics
 
 
 @dataclass

@@ -15,38 +15,32 @@ from pathlib import Path
 
 import numpy as np
 
+from zoo.artifacts import ARTIFACTS_DIR, cpu_name, create_session, verified_bytes
 from zoo.cards import MODEL_FILE, ModelCard
+from zoo.checks import example_inputs
 from zoo.registry import list_models
-from zoo.runtime import ARTIFACTS_DIR, HEADLINE_METRICS, cpu_name, create_session, example_inputs, verified_bytes
+from zoo.tasks import TASKS
 
 README = Path(__file__).resolve().parent.parent / "README.md"
-UNITS = {"sentiment": "epochs", "generation": "steps", "forecasting": "epochs", "vitals": "epochs"}  # what TrainingRun.epochs counts per task
 ARTIFACTS_LINK = "zoo/artifacts"  # relative to README.md
 BEGIN, END = "<!-- models-table:begin -->", "<!-- models-table:end -->"
 BOARD_BEGIN, BOARD_END = "<!-- leaderboard:begin -->", "<!-- leaderboard:end -->"
 DOCS_PAGE = README.parent / "zoo" / "docs" / "leaderboard.md"
 LATENCY_FILE = README.parent / "zoo" / "docs" / "latency.json"
-# What one call of each task reads, at batch 1: what a single request costs the model.
-LATENCY_INPUTS = {"sentiment": ("one sentence of 24 tokens", 24), "generation": ("one character, state carried", 1),
-                  "forecasting": ("one 60-day window", 60), "vitals": ("one 48-hour stay", 48)}
 
 
 def load_cards(directory: Path = ARTIFACTS_DIR) -> list[ModelCard]:
     return [ModelCard.load(d) for d in sorted(directory.iterdir()) if (d / "card.json").exists()]
 
 
-TASK_TITLES = {"generation": "Text generation (Tiny Shakespeare)", "sentiment": "Sentiment (SST-2)",
-               "forecasting": "Stock forecasting (daily closes)", "vitals": "ICU vitals (PhysioNet 2012)"}
-
-
 def table(cards: list[ModelCard]) -> str:
     """One table per task: a row per model, a column per metric as `model` vs baseline."""
     sections = []
-    for task in sorted({card.task for card in cards}, key=list(TASK_TITLES).index):
+    for task in sorted({card.task for card in cards}, key=list(TASKS).index):
         of_task = [card for card in cards if card.task == task]
         metrics = [metric.name for metric in of_task[0].metrics]
         with_figures = any(card.figures for card in of_task)
-        lines = [f"**{TASK_TITLES[task]}**", "",
+        lines = [f"**{TASKS[task].title}**", "",
                  "| model | cell | parameters | " + " | ".join(metrics) + " | training | ONNX size |"
                  + (" figures |" if with_figures else ""),
                  "|---|---|---|" + "---|" * len(metrics) + "---|---|" + ("---|" if with_figures else "")]
@@ -57,7 +51,7 @@ def table(cards: list[ModelCard]) -> str:
                                 for name in metrics)
             figures = " ".join(f"[{figure}]({ARTIFACTS_LINK}/{card.name}/{figure})" for figure in card.figures)
             lines.append(f"| `{card.name}` | {cell} | {parameters(arch.parameter_count)} | {values} | "
-                         f"{card.training.seconds / 60:.1f} min, {card.training.epochs} {UNITS[task]} | "
+                         f"{card.training.seconds / 60:.1f} min, {card.training.epochs} {TASKS[task].training_unit} | "
                          f"{size(card.export.size_bytes)} |" + (f" {figures} |" if with_figures else ""))
         lines.append("")
         lines += [f"- {metric.name}: {metric.split}, n={metric.examples}; baseline: {metric.baseline}"
@@ -89,7 +83,7 @@ def measure_latency(cards: list[ModelCard], seconds_per_model: float = 1.0) -> d
     them), over repeated calls after a warm-up; models measured in turn, on the same machine, same run."""
     models = {}
     for card in cards:
-        description, steps = LATENCY_INPUTS[card.task]
+        description, steps = TASKS[card.task].latency_input, TASKS[card.task].latency_steps
         session = create_session(verified_bytes(ARTIFACTS_DIR / card.name / MODEL_FILE, card.export.sha256),
                                  ["CPUExecutionProvider"], threads=1)
         feeds = example_inputs(card, batch=1, steps=steps, rng=np.random.default_rng(0), whole_rows=True)
@@ -132,19 +126,18 @@ def leaderboard(cards: list[ModelCard], measured: dict) -> str:
     sections = [f"Headline metric of each task, measured with onnxruntime on the card's split; latency is the "
                 f"median of one batch-1 call on one thread ({measured.get('machine', 'not measured')}, onnxruntime "
                 f"{measured.get('onnxruntime', '-')}; `python -m zoo.leaderboard --write --measure`)."]
-    for task in TASK_TITLES:
-        metric, higher_is_better = HEADLINE_METRICS[task]
+    for task in TASKS.values():
+        metric, higher_is_better = task.headline_metric, task.higher_is_better
         # The zoo's own fp32 models: the same recipe per task, so the cell is the only difference (brought
         # models and int8 variants are in the full table).
         by_cell = {card.architecture.cell: card for card in cards
-                   if card.task == task and card.quantization is None and card.name in list_models(task)}
+                   if card.task == task.name and card.quantization is None and card.name in list_models(task.name)}
         if not by_cell:
             continue
         any_card = next(iter(by_cell.values()))
         baseline = any_card.metric(metric)
-        description, _ = LATENCY_INPUTS[task]
-        lines = [f"**{TASK_TITLES[task]}**: {metric} ({'higher' if higher_is_better else 'lower'} is better), "
-                 f"{baseline.split}; latency for {description}", "",
+        lines = [f"**{task.title}**: {metric} ({'higher' if higher_is_better else 'lower'} is better), "
+                 f"{baseline.split}; latency for {task.latency_input}", "",
                  "| | model | " + metric + " | parameters | training | latency |", "|---|---|---|---|---|---|",
                  f"| baseline | {baseline.baseline} | {number(baseline.baseline_value)} | - | - | - |"]
         for cell in ("rnn", "lstm", "gru"):

@@ -5,7 +5,7 @@ predictions are the same), one forward per request, plain `def` endpoints (FastA
 thread pool) and torch's default threads. Same routes and JSON as the service for /sentiment and
 /stock_forecast, so one load client drives both. Not part of the served bento; needs torch.
 
-    python -m service.benchmarks.naive_server --port 3100
+    python -m benchmarks.naive_server --port 3100
 """
 from __future__ import annotations
 
@@ -18,8 +18,10 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 
 from training.from_onnx import torch_model
-from zoo.forecasting import features as forecast_features, forecast_days, to_log_returns
-from zoo.runtime import ARTIFACTS_DIR, SentimentPredictor, StockForecaster
+from zoo.tasks.forecasting.features import features as forecast_features, forecast_days, to_log_returns
+from zoo.artifacts import ARTIFACTS_DIR
+from zoo.tasks.forecasting.predictor import ForecastingPredictor
+from zoo.tasks.sentiment.predictor import SentimentPredictor
 
 SENTIMENT_MODEL, STOCK_MODEL = "sst2-lstm", "stock-gru"
 
@@ -39,7 +41,7 @@ def create_app(sentiment_model: str = SENTIMENT_MODEL, stock_model: str = STOCK_
     app = FastAPI()
     # The cards, tokenizer and statistics come from the zoo; only the forward pass is torch.
     sentiment = SentimentPredictor(ARTIFACTS_DIR / sentiment_model, with_session=False)
-    stock = StockForecaster(ARTIFACTS_DIR / stock_model, with_session=False)
+    stock = ForecastingPredictor(ARTIFACTS_DIR / stock_model, with_session=False)
     sentiment_net, stock_net = torch_model(ARTIFACTS_DIR / sentiment_model), torch_model(ARTIFACTS_DIR / stock_model)
 
     @app.get("/readyz")

@@ -2,7 +2,7 @@
 child process. Both cycle through a list of JSON bodies (real SST-2 sentences, real price windows), keep
 `concurrency` requests in flight for `seconds`, and report requests/s, p50, p99 and errors.
 
-    python -m service.benchmarks.load --url http://127.0.0.1:3000/sentiment --bodies bodies.json -c 64 -d 10
+    python -m benchmarks.load --url http://127.0.0.1:3000/sentiment --bodies bodies.json -c 64 -d 10
 """
 from __future__ import annotations
 
@@ -147,7 +147,7 @@ def _child(url: str, bodies: list[dict], seconds: float, *options: str) -> LoadR
         path = Path(scratch) / "bodies.json"
         path.write_text(json.dumps(bodies))
         output = subprocess.run(
-            [sys.executable, "-m", "service.benchmarks.load", "--url", url, "--bodies", str(path),
+            [sys.executable, "-m", "benchmarks.load", "--url", url, "--bodies", str(path),
              "-d", str(seconds), *options], capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
     return LoadResult(**json.loads(output.strip().splitlines()[-1]))
 

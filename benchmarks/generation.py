@@ -1,9 +1,9 @@
 """Generation speed: one stream through the service vs a bare onnxruntime step loop on the same model,
 and aggregate characters/s for 1, 4 and 16 concurrent streams. Run on an otherwise idle machine:
 
-    python -m service.benchmarks.generation                       # every shipped generation model
-    python -m service.benchmarks.generation --model shakespeare-lstm --generation-threads 2
-    python -m service.benchmarks.generation --url http://127.0.0.1:3000 --model shakespeare-gru
+    python -m benchmarks.generation                       # every shipped generation model
+    python -m benchmarks.generation --model shakespeare-lstm --generation-threads 2
+    python -m benchmarks.generation --url http://127.0.0.1:3000 --model shakespeare-gru
 
 Without --url it starts its own `bentoml serve` (with RNNZOO_GENERATION_THREADS set to
 --generation-threads, which the bare loop uses too). Bare loop and service alternate for --rounds rounds
@@ -25,20 +25,21 @@ import numpy as np
 
 from service.local_server import local_server
 from zoo.cards import ModelCard
-from zoo.runtime import ARTIFACTS_DIR, CharGenerator
+from zoo.artifacts import ARTIFACTS_DIR
+from zoo.tasks.generation.predictor import GenerationPredictor
 from zoo.sampling import next_token
 
 PROMPT = "ROMEO:"
 
 
-def bare_loop_ms_per_char(generator: CharGenerator, tokens: int, seed: int) -> float:
+def bare_loop_ms_per_char(generator: GenerationPredictor, tokens: int, seed: int) -> float:
     """The floor: sample + one onnxruntime step per character, batch 1, no server."""
     rng = np.random.default_rng(seed)
-    logits, state = generator.step(generator.vocabulary.encode(PROMPT)[None, :], generator.initial_state(1))
+    (logits,), state = generator.step(generator.vocabulary.encode(PROMPT)[None, :], generator.initial_state(1))
     started = time.perf_counter()
     for _ in range(tokens):
         token = next_token(logits[0, -1], rng, 0.8, 40, None)
-        logits, state = generator.step(np.array([[token]], dtype=np.int64), state)
+        (logits,), state = generator.step(np.array([[token]], dtype=np.int64), state)
     return (time.perf_counter() - started) * 1000 / tokens
 
 
@@ -63,7 +64,7 @@ async def concurrent_chars_per_s(session, url: str, body: dict, streams: int) ->
     return sum(count for count, _ in outcomes) / (time.perf_counter() - started)
 
 
-async def measure_model(url: str, generator: CharGenerator, tokens: int, levels: list[int], rounds: int) -> dict:
+async def measure_model(url: str, generator: GenerationPredictor, tokens: int, levels: list[int], rounds: int) -> dict:
     import aiohttp
 
     body = {"prompt": PROMPT, "max_new_tokens": tokens, "seed": 1, "model": generator.name}
@@ -109,7 +110,7 @@ def main() -> None:
     zoo_dir = Path(os.environ.get("RNNZOO_ARTIFACTS") or ARTIFACTS_DIR)
     names = args.model.split(",") if args.model else sorted(
         d.name for d in zoo_dir.iterdir() if (d / "card.json").exists() and ModelCard.load(d).task == "generation")
-    generators = {name: CharGenerator(zoo_dir / name, ["CPUExecutionProvider"], threads=args.generation_threads)
+    generators = {name: GenerationPredictor(zoo_dir / name, ["CPUExecutionProvider"], threads=args.generation_threads)
                   for name in names}
 
     async def run(url: str) -> dict:

@@ -2,7 +2,7 @@
 performance harness draws for "not slower than Ray Serve with batching". Same routes and JSON as the
 service for /sentiment and /stock_forecast. Needs `pip install "ray[serve]"`; not part of the bento.
 
-    python -m service.benchmarks.ray_server --port 3300
+    python -m benchmarks.ray_server --port 3300
 """
 from __future__ import annotations
 
@@ -18,8 +18,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from zoo.cards import ModelCard
-from zoo.forecasting import check_closes, forecast_days
-from zoo.runtime import ARTIFACTS_DIR, SentimentPredictor, StockForecaster, default_model
+from zoo.tasks.forecasting.features import check_closes, forecast_days
+from zoo.artifacts import ARTIFACTS_DIR
+from zoo.runtime import default_model
+from zoo.tasks.forecasting.predictor import ForecastingPredictor
+from zoo.tasks.sentiment.predictor import SentimentPredictor
 
 
 @serve.deployment(max_ongoing_requests=512)
@@ -27,7 +30,7 @@ class RayZoo:
     def __init__(self, sentiment_model: str, stock_model: str):
         # One intra-op thread, as in the service: the replica shares 2 cores with Ray's own processes.
         self.sentiment = SentimentPredictor(ARTIFACTS_DIR / sentiment_model, ["CPUExecutionProvider"], threads=1)
-        self.stock = StockForecaster(ARTIFACTS_DIR / stock_model, ["CPUExecutionProvider"], threads=1)
+        self.stock = ForecastingPredictor(ARTIFACTS_DIR / stock_model, ["CPUExecutionProvider"], threads=1)
 
     @serve.batch(max_batch_size=256, batch_wait_timeout_s=0.002)
     async def classify(self, requests: list[list[str]]) -> list[list[float]]:

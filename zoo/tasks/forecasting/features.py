@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from zoo.task import InputError
+
 QUANTILES = (0.1, 0.5, 0.9)  # the 80% interval and the median
 HORIZONS = 5  # trading days ahead
 WINDOW = 60  # daily log returns the model reads, so 61 closes
@@ -19,7 +21,7 @@ MIN_SCALE = 1e-4  # floor on a window's volatility: a flat series is not divided
 FEATURES = ("scaled_return", "scaled_abs_return", "log_volatility")
 
 
-class ForecastInputError(ValueError):
+class ForecastInputError(InputError):
     """Closes that cannot be forecast: too few, too many, or not positive finite prices."""
 
 

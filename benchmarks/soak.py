@@ -1,8 +1,8 @@
 """Soak test: a mix of every one-shot endpoint at about 70% of the measured peak, for a bounded time, on
 127.0.0.1 only. Reports errors, p50/p99 per time window and the server's memory growth.
 
-    python -m service.benchmarks.soak --minutes 10                 # starts its own `bentoml serve`
-    python -m service.benchmarks.soak --minutes 0.5 --json out.json   # the short version (the tests run it)
+    python -m benchmarks.soak --minutes 10                 # starts its own `bentoml serve`
+    python -m benchmarks.soak --minutes 0.5 --json out.json   # the short version (the tests run it)
 
 First a closed-loop probe (32 clients, the same mix) measures the peak; then an open loop sends at
 `--load` x that rate (requests scheduled at fixed times, latency counted from the scheduled time, so a
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from service.benchmarks.performance import process_memory, server_pid
+from benchmarks.performance import process_memory, server_pid
 from service.local_server import local_server
 
 # (endpoint, share of requests); generation is short so one request stays comparable to the others
@@ -35,7 +35,7 @@ def mixed_bodies(data_dir: str | None, count: int, seed: int = 0) -> list[tuple[
     rng = np.random.default_rng(seed)
     sentences = load_sst2("dev", data_dir).texts
     windows = np.exp(make_windows(load_stocks(), "test").log_closes)
-    from zoo.vitals import parse_record_text
+    from zoo.tasks.vitals.records import parse_record_text
 
     # stays with at least one measurement: a descriptors-only record is a (correct) 400, not load
     records = [s.record_text for s in load_physionet("set-b", data_dir)[:250] if parse_record_text(s.record_text).rows]

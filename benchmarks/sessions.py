@@ -2,8 +2,8 @@
 one-shot recompute of the same history (which does); 100 sessions stepping together vs one at a time;
 and memory per session. Run on an otherwise idle machine:
 
-    python -m service.benchmarks.sessions
-    python -m service.benchmarks.sessions --url http://127.0.0.1:3000 --json results.json
+    python -m benchmarks.sessions
+    python -m benchmarks.sessions --url http://127.0.0.1:3000 --json results.json
 
 Text: a step appends one character to a session that has read 10 or 1,000, vs /generate with that
 history as prompt (1 character). Vitals: a step adds the next hour's readings to a stay of 10 or 47
@@ -110,13 +110,15 @@ async def throughput(client, url: str, model: str, sessions: int, rounds: int, t
 def memory_per_session(count: int = 1000) -> dict[str, float]:
     """Bytes per session as the service holds them (state, scores, stay), measured with tracemalloc."""
     from service.sessions import SessionStore
-    from zoo.runtime import ARTIFACTS_DIR, CharGenerator, VitalsPredictor
-    from zoo.vitals import StayFeatures
+    from zoo.artifacts import ARTIFACTS_DIR
+    from zoo.tasks.generation.predictor import GenerationPredictor
+    from zoo.tasks.vitals.predictor import VitalsPredictor
+    from zoo.tasks.vitals.records import StayFeatures
 
     out = {}
     for name in ("shakespeare-gru", "shakespeare-lstm", "vitals-gru", "vitals-lstm"):
         directory = ARTIFACTS_DIR / name
-        predictor = (CharGenerator if name.startswith("shakespeare") else VitalsPredictor)(directory, with_session=False)
+        predictor = (GenerationPredictor if name.startswith("shakespeare") else VitalsPredictor)(directory, with_session=False)
         store = SessionStore(max_sessions=count)
         tracemalloc.start()
         before = tracemalloc.get_traced_memory()[0]

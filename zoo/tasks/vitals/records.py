@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from zoo.task import InputError
+
 HOURS = 48
 MAX_MINUTES = HOURS * 60  # "48:00" is the last time a record holds
 MAX_OBSERVATIONS = 20_000  # rows per request; the largest set-a record has under 1,400
@@ -45,7 +47,7 @@ STATIC_FEATURES = ("age", "gender_female", "gender_missing", "height", "height_m
                    "weight_missing", "icu_coronary", "icu_cardiac_surgery", "icu_medical", "icu_surgical", "hour")
 
 
-class VitalsInputError(ValueError):
+class VitalsInputError(InputError):
     """Observations that cannot be read: unknown parameter, bad time or value, nothing at all."""
 
 

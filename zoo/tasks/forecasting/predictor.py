@@ -1,0 +1,49 @@
+"""Forecasting predictor: closes -> scale-free features -> quantiles in the window's volatility units ->
+cumulative log-return quantiles (zoo.tasks.forecasting.features does both conversions)."""
+from __future__ import annotations
+
+import numpy as np
+
+from zoo.cards import CardError, ModelCard
+from zoo.checks import expect
+from zoo.predictor import OnnxPredictor
+from zoo.tasks.forecasting.features import FeatureStatistics, features, to_log_returns
+
+
+class ForecastingPredictor(OnnxPredictor):
+    """Card + feature statistics + ONNX session of one stock model: closes in, log-return quantiles out.
+
+    The graph takes `features (B, W, F)` and returns quantiles `(B, H, Q)` in units of each window's volatility.
+    """
+
+    task = "forecasting"
+
+    @staticmethod
+    def check_contract(card: ModelCard) -> None:
+        where, settings = f"{card.name} ({card.task})", card.preprocessing.statistics
+        window, horizons = settings.get("window"), settings.get("horizons")
+        quantiles = len(settings.get("quantiles", []))
+        expect(f"{where} inputs", card.inputs, [("features", "float32", ["batch", window, None])])
+        expect(f"{where} outputs", card.outputs, [("quantiles", "float32", ["batch", horizons, quantiles])])
+
+    def load_preprocessing(self) -> None:
+        settings = self.card.preprocessing.statistics
+        try:
+            self.statistics = FeatureStatistics.from_dict(settings)
+            self.window, self.horizons = int(settings["window"]), int(settings["horizons"])
+            self.quantiles = [float(q) for q in settings["quantiles"]]
+            if not {0.1, 0.5, 0.9} <= set(self.quantiles):  # what /stock_forecast answers with
+                raise ValueError(f"quantiles {self.quantiles} lack one of 0.1, 0.5, 0.9")
+        except (KeyError, TypeError, ValueError) as error:
+            raise CardError(f"{self.card.name}: preprocessing.statistics is incomplete: {error}") from None
+        self.max_closes = self.card.preprocessing.max_chars
+
+    def run(self, rows: list[np.ndarray]) -> np.ndarray:
+        """Windows of W+1 positive closes, oldest first -> (B, H, Q) quantiles of the cumulative log return."""
+        return self.log_return_quantiles(np.stack(rows))
+
+    def log_return_quantiles(self, closes: np.ndarray) -> np.ndarray:
+        """(B, W+1) positive closes, oldest first -> (B, H, Q) quantiles of the cumulative log return."""
+        inputs, scale = features(np.log(closes), self.statistics)
+        (scaled,) = self.session.run(None, {"features": inputs})
+        return to_log_returns(scaled, scale)

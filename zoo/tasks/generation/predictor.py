@@ -1,0 +1,61 @@
+"""Text-generation predictor: a character vocabulary and a step-capable ONNX graph (tokens + state in,
+logits + state out), so a prompt is one call and each new character one more."""
+from __future__ import annotations
+
+import numpy as np
+
+from zoo.cards import ModelCard
+from zoo.checks import expect, state_tensors
+from zoo.predictor import RecurrentPredictor
+from zoo.tasks.generation.vocabulary import CharVocabulary
+
+START_CHARACTER = "\n"
+
+
+class GenerationPredictor(RecurrentPredictor):
+    """Card + character vocabulary + step-capable ONNX session of one character language model.
+
+    The graph takes `tokens (B, T)` and the state (`h0`, and `c0` for LSTMs), and returns `logits
+    (B, T, V)` and the new state.
+    """
+
+    task = "generation"
+    primary_input = "tokens"
+
+    @staticmethod
+    def check_contract(card: ModelCard) -> None:
+        arch, where = card.architecture, f"{card.name} ({card.task})"
+        states = ["h0", "c0"] if arch.cell == "lstm" else ["h0"]
+        expect(f"{where} inputs", card.inputs, [("tokens", "int64", ["batch", "sequence"]),
+                                                *state_tensors(states, arch.num_layers, arch.hidden_size)])
+        expect(f"{where} outputs", card.outputs, [("logits", "float32", ["batch", "sequence", arch.vocab_size]),
+                                                  *state_tensors([s[0] + "N" for s in states], arch.num_layers,
+                                                                 arch.hidden_size)])
+
+    def load_preprocessing(self) -> None:
+        super().load_preprocessing()
+        preprocessing = self.card.preprocessing
+        self.vocabulary = CharVocabulary.load(self.verified_file(preprocessing.tokenizer_file,
+                                                                 preprocessing.tokenizer_sha256))
+        # An empty prompt starts as if after a line break: where the corpus' speeches begin.
+        self.start_id = self.vocabulary.index.get(START_CHARACTER, 0)
+
+    def run(self, rows: list[np.ndarray]) -> list[np.ndarray]:
+        """Token-id arrays (T_i,), each read from the start state -> the next character's logits (V,) after each."""
+        results = []
+        for ids in rows:
+            (logits,), _ = self.step(np.asarray(ids, dtype=np.int64)[None, :], self.initial_state(1))
+            results.append(logits[0, -1])
+        return results
+
+    def nats_per_char(self, text: str, chunk: int = 1024) -> float:
+        """Mean next-character loss over `text` read as one stream from the zero state."""
+        ids = self.vocabulary.encode(text)
+        state, total = self.initial_state(1), 0.0
+        for start in range(0, len(ids) - 1, chunk):
+            inputs = ids[start : min(start + chunk, len(ids) - 1)][None, :]  # (1, T)
+            targets = ids[start + 1 : start + 1 + inputs.shape[1]]
+            (logits,), state = self.step(inputs, state)
+            log_probabilities = logits[0] - np.logaddexp.reduce(logits[0], axis=-1, keepdims=True)
+            total -= log_probabilities[np.arange(len(targets)), targets].sum()
+        return float(total / (len(ids) - 1))
