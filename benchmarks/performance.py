@@ -159,8 +159,9 @@ def model_level(names: list[str], batches: list[int], budget_s: float, peak_gflo
 
 # --- service level --------------------------------------------------------------------------------------
 def request_bodies(data_dir: str | None, count: int) -> dict[str, list[dict]]:
-    from training.data import load_sst2, load_stocks
-    from training.train_stock import make_windows
+    from training.forecasting.data import load_stocks
+    from training.forecasting.windows import make_windows
+    from training.sentiment.data import load_sst2
 
     sentences = load_sst2("dev", data_dir).texts
     windows = np.exp(make_windows(load_stocks(), "test").log_closes)  # (N, 61) closes

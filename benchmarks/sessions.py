@@ -110,10 +110,10 @@ async def throughput(client, url: str, model: str, sessions: int, rounds: int, t
 def memory_per_session(count: int = 1000) -> dict[str, float]:
     """Bytes per session as the service holds them (state, scores, stay), measured with tracemalloc."""
     from service.sessions import SessionStore
+    from service.tasks import SESSIONS
     from zoo.artifacts import ARTIFACTS_DIR
     from zoo.tasks.generation.predictor import GenerationPredictor
     from zoo.tasks.vitals.predictor import VitalsPredictor
-    from zoo.tasks.vitals.records import StayFeatures
 
     out = {}
     for name in ("shakespeare-gru", "shakespeare-lstm", "vitals-gru", "vitals-lstm"):
@@ -123,11 +123,11 @@ def memory_per_session(count: int = 1000) -> dict[str, float]:
         tracemalloc.start()
         before = tracemalloc.get_traced_memory()[0]
         for _ in range(count):
+            kind = SESSIONS[predictor.task]
+            session = store.start(name, predictor.task, predictor.initial_state(1), kind, **kind.open(predictor))
             if name.startswith("vitals"):
-                session = store.start(name, "vitals", predictor.initial_state(1), stay=StayFeatures(predictor.statistics))
                 session.risks = [0.1] * 47
             else:
-                session = store.start(name, "generation", predictor.initial_state(1))
                 session.logits = np.zeros(len(predictor.vocabulary.characters), dtype=np.float32)
         out[name] = (tracemalloc.get_traced_memory()[0] - before) / count
         tracemalloc.stop()

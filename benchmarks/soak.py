@@ -29,8 +29,10 @@ MIX = (("sentiment", 0.5), ("stock_forecast", 0.3), ("vitals", 0.15), ("generate
 
 
 def mixed_bodies(data_dir: str | None, count: int, seed: int = 0) -> list[tuple[str, bytes]]:
-    from training.data import load_physionet, load_sst2, load_stocks
-    from training.train_stock import make_windows
+    from training.forecasting.data import load_stocks
+    from training.forecasting.windows import make_windows
+    from training.sentiment.data import load_sst2
+    from training.vitals.data import load_physionet
 
     rng = np.random.default_rng(seed)
     sentences = load_sst2("dev", data_dir).texts

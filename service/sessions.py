@@ -1,5 +1,5 @@
 """Stateful sessions: each stream's recurrent state stays in the server, so a new observation (an hour of
-vitals, a piece of text) costs one step from that state instead of a run over the whole history.
+an ICU stay, a piece of text) costs one step from that state instead of a run over the whole history.
 
 A recurrent network's history is its fixed-size state: (layers, 1, hidden) floats per core, a few KB.
 The store keeps a state per session; steps of one session run one at a time in arrival order (an
@@ -7,6 +7,9 @@ asyncio.Lock is first-come first-served), and steps of different sessions of one
 together share onnxruntime calls (`StepBatcher`). Sessions live in the one front-end process that
 owns them (the service runs one API worker): a restart loses them, and a step then gets a 404 telling
 the client to start again and resend its history (the one-shot endpoints take a whole history).
+
+A task with sessions subclasses `Session` (service/tasks/<task>.py): what it keeps besides the state, the
+step fields it reads, and its `step`; the store and the batcher here are the same for every task.
 """
 from __future__ import annotations
 
@@ -16,16 +19,13 @@ import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable, ClassVar
 
 import numpy as np
-
-from zoo.tasks.vitals.records import StayFeatures
 
 DEFAULT_TTL_S = 900.0  # idle seconds before a session is evicted
 DEFAULT_MAX_SESSIONS = 1000  # live sessions; one more gets 429
 MAX_BATCH_SESSIONS = 256  # sessions' steps merged into one onnxruntime call
-TOP_CHARACTERS = 5  # next-character candidates a text step returns
 
 # run(inputs (B, T, ...), state [(L, B, H), ...]) -> ([outputs (B, T, ...), ...], new state)
 StepFunction = Callable[[np.ndarray, list[np.ndarray]], tuple[list[np.ndarray], list[np.ndarray]]]
@@ -39,20 +39,47 @@ class SessionLimit(RuntimeError):
     """As many sessions live as the store admits."""
 
 
-@dataclass(eq=False)
+class StepInputError(ValueError):
+    """Step fields a session cannot take (the service answers 400 with the message)."""
+
+
+@dataclass(eq=False, kw_only=True)
 class Session:
+    """One session's state. A task's subclass adds what it keeps and declares, as class variables, the
+    request fields its steps read (`step_fields`: pydantic field definitions, `primary_field` the one a step
+    must send), the response field its answer goes in (`answer_field`, `answer_schema`), and `describe`
+    (what /sessions/start's errors call its models)."""
     id: str
     model: str
-    task: str  # "vitals" or "generation"
+    task: str
     state: list[np.ndarray]  # [(L, 1, H), ...] after everything this session has been sent
     last_used: float  # time.monotonic() of its last start or step
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one step at a time, in arrival order
-    # vitals: the stay so far and the risk after each closed hour
-    stay: StayFeatures | None = None
-    risks: list[float] = field(default_factory=list)
-    # generation: the next character's scores after the text so far (None before any text)
-    logits: np.ndarray | None = None
-    characters: int = 0
+
+    step_fields: ClassVar[dict[str, tuple[Any, Any]]] = {}
+    primary_field: ClassVar[str] = ""
+    primary_hint: ClassVar[str] = ""  # after "send `<primary_field>`" in the error for a wrong step
+    kind: ClassVar[str] = ""  # "a session on the <kind> model"
+    describe: ClassVar[str] = ""  # in "models with sessions (<describe> and ...)"
+    answer_field: ClassVar[str] = ""
+    answer_schema: ClassVar[tuple[Any, Any]] = (None, None)
+
+    @classmethod
+    def open(cls, predictor) -> dict[str, Any]:
+        """What a new session of `predictor` keeps besides its state (keyword arguments of the subclass)."""
+        return {}
+
+    def check_fields(self, fields: dict[str, Any], other_primaries: list[str]) -> None:
+        """A step sends this task's primary field and no other session task's."""
+        if fields.get(self.primary_field) is None or any(fields.get(name) is not None for name in other_primaries):
+            others = " or ".join(f"`{name}`" for name in other_primaries)
+            raise StepInputError(f"session {self.id!r} is on the {self.kind} model {self.model}: send "
+                                 f"`{self.primary_field}`{self.primary_hint}, not {others}")
+
+    async def step(self, server, fields: dict[str, Any]):
+        """Apply one step's fields (the session's lock is held) and return its answer (`answer_schema`).
+        `server` (service.core.ModelServer) gives the model, its step batcher and the failure rule."""
+        raise NotImplementedError
 
 
 class SessionStore:
@@ -67,7 +94,8 @@ class SessionStore:
         self.last_sweep = clock()
         self.sessions: dict[str, Session] = {}
 
-    def start(self, model: str, task: str, state: list[np.ndarray], **fields) -> Session:
+    def start(self, model: str, task: str, state: list[np.ndarray], kind: type[Session] = Session,
+              **fields) -> Session:
         self._sweep()
         if len(self.sessions) >= self.max_sessions:
             self._sweep(force=True)
@@ -75,7 +103,8 @@ class SessionStore:
             raise SessionLimit(f"{len(self.sessions)} sessions are live, the maximum (RNNZOO_MAX_SESSIONS="
                                f"{self.max_sessions}); end one with /sessions/end, or retry when idle ones "
                                f"expire ({self.ttl_s:g} s without a step)")
-        session = Session(secrets.token_urlsafe(16), model, task, state, self.clock(), **fields)
+        session = kind(id=secrets.token_urlsafe(16), model=model, task=task, state=state, last_used=self.clock(),
+                       **fields)
         self.sessions[session.id] = session
         return session
 
@@ -183,11 +212,3 @@ class StepBatcher:
                         future.set_result(result)
         finally:
             self.draining = False
-
-
-def top_characters(logits: np.ndarray, characters: str, count: int = TOP_CHARACTERS) -> list[tuple[str, float]]:
-    """(V,) scores -> the `count` likeliest next characters with their probabilities (temperature 1)."""
-    probabilities = np.exp(logits.astype(np.float64) - logits.max())
-    probabilities /= probabilities.sum()
-    order = np.argsort(-probabilities, kind="stable")[:count]
-    return [(characters[i], float(probabilities[i])) for i in order]

@@ -1,4 +1,4 @@
-"""Shared fixtures: the real data directory, and a real `bentoml serve` process."""
+"""Shared fixtures: the real data directory, the service's app in process, and a real `bentoml serve` process."""
 from __future__ import annotations
 
 import os
@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from service.local_server import local_server
+from tests.helpers import InProcess
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -30,3 +31,14 @@ def server(tmp_path_factory) -> str:
     log_path = tmp_path_factory.mktemp("server") / "bentoml.log"
     with local_server(log_path) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def api():
+    """The service's ASGI app with every shipped model, called in this process (see tests.helpers.InProcess)."""
+    from starlette.testclient import TestClient
+
+    from service.service import RNNZoo
+
+    with TestClient(RNNZoo.to_asgi(), raise_server_exceptions=False) as client:
+        yield InProcess(client)

@@ -2,14 +2,18 @@
 import numpy as np
 import pytest
 
-from training.data import load_physionet, load_sst2, load_stocks, load_tinyshakespeare
-from training.export import majority_class
-from training.export_charlm import NGRAM_ORDER, SAMPLE
-from training.export_stock import evaluate as evaluate_stock
-from training.export_vitals import evaluate as evaluate_vitals
-from training.ngram import KneserNey
-from training.train_stock import make_windows
+from training.forecasting.data import load_stocks
+from training.forecasting.evaluation import evaluate as evaluate_stock
+from training.forecasting.windows import make_windows
+from training.generation.data import load_tinyshakespeare
+from training.generation.export import NGRAM_ORDER, SAMPLE
+from training.generation.ngram import KneserNey
+from training.sentiment.data import load_sst2
+from training.sentiment.export import majority_class
+from training.vitals.data import load_physionet
+from training.vitals.evaluation import evaluate as evaluate_vitals
 from zoo import get_spec, list_models
+from zoo.registry import get_task
 from zoo.cards import MODEL_FILE, ModelCard, sha256_of
 from zoo.leaderboard import (BEGIN, BOARD_BEGIN, BOARD_END, DOCS_PAGE, END, README, docs_page, leaderboard,
                              load_cards, load_latency, table)
@@ -138,16 +142,15 @@ def test_leaderboard_is_generated_from_the_cards_and_measured_latency():
 @pytest.mark.parametrize("name", [n for n in list_models() if get_spec(n).quantized_from])
 def test_int8_variants_record_their_source_and_stay_within_tolerance(name):
     """The card's quantization record matches the source's card and this card's own (re-measured) metric."""
-    from training.quantize import TOLERANCES, within
-
     card, spec = ModelCard.load(ARTIFACTS_DIR / name), get_spec(name)
     source = ModelCard.load(ARTIFACTS_DIR / spec.quantized_from)
+    task = get_task(card.task)  # training.quantize reads the headline metric and tolerance from the task
     record = card.quantization
     assert record is not None and record.source == spec.quantized_from and record.within_tolerance
-    assert record.metric == TOLERANCES[card.task][0]
+    assert record.metric == task.headline_metric
     assert record.source_value == source.metric(record.metric).value
     assert record.value == card.metric(record.metric).value
-    assert within(card.task, record.source_value, record.value)[0]
+    assert task.within_int8_tolerance(record.source_value, record.value)[0]
     assert card.export.size_bytes < source.export.size_bytes  # int8 weights: a smaller file
     assert [m.name for m in card.metrics] == [m.name for m in source.metrics]
     for metric, reference in zip(card.metrics, source.metrics):  # the same split and baseline as the source

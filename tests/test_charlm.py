@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from training import train_charlm
-from training.export import round_weights_fp16
-from training.export_charlm import export_onnx, parity, rebuild
-from training.ngram import KneserNey
+import training.generation.train as train_generation
+from training.generation.export import export_onnx, parity, rebuild
+from training.generation.ngram import KneserNey
+from training.onnx_export import round_weights_fp16
 from zoo import create_model
 from zoo.cards import ModelCard
 from zoo.tasks.generation.network import StepGraph
@@ -86,7 +86,7 @@ def test_greedy_generation_step_by_step_equals_argmax_of_a_full_forward(cell, tm
 
 
 def test_tiny_training_run_exports_a_step_capable_model(tmp_path, data_dir):
-    train_charlm.main([
+    train_generation.main([
         "--model", "test-shakespeare-lstm", "--max-steps", "60", "--eval-every", "30", "--limit-chars", "60000",
         "--streams", "8", "--chunk", "32", "--threads", "1", "--data-dir", str(data_dir),
         "--checkpoint-dir", str(tmp_path / "checkpoints"), "--artifacts-dir", str(tmp_path / "artifacts"),

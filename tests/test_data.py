@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from training.data import DATA_ENV, DataError, RemoteFile, data_dir, fetch, read_sst2_tsv
+from training.data import DATA_ENV, DataError, RemoteFile, data_dir, fetch
+from training.sentiment.data import read_sst2_tsv
 
 # A few invented rows in SST-2's layout (trailing space, PTB tokens); no real data is committed.
 PAYLOAD = (
@@ -125,7 +126,7 @@ def test_unreachable_source_says_how_to_point_at_local_data(http_root, tmp_path)
 
 
 def test_shared_data_passes_its_published_checksums(data_dir):
-    from training.data import SST2_FILES
+    from training.sentiment.data import SST2_FILES
 
     for remote in SST2_FILES.values():
         assert fetch(remote, data_dir).exists()

@@ -4,7 +4,7 @@ import onnx
 import pytest
 import torch
 
-from training.export import export_onnx
+from training.sentiment.export import export_onnx
 from zoo import create_model
 from zoo.models import reverse_within_length
 from zoo.artifacts import create_session

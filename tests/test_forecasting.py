@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from training import train_stock
-from training.data import STOCK_SPLITS, load_stocks
-from training.export_stock import export_onnx, pinball, random_walk_quantiles
+import training.forecasting.train as train_forecasting
+from training.forecasting.data import STOCK_SPLITS, load_stocks
+from training.forecasting.evaluation import pinball, random_walk_quantiles
+from training.forecasting.export import export_onnx
+from training.forecasting.windows import Windows, make_windows
 from zoo import create_model, list_models
 from zoo.cards import ModelCard
 from zoo.tasks.forecasting.features import check_closes, features, raw_features, to_prices, FEATURES, FeatureStatistics, ForecastInputError, HORIZONS, MAX_CLOSES, QUANTILES, WINDOW
@@ -61,7 +63,7 @@ def test_prices_come_back_in_order_from_ordered_log_returns():
 
 def test_splits_are_walk_forward_and_no_target_crosses_a_boundary(series):
     for split in ("train", "validation", "test"):
-        windows = train_stock.make_windows(series, split)
+        windows = make_windows(series, split)
         start, end = (np.datetime64(day) for day in STOCK_SPLITS[split])
         dates = {t: series[t].dates for t in series}
         anchors = np.array([dates[t][i] for t, i in zip(windows.tickers, windows.anchor_index)])
@@ -93,7 +95,7 @@ def test_pinball_loss_of_the_true_quantiles_beats_a_shifted_guess():
     true = np.broadcast_to(np.array([-1.2816, 0.0, 1.2816]), (4000, 1, 3))
     assert pinball(true, targets, levels) < pinball(true + 0.5, targets, levels)
     assert pinball(true, targets, levels) < pinball(true * 2, targets, levels)
-    torch_value = train_stock.pinball_loss(torch.tensor(true), torch.tensor(targets), torch.tensor(levels)).item()
+    torch_value = train_forecasting.pinball_loss(torch.tensor(true), torch.tensor(targets), torch.tensor(levels)).item()
     assert torch_value == pytest.approx(pinball(true, targets, levels))
 
 
@@ -103,14 +105,14 @@ def test_calibration_brings_the_interval_to_80_percent():
     inputs = torch.randn(500, WINDOW, len(FEATURES))
     scale = torch.ones(500)
     targets = torch.randn(500, HORIZONS) * 3  # far wider than the untrained model's quantiles
-    train_stock.calibrate(model, inputs, scale, targets)
-    covered = train_stock.coverage(train_stock.predict_log_returns(model, inputs, scale), targets)
+    train_forecasting.calibrate(model, inputs, scale, targets)
+    covered = train_forecasting.coverage(train_forecasting.predict_log_returns(model, inputs, scale), targets)
     assert torch.all((covered >= 0.79) & (covered <= 0.82)), covered
 
 
 def test_the_random_walk_baseline_has_a_zero_median_and_reads_only_the_past(series):
-    windows = train_stock.make_windows(series, "test")
-    some = train_stock.Windows(windows.log_closes[:20], windows.targets[:20], windows.tickers[:20],
+    windows = make_windows(series, "test")
+    some = Windows(windows.log_closes[:20], windows.targets[:20], windows.tickers[:20],
                                windows.anchor_index[:20])
     quantiles = random_walk_quantiles(series, some, HORIZONS, list(QUANTILES))
     assert np.abs(quantiles[..., 1]).max() < 1e-12
@@ -136,7 +138,7 @@ def test_onnx_matches_torch_at_a_batch_and_window_unlike_the_export_sample(cell,
 
 
 def test_tiny_training_run_exports_a_servable_calibrated_model(tmp_path):
-    train_stock.main(["--model", "test-stock-lstm", "--epochs", "1", "--threads", "1",
+    train_forecasting.main(["--model", "test-stock-lstm", "--epochs", "1", "--threads", "1",
                       "--checkpoint-dir", str(tmp_path / "checkpoints"), "--artifacts-dir", str(tmp_path / "artifacts")])
     directory = tmp_path / "artifacts" / "test-stock-lstm"
     card = ModelCard.load(directory)

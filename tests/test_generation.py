@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from service.generation import CapacityError, SamplingParams, StepScheduler
-from training.parity import from_torch
-from training.export_charlm import VOCABULARY_FILE, export_onnx, state_names
+from service.tasks.generation_scheduler import CapacityError, SamplingParams, StepScheduler
+from training.generation.export import VOCABULARY_FILE, export_onnx, state_names
+from training.parity_vectors import from_torch
 from zoo import create_model
 from zoo.cards import (MODEL_FILE, Architecture, Export, ModelCard, Preprocessing, TensorSpec, TrainingData,
                        TrainingRun, sha256_of)

@@ -196,7 +196,7 @@ def test_concurrent_stock_forecasts_are_merged_into_batches(server):
 # --- ICU vitals -----------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def set_b_records(data_dir):
-    from training.data import load_physionet
+    from training.vitals.data import load_physionet
 
     return [stay.record_text for stay in load_physionet("set-b", data_dir)[:40]]
 

@@ -14,7 +14,7 @@ import pytest
 from pathlib import Path
 
 from service.local_server import REPO, local_server
-from training import train_charlm
+import training.generation.train as train_generation
 
 pytestmark = pytest.mark.http
 MODEL = "test-shakespeare-gru"
@@ -24,7 +24,7 @@ MODEL = "test-shakespeare-gru"
 def generation_artifacts(tmp_path_factory, data_dir) -> Path:
     """A zoo folder holding one tiny character model, trained and exported by the real scripts."""
     root = tmp_path_factory.mktemp("generation")
-    train_charlm.main([
+    train_generation.main([
         "--model", MODEL, "--max-steps", "40", "--eval-every", "40", "--limit-chars", "40000", "--streams", "8",
         "--chunk", "32", "--threads", "1", "--data-dir", str(data_dir),
         "--checkpoint-dir", str(root / "checkpoints"), "--artifacts-dir", str(root / "artifacts"),

@@ -27,7 +27,7 @@ def session_server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def set_b_texts(data_dir):
-    from training.data import load_physionet
+    from training.vitals.data import load_physionet
 
     return [stay.record_text for stay in load_physionet("set-b", data_dir)[:12]]
 

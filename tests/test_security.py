@@ -21,7 +21,7 @@ def zoo_service() -> RNNZoo:
                                   "..", "zoo/artifacts/sst2-lstm", "SST2-LSTM"])
 def test_model_names_are_looked_up_never_used_as_paths(zoo_service, name):
     with pytest.raises(NotFound, match="unknown model"):
-        zoo_service._model("sentiment", name, zoo_service.default_sentiment)
+        zoo_service.model("sentiment", name)
 
 
 def calls(tree: ast.AST, attribute: str) -> list[ast.Call]:

@@ -9,8 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from service.sessions import SessionLimit, SessionStore, StepBatcher, UnknownSession, run_ragged, top_characters
-from training.data import load_physionet
+from service.sessions import SessionLimit, SessionStore, StepBatcher, UnknownSession, run_ragged
+from service.tasks.generation import top_characters
+from training.vitals.data import load_physionet
 from zoo.artifacts import ARTIFACTS_DIR
 from zoo.tasks.generation.predictor import GenerationPredictor
 from zoo.tasks.vitals.predictor import VitalsPredictor

@@ -3,9 +3,10 @@ import numpy as np
 import pytest
 import torch
 
-from training import train_sentiment
-from training.data import hold_out_sentences
-from training.export import load_checkpoint, rebuild
+import training.sentiment.train as train_sentiment
+from training.checkpoints import load_checkpoint
+from training.sentiment.data import hold_out_sentences
+from training.sentiment.export import rebuild
 from zoo.cards import ModelCard
 from zoo.tasks.sentiment.predictor import SentimentPredictor
 
@@ -17,7 +18,7 @@ def test_tiny_training_run_exports_a_servable_model(tmp_path, data_dir):
         "--checkpoint-dir", str(tmp_path / "checkpoints"), "--artifacts-dir", str(tmp_path / "artifacts"),
     ])
     checkpoint = load_checkpoint(tmp_path / "checkpoints" / "test-sst2-gru.pt")  # weights_only=True
-    assert checkpoint["model_name"] == "test-sst2-gru" and checkpoint["epochs_run"] == 2
+    assert checkpoint["model_name"] == "test-sst2-gru" and checkpoint["iterations_run"] == 2
     assert checkpoint["train_seconds"] < 30
     assert isinstance(rebuild(checkpoint), torch.nn.Module)
 

@@ -4,7 +4,7 @@ import shutil
 
 import pytest
 
-from zoo import validate as validator
+from zoo import checks, validate as validator
 from zoo.cards import ModelCard, sha256_of
 from zoo.artifacts import ARTIFACTS_DIR, ArtifactError
 from zoo.runtime import load_zoo
@@ -32,46 +32,46 @@ def resave(folder, change):
 
 def test_missing_parity_vectors_are_refused(stock):
     resave(stock, lambda card: setattr(card.export, "parity_vectors", None))
-    with pytest.raises(validator.ValidationError, match="no export.parity_vectors"):
+    with pytest.raises(checks.ValidationError, match="no export.parity_vectors"):
         validator.validate(stock)
 
 
 def test_outputs_off_by_more_than_the_tolerance_are_refused(stock):
-    inputs, outputs = validator.load_parity_vectors((stock / "parity.npz").read_bytes())
+    inputs, outputs = checks.load_parity_vectors((stock / "parity.npz").read_bytes())
     outputs["quantiles"] = outputs["quantiles"] + 1e-3  # what a slightly different model would give
-    validator.save_parity_vectors(stock / "parity.npz", inputs, outputs)
+    checks.save_parity_vectors(stock / "parity.npz", inputs, outputs)
     resave(stock, lambda card: setattr(card.export.parity_vectors, "sha256", sha256_of(stock / "parity.npz")))
-    with pytest.raises(validator.ValidationError, match=r"differs from torch .* by 0.001.*tolerance 1e-05"):
+    with pytest.raises(checks.ValidationError, match=r"differs from torch .* by 0.001.*tolerance 1e-05"):
         validator.validate(stock)
 
 
 def test_a_tampered_parity_file_is_refused_by_its_checksum(stock):
-    inputs, outputs = validator.load_parity_vectors((stock / "parity.npz").read_bytes())
-    validator.save_parity_vectors(stock / "parity.npz", inputs, {k: v + 1 for k, v in outputs.items()})
+    inputs, outputs = checks.load_parity_vectors((stock / "parity.npz").read_bytes())
+    checks.save_parity_vectors(stock / "parity.npz", inputs, {k: v + 1 for k, v in outputs.items()})
     with pytest.raises(ArtifactError, match="sha256"):
         validator.validate(stock)
 
 
 def test_a_card_that_renames_an_output_fails_the_io_check(stock):
     resave(stock, lambda card: setattr(card.outputs[0], "name", "quantile"))
-    with pytest.raises(validator.ValidationError, match="quantile"):
+    with pytest.raises(checks.ValidationError, match="quantile"):
         validator.validate(stock)
 
 
 def test_a_graph_dimension_must_match_the_card(stock):
     resave(stock, lambda card: card.outputs[0].shape.__setitem__(1, "horizons"))  # the graph fixes it at 5
-    with pytest.raises(validator.ValidationError, match="expected"):
+    with pytest.raises(checks.ValidationError, match="expected"):
         validator.validate(stock)
 
 
 def test_the_task_contract_names_what_the_endpoint_needs(stock):
     card = ModelCard.load(stock)
     card.inputs[0] = dataclasses.replace(card.inputs[0], dtype="float64")
-    with pytest.raises(validator.ValidationError, match="features is float64, expected float32"):
+    with pytest.raises(checks.ValidationError, match="features is float64, expected float32"):
         validator.check_contract(card)
     card = ModelCard.load(ARTIFACTS_DIR / "shakespeare-lstm")
     card.inputs = card.inputs[:2]  # an LSTM without its cell state
-    with pytest.raises(validator.ValidationError, match=r"expected \['tokens', 'h0', 'c0'\]"):
+    with pytest.raises(checks.ValidationError, match=r"expected \['tokens', 'h0', 'c0'\]"):
         validator.check_contract(card)
 
 

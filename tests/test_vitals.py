@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from training import train_vitals
-from training.data import load_physionet
-from training.export_vitals import average_precision, export_onnx, summary_features
+import training.vitals.train as train_vitals
+from training.vitals.data import load_physionet
+from training.vitals.evaluation import average_precision, summary_features
+from training.vitals.export import export_onnx
 from zoo import create_model
 from zoo.cards import ModelCard
 from zoo.artifacts import create_session

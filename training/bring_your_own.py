@@ -26,14 +26,14 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from training.parity import record_parity
-from training.quantize import measure
-from zoo.cards import MODEL_FILE, Architecture, CardError, Export, ModelCard, TensorSpec, TrainingRun, sha256_of
-from zoo.registry import list_models
+from training.parity_vectors import record_parity
+from training.tasks import TRAINING_TASKS
 from zoo.artifacts import create_session, ARTIFACTS_DIR
+from zoo.cards import MODEL_FILE, Architecture, CardError, Export, ModelCard, TensorSpec, TrainingRun, sha256_of
+from zoo.checks import check_io, load_parity_vectors, parity_bytes
+from zoo.registry import list_models
 from zoo.runtime import default_model
 from zoo.tasks import TASKS
-from zoo.checks import check_io, load_parity_vectors, parity_bytes
 from zoo.validate import check_contract
 
 RECURRENT_OPS = {"LSTM": "lstm", "GRU": "gru", "RNN": "rnn"}
@@ -129,23 +129,6 @@ def architecture(model: onnx.ModelProto, inputs: list[TensorSpec], outputs: list
                         vocab_size=vocab_size, parameter_count=parameters)
 
 
-def vocabulary_size(task: str, tokenizer: Path | None, outputs: list[TensorSpec]) -> int:
-    """Tokens the tokenizer knows; a generation model's logits must score exactly those."""
-    if task == "generation":
-        from zoo.tasks.generation.vocabulary import CharVocabulary
-
-        size = len(CharVocabulary.load(tokenizer))
-        logits = outputs[0].shape[-1] if outputs and outputs[0].shape else None
-        if logits != size:
-            raise CardError(f"the vocabulary has {size} characters but the logits output scores {logits}")
-        return size
-    if task == "sentiment":
-        from tokenizers import Tokenizer
-
-        return Tokenizer.from_file(str(tokenizer)).get_vocab_size()
-    return 0
-
-
 def bring(args: argparse.Namespace) -> ModelCard:
     artifacts = Path(args.artifacts_dir)
     shipped = [ModelCard.load(ARTIFACTS_DIR / name) for name in list_models(args.task)]  # the zoo's own of the task
@@ -183,7 +166,8 @@ def bring(args: argparse.Namespace) -> ModelCard:
         opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
         card = ModelCard(
             name=args.name, version=args.version, task=args.task, summary=args.summary or f"{args.name}, brought from outside the zoo",
-            architecture=architecture(model, inputs, outputs, args.task, vocabulary_size(args.task, tokenizer, outputs)),
+            architecture=architecture(model, inputs, outputs, args.task,
+                                      TRAINING_TASKS[args.task].vocabulary_size(tokenizer, outputs)),
             inputs=inputs, outputs=outputs, preprocessing=preprocessing,
             training_data=dataclasses.replace(template.training_data, train_split=args.trained_on, license=args.license,
                                               source=f"brought model: {args.trained_on}"),
@@ -205,7 +189,7 @@ def bring(args: argparse.Namespace) -> ModelCard:
         card.export.parity_max_abs_diff = card.export.parity_vectors.max_abs_diff
         # measured with onnxruntime on the task's standard split, by the task's predictor: the service's own
         # loading path, so every check zoo.validate runs at start-up runs here too
-        card = measure(card, out, args.data_dir)
+        card = TRAINING_TASKS[args.task].measure(card, out, args.data_dir)
         card.save(out)
         return card
     except BaseException:
@@ -217,7 +201,7 @@ def main(argv: list[str] | None = None) -> ModelCard:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--onnx", required=True, help="the exported model")
-    parser.add_argument("--task", required=True, choices=sorted(PREDICTORS))
+    parser.add_argument("--task", required=True, choices=sorted(TASKS))
     parser.add_argument("--name", required=True, help="the model's name in the zoo (its folder and `model` field)")
     parser.add_argument("--parity", required=True,
                         help='.npz of "input:<name>" arrays and the "output:<name>" arrays your framework computed for them')
@@ -229,7 +213,8 @@ def main(argv: list[str] | None = None) -> ModelCard:
     parser.add_argument("--batch-major-state", default="",
                         help='comma-separated state inputs and outputs exported as (batch, hidden), e.g. "h0,c0,hN,cN" '
                              "from Keras: they get the contract's leading layer axis (one-layer models)")
-    parser.add_argument("--tokenizer", help="generation: vocab.json (zoo.text.CharVocabulary); sentiment: tokenizer.json")
+    parser.add_argument("--tokenizer", help="generation: vocab.json (zoo.tasks.generation.vocabulary.CharVocabulary); "
+                                            "sentiment: tokenizer.json")
     parser.add_argument("--summary", default="")
     parser.add_argument("--intended-use", default="")
     parser.add_argument("--version", default="1.0.0")

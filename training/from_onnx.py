@@ -17,39 +17,11 @@ import onnx
 import torch
 from onnx import numpy_helper
 
+from training.onnx_export import FP16_SUFFIX
+from training.tasks import TRAINING_TASKS
 from zoo import create_model
-from zoo.cards import MODEL_FILE, ModelCard
-from zoo.tasks.generation.network import StepGraph
 from zoo.artifacts import verified_bytes
-
-FP16_SUFFIX = "_fp16"  # training.export.store_weights_fp16 renames what it shrinks
-
-
-def _export(model: torch.nn.Module, card: ModelCard, path: Path) -> torch.nn.Module:
-    """Export like the task's exporter (same inputs, names and tracing), but keep fp32; returns what
-    was exported (the step wrapper for generation)."""
-    if card.task == "sentiment":
-        from training.export import export_onnx
-
-        export_onnx(model, path, fp16=False)
-        return model
-    if card.task == "generation":
-        from training.export_charlm import export_onnx
-
-        graph = StepGraph(model).eval()
-        export_onnx(graph, card.architecture.cell, path, fp16=False)
-        return graph
-    if card.task == "forecasting":
-        from training.export_stock import export_onnx
-
-        export_onnx(model, path)
-        return model
-    if card.task == "vitals":
-        from training.export_vitals import export_onnx
-
-        export_onnx(model, path)
-        return model
-    raise ValueError(f"{card.name}: no exporter for task {card.task!r}")
+from zoo.cards import MODEL_FILE, ModelCard
 
 
 def _initializers(model: onnx.ModelProto) -> dict[str, np.ndarray]:
@@ -59,12 +31,14 @@ def _initializers(model: onnx.ModelProto) -> dict[str, np.ndarray]:
 @torch.no_grad()
 def torch_model(directory: Path, source: str | None = None) -> torch.nn.Module:
     """The eval-mode torch module of the artifact in `directory`, carrying its weights (fp16-stored
-    weights come back as the fp32 values onnxruntime computes with). Generation models come wrapped in
-    StepGraph, so they take and return state like the ONNX graph. `source` names the registry entry to
-    build when it differs from the card's name."""
+    weights come back as the fp32 values onnxruntime computes with), as the task's exporter exported it (a
+    generation model comes wrapped so that it takes and returns state like the ONNX graph). `source` names
+    the registry entry to build when it differs from the card's name."""
     directory = Path(directory)
     card = ModelCard.load(directory)
     shipped = onnx.load_from_string(verified_bytes(directory / MODEL_FILE, card.export.sha256))
+    if card.task not in TRAINING_TASKS:
+        raise ValueError(f"{card.name}: no exporter for task {card.task!r}")
     model = create_model(source or card.name).eval()
     # Float buffers too: the forecaster's calibrated gap_scale is baked into the graph like a weight.
     named = [*model.named_parameters(), *((n, b) for n, b in model.named_buffers() if b.is_floating_point())]
@@ -77,7 +51,8 @@ def torch_model(directory: Path, source: str | None = None) -> torch.nn.Module:
                         .reshape(parameter.shape))
     with tempfile.TemporaryDirectory() as scratch:
         marker_path = Path(scratch) / "markers.onnx"
-        exported = _export(model, card, marker_path)
+        # exported like the task's exporter (same inputs, names and tracing), but keeping fp32 markers
+        exported = TRAINING_TASKS[card.task].export_fp32(model, card, marker_path)
         markers = _initializers(onnx.load(str(marker_path)))
     values = _initializers(shipped)
     if markers.keys() != values.keys():

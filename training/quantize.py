@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
-import math
 import shutil
 import tempfile
 from pathlib import Path
@@ -21,35 +20,20 @@ import onnx
 from onnx import numpy_helper
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
-from training.data import load_physionet, load_stocks, load_tinyshakespeare
-from training.export import evaluate_sentiment
-from training.export_charlm import SAMPLE, write_sample
-from training.export_stock import evaluate as evaluate_stock
-from training.export_vitals import evaluate as evaluate_vitals
-from training.train_stock import make_windows
-from training.parity import from_fp32_source
-from zoo.cards import MODEL_FILE, ModelCard, Quantization, sha256_of
+from training.parity_vectors import from_fp32_source
+from training.tasks import TRAINING_TASKS
 from zoo.artifacts import create_session, ARTIFACTS_DIR
+from zoo.cards import MODEL_FILE, ModelCard, Quantization, sha256_of
 from zoo.checks import example_inputs
-from zoo.tasks.forecasting.predictor import ForecastingPredictor
-from zoo.tasks.generation.predictor import GenerationPredictor
-from zoo.tasks.vitals.predictor import VitalsPredictor
-from zoo.tasks.vitals.records import parse_record_text
+from zoo.registry import get_task
 
 QUANTIZED_OPS = ["LSTM", "MatMul", "Gemm"]
 SUFFIX = "-int8"
-# (headline metric, higher is better, allowed change in the worse direction; relative for pinball loss)
-TOLERANCES = {
-    "sentiment": ("accuracy", True, 0.005),
-    "generation": ("validation_loss_nats_per_char", False, 0.01),
-    "vitals": ("mortality_auroc", True, 0.005),
-    "forecasting": ("pinball_loss", False, 0.01),  # +1% of the source's loss
-}
 PARITY_TOLERANCE = 0.5  # max |int8 - fp32| over raw outputs (logits, scaled quantiles); the metric is the gate
 
 
 def fp32_weights_for(model: onnx.ModelProto, op_types: list[str]) -> onnx.ModelProto:
-    """Undo training.export.store_weights_fp16 for the weights the quantizer must see as constants (those
+    """Undo training.onnx_export.store_weights_fp16 for the weights the quantizer must see as constants (those
     behind a Cast into a quantizable op); other fp16 tables (the embedding) stay fp16."""
     consumers = {name for node in model.graph.node if node.op_type in op_types for name in node.input}
     casts = {node.output[0]: node for node in model.graph.node
@@ -91,37 +75,6 @@ def output_difference(source_dir: Path, target: Path, card: ModelCard, seed: int
     return float(max(np.abs(a - b).max() for a, b in zip(reference, quantized)))
 
 
-def measure(card: ModelCard, directory: Path, data_dir: str | None) -> ModelCard:
-    """The card's metrics again, for the file in `directory` (baselines are the same split's)."""
-    providers = ["CPUExecutionProvider"]
-    if card.task == "sentiment":
-        card.metrics = evaluate_sentiment(directory, data_dir)
-    elif card.task == "generation":
-        generator = GenerationPredictor(directory, providers)
-        loss = generator.nats_per_char(load_tinyshakespeare("validation", data_dir))
-        for metric in card.metrics:
-            metric.value = round(loss if metric.name.endswith("nats_per_char") else loss / math.log(2), 6)
-        card.samples = [write_sample(generator, **SAMPLE)]
-    elif card.task == "forecasting":
-        series = load_stocks()
-        card.metrics = evaluate_stock(ForecastingPredictor(directory, providers), series, make_windows(series, "test")).metrics
-    elif card.task == "vitals":
-        train, test = load_physionet("set-a", data_dir), load_physionet("set-b", data_dir)
-        card.metrics = evaluate_vitals(
-            VitalsPredictor(directory, providers), [parse_record_text(s.record_text) for s in train],
-            np.array([s.died for s in train]), [parse_record_text(s.record_text) for s in test],
-            np.array([s.died for s in test]), np.array([s.saps1 for s in test])).metrics
-    return card
-
-
-def within(task: str, source_value: float, value: float) -> tuple[bool, float]:
-    metric, higher_is_better, tolerance = TOLERANCES[task]
-    if task == "forecasting":
-        tolerance = tolerance * source_value
-    worse_by = (source_value - value) if higher_is_better else (value - source_value)
-    return worse_by <= tolerance + 1e-12, tolerance
-
-
 def quantize(name: str, artifacts_dir: Path = ARTIFACTS_DIR, data_dir: str | None = None) -> ModelCard:
     source_dir = Path(artifacts_dir) / name
     source = ModelCard.load(source_dir)
@@ -145,9 +98,10 @@ def quantize(name: str, artifacts_dir: Path = ARTIFACTS_DIR, data_dir: str | Non
     card.limitations = [f"int8 variant of {name}: weights rounded to 8 bits; quality measured below, against "
                         f"{name}'s on the same split"] + source.limitations
     card = from_fp32_source(target_dir, card, source_dir)  # saves the card with its parity vectors
-    card = measure(card, target_dir, data_dir)
-    metric = TOLERANCES[source.task][0]
-    ok, tolerance = within(source.task, source.metric(metric).value, card.metric(metric).value)
+    card = TRAINING_TASKS[source.task].measure(card, target_dir, data_dir)  # the card's metrics, for the int8 file
+    task = get_task(source.task)
+    metric = task.headline_metric  # allowed to get worse by the task's int8 tolerance, no more
+    ok, tolerance = task.within_int8_tolerance(source.metric(metric).value, card.metric(metric).value)
     card.quantization = Quantization(
         source=name, method="onnxruntime dynamic quantization, per-tensor int8 weights, uint8 activations",
         quantized_ops=QUANTIZED_OPS, metric=metric, source_value=source.metric(metric).value,

@@ -46,7 +46,7 @@ class Config:
     steps: int = 5000  # optimiser steps per (cell, length), a fresh batch each
     batch_size: int = 64
     learning_rate: float = 2e-3
-    clip_norm: float = 1.0  # as training/train_*.py: a bounded step when the gradient explodes
+    clip_norm: float = 1.0  # as training/*/train.py: a bounded step when the gradient explodes
     evaluate_every: int = 250
     test_size: int = 1000
     seed: int = 0

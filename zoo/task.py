@@ -73,8 +73,8 @@ class StatefulPredictor(Predictor, Protocol):
 @dataclass(frozen=True)
 class Task:
     """Every fact about one task that code outside the task's own folders needs."""
-    name: str  # as on the cards and in /models: "sentiment", ...
-    title: str  # for tables: "Sentiment (SST-2)"
+    name: str  # as on the cards and in /models
+    title: str  # for tables, with the data set: "... (SST-2)"
     predictor: type  # a Predictor class
     check_contract: Callable[[ModelCard], None]  # raises ValidationError unless the card's tensors fit the predictor
     headline_metric: str  # the card metric a task's default model is chosen by

@@ -1,7 +1,7 @@
 """Train an SST-2 sentiment model, then export it to zoo/artifacts/<name>/ with a measured card.
 
-    python -m training.train_sentiment --model sst2-lstm
-    python -m training.train_sentiment --model test-sst2-gru --pretrained none --epochs 1 --limit-train 300
+    python -m training.sentiment.train --model sst2-lstm
+    python -m training.sentiment.train --model test-sst2-gru --pretrained none --epochs 1 --limit-train 300
 """
 from __future__ import annotations
 
@@ -19,10 +19,11 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from training import pretrained
+import training.sentiment.pretrained as pretrained
+from training.checkpoints import save_checkpoint
 from training.cli import parse_config
-from training.data import hold_out_sentences, load_sst2
-from training.export import export_sentiment, save_checkpoint
+from training.sentiment.data import hold_out_sentences, load_sst2
+from training.sentiment.export import export_sentiment
 from zoo import create_model, get_spec
 from zoo.tasks.sentiment.tokenizer import WordPieceTokenizer
 
@@ -42,7 +43,7 @@ class Config:
     clip_norm: float = 1.0  # recurrent nets spike now and then; clipping keeps one batch from undoing an epoch
     validation_sentences: int = 800  # whole sentences held out of train.tsv for model selection; dev is read once
     limit_train: int = 0  # >0: keep only this many training phrases (smoke runs)
-    teacher: str = ""  # .npz of teacher logits per train phrase (training/teacher.py); empty: no distillation
+    teacher: str = ""  # .npz of teacher logits per train phrase (training.sentiment.teacher); empty: no distillation
     distill_weight: float = 0.7  # share of the loss that matches the teacher; the rest fits the labels
     temperature: float = 2.0  # softens both distributions so the teacher's doubts carry information
     max_minutes: float = 30.0
@@ -90,8 +91,8 @@ def load_teacher(config: Config, texts: list[str], train_rows: list[int]) -> tup
         return None, {}
     saved = np.load(config.teacher)
     if str(saved["train_sha256"]) != hashlib.sha256("\n".join(texts).encode()).hexdigest():
-        raise SystemExit(f"{config.teacher} was computed on a different train.tsv; rerun training/teacher.py")
-    about = {"model": "MiniLM-L6 (all-MiniLM-L6-v2) fine-tuned on train.tsv by training/teacher.py",
+        raise SystemExit(f"{config.teacher} was computed on a different train.tsv; rerun training/sentiment/teacher.py")
+    about = {"model": "MiniLM-L6 (all-MiniLM-L6-v2) fine-tuned on train.tsv by training/sentiment/teacher.py",
              "dev_accuracy": round(float(saved["dev_accuracy"]), 4),
              "validation_accuracy": round(float(saved["val_accuracy"]), 4),
              "train_seconds": round(float(saved["train_seconds"]), 1)}
@@ -192,13 +193,16 @@ def train(config: Config) -> Path:
         "model_name": config.model,
         "model_arguments": model_arguments,
         "state_dict": best["state_dict"],
-        "best_epoch": best["epoch"],
-        "epochs_run": epochs_run,
-        "val_accuracy": best["val_accuracy"],
+        "optimizer_state": {"model": optimiser.state_dict()},
+        "unit": "epochs",
+        "iterations_run": epochs_run,
+        "best_iteration": best["epoch"],
+        "validation_metric": "validation_accuracy",
+        "best_validation": best["val_accuracy"],
         "train_seconds": seconds,
         "config": dataclasses.asdict(config),
-        "teacher": teacher,
-        "tokenizer_json": pretrained.tokenizer_path().read_text(),  # the vocabulary travels with the weights
+        # the vocabulary travels with the weights
+        "extras": {"teacher": teacher, "tokenizer_json": pretrained.tokenizer_path().read_text()},
     }
     path = save_checkpoint(checkpoint, config.checkpoint_dir)
     print(f"saved {path} (best epoch {best['epoch']}, validation accuracy {best['val_accuracy']:.4f}, {seconds:.0f} s)")
@@ -209,7 +213,7 @@ def main(argv: list[str] | None = None) -> None:
     config = parse_config(Config, sys.argv[1:] if argv is None else argv, __doc__)
     checkpoint_path = train(config)
     if config.export:
-        command = "python -m training.train_sentiment " + " ".join(sys.argv[1:] if argv is None else argv)
+        command = "python -m training.sentiment.train " + " ".join(sys.argv[1:] if argv is None else argv)
         export_sentiment(checkpoint_path, Path(config.artifacts_dir), config.data_dir or None, command=command)
 
 

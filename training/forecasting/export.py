@@ -1,53 +1,45 @@
-"""Stock checkpoint -> ONNX -> parity check -> onnxruntime evaluation on the test split beside the naive
-forecasts -> model card and forecast plot.
+"""Forecasting checkpoint -> ONNX -> parity check -> onnxruntime evaluation on the test split beside the naive
+forecasts (training/forecasting/evaluation.py) -> model card and forecast plot.
 
-    python -m training.export_stock checkpoints/stock-gru.pt
-
-Baselines on the same test windows: (a) the random walk, a zero median with the empirical quantiles of
-the trailing year's h-day returns (centred on zero); (b) the last daily return persisted (h times it).
+    python -m training.forecasting.export checkpoints/stock-gru.pt
 """
 from __future__ import annotations
 
 import argparse
-import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import onnx
 import torch
 
-from training.data import STOCK_SPLITS, STOCK_TICKERS, STOCKS_LICENSE, STOCKS_SOURCE, PriceSeries, load_stocks
-from training.export import OPSET, hardware, load_checkpoint
-from training.train_stock import Windows, make_windows
-from training.parity import from_torch
-from zoo import create_model, get_spec
-from zoo.cards import (MODEL_FILE, Architecture, Export, Metric, ModelCard, Preprocessing, TensorSpec,
-                       TrainingData, TrainingRun, sha256_of)
-from zoo.tasks.forecasting.features import features, FEATURES, FeatureStatistics, MAX_CLOSES, MIN_SCALE, WINDOW
-from zoo.models import parameter_count
+from training.checkpoints import build_model, load_checkpoint
+from training.forecasting.data import (STOCK_SPLITS, STOCK_TICKERS, STOCKS_LICENSE, STOCKS_SOURCE, PriceSeries,
+                                       load_stocks)
+from training.forecasting.evaluation import evaluate
+from training.forecasting.windows import Windows, make_windows
+from training.onnx_export import EXPORTER, OPSET, export_graph, hardware
+from training.parity_vectors import from_torch
+from training.task import TrainingTask
+from zoo import get_spec
 from zoo.artifacts import create_session
+from zoo.cards import (MODEL_FILE, Architecture, Export, ModelCard, Preprocessing, TensorSpec, TrainingData,
+                       TrainingRun, sha256_of)
+from zoo.models import parameter_count
+from zoo.tasks.forecasting.features import features, FEATURES, FeatureStatistics, MAX_CLOSES, MIN_SCALE, WINDOW
 from zoo.tasks.forecasting.predictor import ForecastingPredictor
 
 PARITY_TOLERANCE = 1e-5
-TRAILING_DAYS = 250  # the random walk's quantiles come from the trailing trading year
 FIGURE_FILE = "forecast.png"
-
-
-def rebuild(checkpoint: dict) -> torch.nn.Module:
-    model = create_model(checkpoint["model_name"], **checkpoint["model_arguments"])
-    model.load_state_dict(checkpoint["state_dict"])
-    return model.eval()
 
 
 def export_onnx(model: torch.nn.Module, path: Path, window: int = WINDOW) -> None:
     sample = torch.randn(2, window, len(FEATURES))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(model, (sample,), str(path), dynamo=False, opset_version=OPSET,
-                          input_names=["features"], output_names=["quantiles"],
-                          dynamic_axes={"features": {0: "batch", 1: "window"}, "quantiles": {0: "batch"}})
-    onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+    export_graph(model, (sample,), path, input_names=["features"], output_names=["quantiles"],
+                 dynamic_axes={"features": {0: "batch", 1: "window"}, "quantiles": {0: "batch"}})
+
+
+def export_fp32(model: torch.nn.Module, card: ModelCard, path: Path) -> torch.nn.Module:
+    export_onnx(model, path)
+    return model
 
 
 def parity(model: torch.nn.Module, path: Path, windows: Windows, statistics: FeatureStatistics) -> float:
@@ -58,83 +50,6 @@ def parity(model: torch.nn.Module, path: Path, windows: Windows, statistics: Fea
     with torch.no_grad():
         torch_out = model(torch.from_numpy(inputs)).numpy()
     return float(np.abs(onnx_out - torch_out).max())
-
-
-def random_walk_quantiles(series: dict[str, PriceSeries], windows: Windows, horizons: int,
-                          levels: list[float]) -> np.ndarray:
-    """Baseline (a): (N, H, Q) zero-median quantiles of the trailing year's overlapping h-day returns."""
-    out = np.zeros((len(windows), horizons, len(levels)))
-    for i, (ticker, t) in enumerate(zip(windows.tickers, windows.anchor_index)):
-        logs = np.log(series[ticker].closes[max(0, t - TRAILING_DAYS) : t + 1])  # the past only
-        for h in range(1, horizons + 1):
-            moves = logs[h:] - logs[:-h]  # overlapping h-day log returns
-            quantiles = np.quantile(moves, levels)
-            out[i, h - 1] = quantiles - np.median(moves)  # a random walk's median is zero
-    return out
-
-
-def pinball(quantiles: np.ndarray, targets: np.ndarray, levels: list[float]) -> float:
-    error = targets[..., None] - quantiles  # (N, H, Q)
-    levels = np.array(levels)
-    return float(np.maximum(levels * error, (levels - 1) * error).mean())
-
-
-def coverage(quantiles: np.ndarray, targets: np.ndarray) -> float:
-    return float(((targets >= quantiles[..., 0]) & (targets <= quantiles[..., -1])).mean())
-
-
-def skill_interval(model_q: np.ndarray, walk_q: np.ndarray, targets: np.ndarray, levels: list[float],
-                   months: np.ndarray, resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
-    """95% interval of the pinball skill over the random walk (1 - model/walk), resampling whole calendar
-    months of test windows: neighbouring days share their targets, so single windows are not independent."""
-    def per_window(quantiles):
-        error = targets[..., None] - quantiles  # (N, H, Q)
-        return np.maximum(np.array(levels) * error, (np.array(levels) - 1) * error).sum(axis=(1, 2))  # (N,)
-
-    model_loss, walk_loss = per_window(model_q), per_window(walk_q)
-    blocks = [np.flatnonzero(months == month) for month in np.unique(months)]
-    rng = np.random.default_rng(seed)
-    skills = []
-    for _ in range(resamples):
-        rows = np.concatenate([blocks[i] for i in rng.integers(0, len(blocks), len(blocks))])
-        skills.append(1 - model_loss[rows].sum() / walk_loss[rows].sum())
-    low, high = np.percentile(skills, [2.5, 97.5])
-    return float(low), float(high)
-
-
-@dataclass
-class Evaluation:
-    metrics: list[Metric]  # for the card
-    quantiles: np.ndarray  # (N, H, Q) the model's log-return quantiles, for the plot
-    skill_interval: tuple[float, float]  # 95% bootstrap interval of the pinball skill over the random walk
-
-
-def evaluate(forecaster: ForecastingPredictor, series: dict[str, PriceSeries], windows: Windows) -> Evaluation:
-    """The card's test metrics, measured with onnxruntime, beside the naive forecasts on the same windows."""
-    levels, horizons, y = forecaster.quantiles, forecaster.horizons, windows.targets
-    model_q = forecaster.log_return_quantiles(np.exp(windows.log_closes))  # (N, H, Q)
-    walk_q = random_walk_quantiles(series, windows, horizons, levels)
-    median = model_q[..., levels.index(0.5)]  # (N, H)
-    last_return = windows.log_closes[:, -1] - windows.log_closes[:, -2]  # (N,)
-    persisted = last_return[:, None] * np.arange(1, horizons + 1)  # (N, H) baseline (b)
-    walk_mae = np.abs(y).mean()  # the random walk's median is 0
-    split = f"test {STOCK_SPLITS['test'][0]} to {STOCK_SPLITS['test'][1]}, {len(set(windows.tickers))} tickers, horizons 1-{horizons}"
-    n = int(y.size)
-    up_rate = float((y[:, 0] > 0).mean())
-    metrics = [
-        Metric("pinball_loss", split, round(pinball(model_q, y, levels), 7),
-               "(a) random walk: zero median, trailing-year empirical quantiles", round(pinball(walk_q, y, levels), 7), n),
-        Metric("mase_median", split, round(float(np.abs(y - median).mean() / walk_mae), 5),
-               "(a) random walk (zero median), 1.0 by definition", 1.0, n),
-        Metric("mae_median_log_return", split, round(float(np.abs(y - median).mean()), 7),
-               "(b) last daily return persisted", round(float(np.abs(y - persisted).mean()), 7), n),
-        Metric("coverage_80", split, round(coverage(model_q, y), 5),
-               "(a) random walk: trailing-year 10%-90% quantiles", round(coverage(walk_q, y), 5), n),
-        Metric("direction_accuracy_1d", f"{split} (day 1 only)", round(float((np.sign(median[:, 0]) == np.sign(y[:, 0])).mean()), 5),
-               "up-day base rate (always predict up)", round(up_rate, 5), int(len(y))),
-    ]
-    months = np.array([series[t].dates[i].astype("datetime64[M]") for t, i in zip(windows.tickers, windows.anchor_index)])
-    return Evaluation(metrics, model_q, skill_interval(model_q, walk_q, y, levels, months))
 
 
 def plot(series: dict[str, PriceSeries], windows: Windows, model_q: np.ndarray, levels: list[float],
@@ -168,14 +83,16 @@ def plot(series: dict[str, PriceSeries], windows: Windows, model_q: np.ndarray, 
     plt.close(figure)
 
 
-def export_stock(checkpoint_path: Path, artifacts_dir: Path, command: str = "") -> ModelCard:
+def export_forecasting(checkpoint_path: Path, artifacts_dir: Path, data_dir: str | None = None,
+                       command: str = "") -> ModelCard:
+    """`data_dir` is unused: the prices come from an installed package (training/forecasting/data.py)."""
     checkpoint = load_checkpoint(checkpoint_path)
-    name, arguments = checkpoint["model_name"], checkpoint["model_arguments"]
+    name, arguments, extras = checkpoint["model_name"], checkpoint["model_arguments"], checkpoint["extras"]
     out = Path(artifacts_dir) / name
     out.mkdir(parents=True, exist_ok=True)
-    model = rebuild(checkpoint)
+    model = build_model(checkpoint)
     export_onnx(model, out / MODEL_FILE)
-    statistics = FeatureStatistics.from_dict(checkpoint["feature_statistics"])
+    statistics = FeatureStatistics.from_dict(extras["feature_statistics"])
     series = load_stocks()
     test_windows = make_windows(series, "test")
     difference = parity(model, out / MODEL_FILE, test_windows, statistics)
@@ -198,9 +115,9 @@ def export_stock(checkpoint_path: Path, artifacts_dir: Path, command: str = "") 
             normalisation=f"log returns of the last {WINDOW + 1} closes divided by their standard deviation "
                           f"(floor {MIN_SCALE}); features standardised with the training windows' statistics",
             statistics={**statistics.to_dict(), "window": WINDOW, "horizons": horizons, "quantiles": levels,
-                        "min_scale": MIN_SCALE, "calibration_gap_scale": [round(f, 4) for f in checkpoint["gap_scale"]],
+                        "min_scale": MIN_SCALE, "calibration_gap_scale": [round(f, 4) for f in extras["gap_scale"]],
                         "validation_coverage_before_calibration":
-                            [round(c, 4) for c in checkpoint["validation_coverage_before_calibration"]]}),
+                            [round(c, 4) for c in extras["validation_coverage_before_calibration"]]}),
         training_data=TrainingData(
             dataset=f"daily adjusted closes of {', '.join(STOCK_TICKERS)}", source=STOCKS_SOURCE, license=STOCKS_LICENSE,
             train_split=f"windows whose last target day is in {STOCK_SPLITS['train'][0][:4]}-{STOCK_SPLITS['train'][1][:4]} "
@@ -210,10 +127,9 @@ def export_stock(checkpoint_path: Path, artifacts_dir: Path, command: str = "") 
         metrics=[],
         training=TrainingRun(seconds=round(checkpoint["train_seconds"], 1), hardware=hardware(),
                              epochs=checkpoint["config"]["epochs"], seed=checkpoint["config"]["seed"],
-                             command=command or f"python -m training.train_stock --model {name}",
-                             config={**checkpoint["config"], "best_epoch": checkpoint["best_epoch"]}),
-        export=Export(onnx_file=MODEL_FILE, sha256=sha256_of(out / MODEL_FILE), opset=OPSET,
-                      exporter=f"torch.onnx TorchScript exporter, torch {torch.__version__}",
+                             command=command or f"python -m training.forecasting.train --model {name}",
+                             config={**checkpoint["config"], "best_epoch": checkpoint["best_iteration"]}),
+        export=Export(onnx_file=MODEL_FILE, sha256=sha256_of(out / MODEL_FILE), opset=OPSET, exporter=EXPORTER,
                       parity_max_abs_diff=difference, parity_tolerance=PARITY_TOLERANCE,
                       size_bytes=(out / MODEL_FILE).stat().st_size),
         intended_use="Teaching: what a recurrent network can and cannot learn from past prices; a calibrated "
@@ -255,13 +171,24 @@ def limitations(card: ModelCard, interval: tuple[float, float]) -> list[str]:
     ]
 
 
+def measure(card: ModelCard, directory: Path, data_dir: str | None) -> ModelCard:
+    series = load_stocks()
+    predictor = ForecastingPredictor(directory, ["CPUExecutionProvider"])
+    card.metrics = evaluate(predictor, series, make_windows(series, "test")).metrics
+    return card
+
+
+TRAINING_TASK = TrainingTask(name=ForecastingPredictor.task, export=export_forecasting, export_fp32=export_fp32,
+                             measure=measure)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoint", type=Path)
     parser.add_argument("--artifacts-dir", type=Path, default=Path("zoo/artifacts"))
     parser.add_argument("--command", default="")
     args = parser.parse_args()
-    export_stock(args.checkpoint, args.artifacts_dir, args.command)
+    export_forecasting(args.checkpoint, args.artifacts_dir, command=args.command)
 
 
 if __name__ == "__main__":

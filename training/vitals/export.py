@@ -1,44 +1,33 @@
 """Vitals checkpoint -> ONNX -> parity check -> onnxruntime evaluation on PhysioNet 2012 set-b beside the
-baselines -> model card and calibration plot.
+baselines (training/vitals/evaluation.py) -> model card and calibration plot.
 
-    python -m training.export_vitals checkpoints/vitals-gru.pt
-
-Baselines on the same set-b stays: the SAPS-I score from the outcomes file, and a logistic regression on
-per-variable summary features (first/last/min/max/mean and a missing flag, plus the descriptors) trained
-on set-a; for the next-hour vitals, the last observation carried forward.
+    python -m training.vitals.export checkpoints/vitals-gru.pt
 """
 from __future__ import annotations
 
 import argparse
-import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import onnx
 import torch
 
-from training.data import PHYSIONET_FILES, PHYSIONET_LICENSE, load_physionet
-from training.export import OPSET, hardware, load_checkpoint
-from training.train_vitals import auroc
-from training.parity import from_torch
-from zoo import create_model, get_spec
-from zoo.cards import (MODEL_FILE, Architecture, Export, Metric, ModelCard, Preprocessing, TensorSpec,
-                       TrainingData, TrainingRun, sha256_of)
-from zoo.models import parameter_count
+from training.checkpoints import build_model, load_checkpoint
+from training.onnx_export import EXPORTER, OPSET, export_graph, hardware
+from training.parity_vectors import from_torch
+from training.task import TrainingTask
+from training.vitals.data import PHYSIONET_FILES, PHYSIONET_LICENSE, load_physionet
+from training.vitals.evaluation import Evaluation, evaluate
+from zoo import get_spec
 from zoo.artifacts import create_session
+from zoo.cards import (MODEL_FILE, Architecture, Export, ModelCard, Preprocessing, TensorSpec, TrainingData,
+                       TrainingRun, sha256_of)
+from zoo.models import parameter_count
 from zoo.tasks.vitals.predictor import VitalsPredictor
-from zoo.tasks.vitals.records import carried_forward, descriptor_features, features, hourly, parse_record_text, transform, vital_targets, DESCRIPTORS, FEATURE_COUNT, HOURS, LIMITS, MAX_OBSERVATIONS, Record, SERIES, SKEWED, VITALS, VitalsStatistics
+from zoo.tasks.vitals.records import (features, parse_record_text, DESCRIPTORS, FEATURE_COUNT, HOURS, LIMITS,
+                                      MAX_OBSERVATIONS, SERIES, SKEWED, VITALS, VitalsStatistics)
 
 PARITY_TOLERANCE = 1e-5
 FIGURE_FILE = "calibration.png"
-BOOTSTRAP = 1000
-
-
-def rebuild(checkpoint: dict) -> torch.nn.Module:
-    model = create_model(checkpoint["model_name"], **checkpoint["model_arguments"])
-    model.load_state_dict(checkpoint["state_dict"])
-    return model.eval()
 
 
 def state_names(model: torch.nn.Module) -> tuple[list[str], list[str]]:
@@ -56,12 +45,13 @@ def export_onnx(model: torch.nn.Module, path: Path) -> None:
     inputs, outputs = state_names(model)
     axes = {"features": {0: "batch", 1: "hours"}, "mortality_risk": {0: "batch", 1: "hours"},
             "vitals_change": {0: "batch", 1: "hours"}, **{name: {1: "batch"} for name in inputs + outputs}}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(model, (sample, *state), str(path), dynamo=False, opset_version=OPSET,
-                          input_names=["features", *inputs], output_names=["mortality_risk", "vitals_change", *outputs],
-                          dynamic_axes=axes)
-    onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+    export_graph(model, (sample, *state), path, input_names=["features", *inputs],
+                 output_names=["mortality_risk", "vitals_change", *outputs], dynamic_axes=axes)
+
+
+def export_fp32(model: torch.nn.Module, card: ModelCard, path: Path) -> torch.nn.Module:
+    export_onnx(model, path)
+    return model
 
 
 def parity(model: torch.nn.Module, path: Path, inputs: np.ndarray) -> float:
@@ -86,103 +76,6 @@ def state_specs(model: torch.nn.Module, suffix: str, description: str) -> list[T
     names = inputs if suffix == "0" else outputs
     shapes = [list(s.shape) for s in model.initial_state(1)]
     return [TensorSpec(name, "float32", [shape[0], "batch", shape[2]], description) for name, shape in zip(names, shapes)]
-
-
-def summary_features(record: Record, statistics: VitalsStatistics) -> np.ndarray:
-    """first/last/min/max/mean of each standardised variable over the 48 h (0 if never seen) + a missing
-    flag, then the descriptors: the logistic regression baseline's input."""
-    values = (transform(hourly(record)) - np.array(statistics.mean)) / np.array(statistics.std)  # (HOURS, V)
-    out = []
-    for column in values.T:
-        seen = column[~np.isnan(column)]
-        out += [seen[0], seen[-1], seen.min(), seen.max(), seen.mean(), 0.0] if len(seen) else [0.0] * 5 + [1.0]
-    return np.concatenate([out, descriptor_features(record.descriptors, statistics)])
-
-
-def fit_logistic_regression(inputs: np.ndarray, labels: np.ndarray, l2: float = 1e-2) -> tuple[np.ndarray, float]:
-    """L2-regularised logistic regression by L-BFGS: (weights, bias)."""
-    x, y = torch.tensor(inputs, dtype=torch.float64), torch.tensor(labels, dtype=torch.float64)
-    weights = torch.zeros(x.shape[1], dtype=torch.float64, requires_grad=True)
-    bias = torch.zeros(1, dtype=torch.float64, requires_grad=True)
-    optimiser = torch.optim.LBFGS([weights, bias], max_iter=500, line_search_fn="strong_wolfe")
-
-    def closure():
-        optimiser.zero_grad()
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(x @ weights + bias, y) + l2 * (weights ** 2).sum()
-        loss.backward()
-        return loss
-
-    optimiser.step(closure)
-    return weights.detach().numpy(), float(bias.item())
-
-
-# --- metrics --------------------------------------------------------------------------------------------
-def average_precision(scores: np.ndarray, labels: np.ndarray) -> float:
-    order = np.argsort(-scores, kind="mergesort")
-    hits = labels[order] == 1
-    precision = np.cumsum(hits) / np.arange(1, len(hits) + 1)
-    return float(precision[hits].sum() / hits.sum())
-
-
-def bootstrap_auroc(scores: np.ndarray, labels: np.ndarray, seed: int = 0) -> tuple[float, float]:
-    rng = np.random.default_rng(seed)
-    values = []
-    for _ in range(BOOTSTRAP):
-        rows = rng.integers(0, len(labels), len(labels))
-        values.append(auroc(scores[rows], labels[rows]))
-    low, high = np.percentile(values, [2.5, 97.5])
-    return float(low), float(high)
-
-
-@dataclass
-class Evaluation:
-    metrics: list[Metric]
-    risk: np.ndarray  # (N,) the model's risk at hour 48
-    logistic: np.ndarray  # (N,) the logistic regression's risk
-    died: np.ndarray  # (N,)
-    auroc_interval: tuple[float, float]
-    logistic_auroc_interval: tuple[float, float]
-
-
-def evaluate(predictor: VitalsPredictor, train_records: list[Record], train_died: np.ndarray,
-             test_records: list[Record], test_died: np.ndarray, test_saps: np.ndarray) -> Evaluation:
-    """The card's set-b metrics, measured with onnxruntime, beside the baselines on the same stays."""
-    statistics = predictor.statistics
-    risk, change = predictor.assess(np.stack([features(r, statistics) for r in test_records]))  # (N, T), (N, T, 5)
-    risk48 = risk[:, -1]
-
-    summaries_train = np.stack([summary_features(r, statistics) for r in train_records])
-    summaries_test = np.stack([summary_features(r, statistics) for r in test_records])
-    weights, bias = fit_logistic_regression(summaries_train, train_died)
-    logistic = 1 / (1 + np.exp(-(summaries_test @ weights + bias)))
-    saps_known = test_saps >= 0
-
-    split = "PhysioNet 2012 set-b (the challenge's held-out set), risk at hour 48"
-    n = len(test_died)
-    interval = bootstrap_auroc(risk48, test_died)
-    metrics = [
-        Metric("mortality_auroc", split, round(auroc(risk48, test_died), 5),
-               "logistic regression on summary features, trained on set-a", round(auroc(logistic, test_died), 5), n),
-        Metric("mortality_auroc_vs_saps1", f"{split}, stays with a SAPS-I score", round(auroc(risk48[saps_known], test_died[saps_known]), 5),
-               "SAPS-I score", round(auroc(test_saps[saps_known], test_died[saps_known]), 5), int(saps_known.sum())),
-        Metric("mortality_auprc", split, round(average_precision(risk48, test_died), 5),
-               "logistic regression on summary features, trained on set-a", round(average_precision(logistic, test_died), 5), n),
-        Metric("mortality_brier", split, round(float(np.mean((risk48 - test_died) ** 2)), 5),
-               "logistic regression on summary features, trained on set-a", round(float(np.mean((logistic - test_died) ** 2)), 5), n),
-    ]
-    targets = [vital_targets(r) for r in test_records]
-    carried = np.stack([carried_forward(t) for t in targets])  # (N, HOURS, 5)
-    following = np.stack([np.concatenate([t[1:], np.full_like(t[:1], np.nan)]) for t in targets])
-    base = np.where(np.isnan(carried), predictor.vital_mean, carried)
-    predicted = base + change * predictor.vital_std
-    for i, vital in enumerate(VITALS):
-        known = ~np.isnan(following[..., i]) & ~np.isnan(carried[..., i])
-        metrics.append(Metric(
-            f"next_hour_mae_{vital}", "set-b, every hour whose next hour has the vital and an earlier value exists",
-            round(float(np.abs(predicted[..., i] - following[..., i])[known].mean()), 4),
-            "last observation carried forward", round(float(np.abs(carried[..., i] - following[..., i])[known].mean()), 4),
-            int(known.sum())))
-    return Evaluation(metrics, risk48, logistic, test_died, interval, bootstrap_auroc(logistic, test_died))
 
 
 def plot_calibration(evaluation: Evaluation, title: str, path: Path) -> None:
@@ -210,12 +103,12 @@ def plot_calibration(evaluation: Evaluation, title: str, path: Path) -> None:
 
 def export_vitals(checkpoint_path: Path, artifacts_dir: Path, data_dir: str | None, command: str = "") -> ModelCard:
     checkpoint = load_checkpoint(checkpoint_path)
-    name, arguments = checkpoint["model_name"], checkpoint["model_arguments"]
+    name, arguments, extras = checkpoint["model_name"], checkpoint["model_arguments"], checkpoint["extras"]
     out = Path(artifacts_dir) / name
     out.mkdir(parents=True, exist_ok=True)
-    model = rebuild(checkpoint)
+    model = build_model(checkpoint)
     export_onnx(model, out / MODEL_FILE)
-    statistics = VitalsStatistics.from_dict(checkpoint["statistics"])
+    statistics = VitalsStatistics.from_dict(extras["statistics"])
 
     train_stays = load_physionet("set-a", data_dir)
     test_stays = load_physionet("set-b", data_dir)
@@ -242,23 +135,22 @@ def export_vitals(checkpoint_path: Path, artifacts_dir: Path, data_dir: str | No
             tokenizer_file="", tokenizer_sha256="", max_chars=MAX_OBSERVATIONS, labels=list(VITALS),
             normalisation=f"hourly means over {HOURS} h; values clipped to physiological limits (reported); log1p on "
                           f"{', '.join(SKEWED)}; standardised with the training stays' statistics",
-            statistics={**checkpoint["statistics"], "vital_mean": checkpoint["vital_mean"],
-                        "vital_std": checkpoint["vital_std"], "hours": HOURS,
+            statistics={**extras["statistics"], "vital_mean": extras["vital_mean"],
+                        "vital_std": extras["vital_std"], "hours": HOURS,
                         "limits": {k: list(v) for k, v in LIMITS.items()},
                         "descriptor_limits": {k: list(v) for k, v in DESCRIPTORS.items()}}),
         training_data=TrainingData(
             dataset="PhysioNet/CinC Challenge 2012 (first 48 h of 4,000 + 4,000 adult ICU stays)",
             source=PHYSIONET_FILES["set-a"].url.rsplit("/", 1)[0], license=PHYSIONET_LICENSE,
-            train_split=f"set-a: {checkpoint['train_stays']} stays for training, {checkpoint['validation_stays']} "
+            train_split=f"set-a: {extras['train_stays']} stays for training, {extras['validation_stays']} "
                         "held out by patient for monitoring; statistics from the training stays",
             evaluation_split=f"set-b: {len(test_stays)} stays, never used for training or normalisation"),
         metrics=[],
         training=TrainingRun(seconds=round(checkpoint["train_seconds"], 1), hardware=hardware(),
                              epochs=checkpoint["config"]["epochs"], seed=checkpoint["config"]["seed"],
-                             command=command or f"python -m training.train_vitals --model {name}",
-                             config={**checkpoint["config"], "history": checkpoint["history"]}),
-        export=Export(onnx_file=MODEL_FILE, sha256=sha256_of(out / MODEL_FILE), opset=OPSET,
-                      exporter=f"torch.onnx TorchScript exporter, torch {torch.__version__}",
+                             command=command or f"python -m training.vitals.train --model {name}",
+                             config={**checkpoint["config"], "history": extras["history"]}),
+        export=Export(onnx_file=MODEL_FILE, sha256=sha256_of(out / MODEL_FILE), opset=OPSET, exporter=EXPORTER,
                       parity_max_abs_diff=difference, parity_tolerance=PARITY_TOLERANCE,
                       size_bytes=(out / MODEL_FILE).stat().st_size),
         intended_use="Research and education only; NOT a medical device and not for decisions about patients. "
@@ -307,6 +199,18 @@ def limitations(card: ModelCard, evaluation: Evaluation) -> list[str]:
         "One hospital network's adult ICU population, 2001-2008 era; other populations, paediatric patients and "
         "other charting habits are untested.",
     ]
+
+
+def measure(card: ModelCard, directory: Path, data_dir: str | None) -> ModelCard:
+    train, test = load_physionet("set-a", data_dir), load_physionet("set-b", data_dir)
+    card.metrics = evaluate(
+        VitalsPredictor(directory, ["CPUExecutionProvider"]), [parse_record_text(s.record_text) for s in train],
+        np.array([s.died for s in train]), [parse_record_text(s.record_text) for s in test],
+        np.array([s.died for s in test]), np.array([s.saps1 for s in test])).metrics
+    return card
+
+
+TRAINING_TASK = TrainingTask(name=VitalsPredictor.task, export=export_vitals, export_fp32=export_fp32, measure=measure)
 
 
 def main() -> None:

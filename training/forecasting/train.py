@@ -1,8 +1,8 @@
 """Train a quantile forecaster of daily stock returns with the pinball loss, calibrate its 80% interval on
 the validation year, then export it (ONNX, card, forecast plot) to zoo/artifacts/<name>/.
 
-    python -m training.train_stock --model stock-gru
-    python -m training.train_stock --model test-stock-lstm --epochs 2
+    python -m training.forecasting.train --model stock-gru
+    python -m training.forecasting.train --model test-stock-lstm --epochs 2
 
 Walk-forward splits by the date of a window's last target day: train <= 2009, validation 2010,
 test 2011-01 to 2013-03. Feature statistics come from the training windows only.
@@ -21,11 +21,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from training.checkpoints import save_checkpoint
 from training.cli import parse_config
-from training.data import STOCK_SPLITS, PriceSeries, load_stocks
-from training.export import save_checkpoint
+from training.forecasting.data import load_stocks
+from training.forecasting.export import export_forecasting
+from training.forecasting.windows import Windows, make_windows
 from zoo import create_model, get_spec
-from zoo.tasks.forecasting.features import features, raw_features, FeatureStatistics, HORIZONS, QUANTILES, WINDOW
+from zoo.tasks.forecasting.features import features, raw_features, FeatureStatistics
 
 TARGET_COVERAGE = 0.80  # of the 0.1-0.9 interval
 
@@ -43,35 +45,6 @@ class Config:
     seed: int = 1337
     threads: int = 2
     export: bool = True
-
-
-@dataclass
-class Windows:
-    """Every forecast a split asks for: the closes a model reads and what happened next."""
-
-    log_closes: np.ndarray  # (N, W+1) log closes, oldest first
-    targets: np.ndarray  # (N, H) cumulative log return 1..H days after the window's last close
-    tickers: list[str]
-    anchor_index: np.ndarray  # (N,) index of the window's last close in its ticker's series
-
-    def __len__(self) -> int:
-        return len(self.targets)
-
-
-def make_windows(series: dict[str, PriceSeries], split: str, window: int = WINDOW,
-                 horizons: int = HORIZONS) -> Windows:
-    """Windows whose last close and last target day both fall inside `split` (no target crosses a split)."""
-    start, end = (np.datetime64(day) for day in STOCK_SPLITS[split])
-    log_closes, targets, tickers, anchors = [], [], [], []
-    for ticker, prices in series.items():
-        logs = np.log(prices.closes)
-        for t in range(window, len(logs) - horizons):
-            if prices.dates[t] >= start and prices.dates[t + horizons] <= end:
-                log_closes.append(logs[t - window : t + 1])
-                targets.append(logs[t + 1 : t + 1 + horizons] - logs[t])
-                tickers.append(ticker)
-                anchors.append(t)
-    return Windows(np.array(log_closes), np.array(targets), tickers, np.array(anchors))
 
 
 def fit_statistics(windows: Windows) -> FeatureStatistics:
@@ -178,13 +151,16 @@ def train(config: Config) -> Path:
         "model_name": config.model,
         "model_arguments": dict(spec.arguments),
         "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()},  # calibrated
-        "best_epoch": best["epoch"],
-        "validation_pinball": best["loss"],
-        "validation_coverage_before_calibration": before.tolist(),
-        "gap_scale": factors,
-        "feature_statistics": statistics.to_dict(),
+        "optimizer_state": {"model": optimiser.state_dict()},
+        "unit": "epochs",
+        "iterations_run": config.epochs,
+        "best_iteration": best["epoch"],
+        "validation_metric": "validation_pinball",  # in log-return units, before calibration
+        "best_validation": best["loss"],
         "train_seconds": seconds,
         "config": dataclasses.asdict(config),
+        "extras": {"feature_statistics": statistics.to_dict(), "gap_scale": factors,
+                   "validation_coverage_before_calibration": before.tolist()},
     }
     path = save_checkpoint(checkpoint, config.checkpoint_dir)
     print(f"saved {path} (best epoch {best['epoch']}, validation pinball {best['loss']:.6f}, {seconds:.0f} s)")
@@ -196,10 +172,8 @@ def main(argv: list[str] | None = None) -> None:
     config = parse_config(Config, argv, __doc__)
     checkpoint_path = train(config)
     if config.export:
-        from training.export_stock import export_stock
-
-        export_stock(checkpoint_path, Path(config.artifacts_dir),
-                     command="python -m training.train_stock " + " ".join(argv))
+        export_forecasting(checkpoint_path, Path(config.artifacts_dir),
+                           command="python -m training.forecasting.train " + " ".join(argv))
 
 
 if __name__ == "__main__":

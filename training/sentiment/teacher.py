@@ -1,6 +1,6 @@
 """Fine-tune MiniLM on SST-2 as a teacher, then save its logits on every train phrase for distillation.
 
-    python -m training.teacher                      # writes checkpoints/teacher-minilm-sst2.npz
+    python -m training.sentiment.teacher                      # writes checkpoints/teacher-minilm-sst2.npz
 
 The teacher never ships: only its soft labels reach the students (Tang et al. 2019 distilled BERT into
 a BiLSTM this way). It uses the same normalisation and held-out split as the students.
@@ -20,9 +20,9 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from training import pretrained
+import training.sentiment.pretrained as pretrained
 from training.cli import parse_config
-from training.data import hold_out_sentences, load_sst2
+from training.sentiment.data import hold_out_sentences, load_sst2
 from zoo.tasks.sentiment.tokenizer import WordPieceTokenizer
 
 

@@ -1,81 +1,40 @@
-"""Checkpoint -> ONNX (native recurrent ops) -> parity check -> onnxruntime evaluation -> model card.
+"""Sentiment checkpoint -> ONNX (native recurrent ops) -> parity check -> onnxruntime evaluation -> model card.
 
-    python -m training.export checkpoints/sst2-lstm.pt
+    python -m training.sentiment.export checkpoints/sst2-lstm.pt
 """
 from __future__ import annotations
 
 import argparse
-import os
-import warnings
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
-import onnx
-from onnx import helper, numpy_helper
 import torch
+from tokenizers import Tokenizer
 
-from training.data import SST2_FILES, SST2_LICENSE, load_sst2
-from training.parity import from_torch
-from zoo import create_model, get_spec
+from training.checkpoints import build_model, load_checkpoint
+from training.onnx_export import EXPORTER, OPSET, export_graph, hardware, round_weights_fp16
+from training.parity_vectors import from_torch
+from training.sentiment.data import SST2_FILES, SST2_LICENSE, load_sst2
+from training.task import TrainingTask
+from zoo import get_spec
+from zoo.artifacts import create_session
 from zoo.cards import (MODEL_FILE, Architecture, Export, Metric, ModelCard, Preprocessing, TensorSpec,
                        TrainingData, TrainingRun, sha256_of)
 from zoo.models import parameter_count
-from zoo.artifacts import cpu_name, create_session
 from zoo.tasks.sentiment.predictor import SentimentPredictor
 from zoo.tasks.sentiment.tokenizer import MAX_TEXT_CHARS as MAX_CHARS, NORMALISATION, WordPieceTokenizer
 
-OPSET = 17
 PARITY_TOLERANCE = 1e-4  # logits, torch (fp16 table) vs onnxruntime, on real dev sentences
 LABELS = ["negative", "positive"]
 TOKENIZER_FILE = "tokenizer.json"
 
 
-def load_checkpoint(path: Path) -> dict:
-    # weights_only: a checkpoint is tensors and plain values, never pickled code
-    return torch.load(path, map_location="cpu", weights_only=True)
-
-
-def save_checkpoint(checkpoint: dict, directory: str | Path) -> Path:
-    """checkpoints/<model>.pt: tensors and plain values only, so load_checkpoint can use weights_only."""
-    path = Path(directory) / f"{checkpoint['model_name']}.pt"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(checkpoint, path)
-    return path
-
-
 def rebuild(checkpoint: dict) -> torch.nn.Module:
-    model = create_model(checkpoint["model_name"], **checkpoint["model_arguments"])
-    model.load_state_dict(checkpoint["state_dict"])
-    model.eval()
+    model = build_model(checkpoint)
     model.fold_embedding(torch.float16)
     round_weights_fp16(model)
     return model
-
-
-@torch.no_grad()
-def round_weights_fp16(model: torch.nn.Module) -> None:
-    """The file stores weights in fp16 to keep models small; rounding the torch model the same way lets
-    the parity check compare like with like. The effect on quality is measured on the card."""
-    for parameter in model.parameters():
-        parameter.copy_(parameter.half().to(parameter.dtype))
-
-
-def store_weights_fp16(path: Path, min_elements: int = 1024) -> None:
-    """Store large fp32 initializers as fp16 followed by a Cast; onnxruntime folds the Casts at load,
-    so inference still runs in fp32 and only the file shrinks."""
-    model = onnx.load(str(path))
-    casts = []
-    for initializer in model.graph.initializer:
-        if initializer.data_type != onnx.TensorProto.FLOAT or np.prod(initializer.dims) < min_elements:
-            continue
-        name = initializer.name
-        half = numpy_helper.to_array(initializer).astype(np.float16)
-        initializer.CopyFrom(numpy_helper.from_array(half, f"{name}_fp16"))
-        casts.append(helper.make_node("Cast", [f"{name}_fp16"], [name], to=onnx.TensorProto.FLOAT, name=f"{name}_to_fp32"))
-    for node in reversed(casts):
-        model.graph.node.insert(0, node)
-    onnx.save(model, str(path))
 
 
 def export_onnx(model: torch.nn.Module, path: Path, fp16: bool = True) -> None:
@@ -83,16 +42,14 @@ def export_onnx(model: torch.nn.Module, path: Path, fp16: bool = True) -> None:
     # specialised a batch or sequence size fails the parity check instead of shipping.
     token_ids = torch.randint(1000, 2000, (2, 7))
     lengths = torch.tensor([7, 4])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
-        torch.onnx.export(
-            model, (token_ids, lengths), str(path), dynamo=False, opset_version=OPSET,
-            input_names=["token_ids", "lengths"], output_names=["logits"],
-            dynamic_axes={"token_ids": {0: "batch", 1: "sequence"}, "lengths": {0: "batch"}, "logits": {0: "batch"}},
-        )
-    if fp16:
-        store_weights_fp16(path)
-    onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+    export_graph(model, (token_ids, lengths), path, input_names=["token_ids", "lengths"], output_names=["logits"],
+                 dynamic_axes={"token_ids": {0: "batch", 1: "sequence"}, "lengths": {0: "batch"}, "logits": {0: "batch"}},
+                 fp16=fp16)
+
+
+def export_fp32(model: torch.nn.Module, card: ModelCard, path: Path) -> torch.nn.Module:
+    export_onnx(model, path, fp16=False)
+    return model
 
 
 def parity(model: torch.nn.Module, model_path: Path, tokenizer: WordPieceTokenizer, texts: list[str]) -> float:
@@ -105,10 +62,6 @@ def parity(model: torch.nn.Module, model_path: Path, tokenizer: WordPieceTokeniz
     return float(np.abs(onnx_logits - torch_logits).max())
 
 
-def hardware() -> str:
-    return f"{cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}"
-
-
 def export_sentiment(checkpoint_path: Path, artifacts_dir: Path, data_dir: str | None, command: str = "") -> ModelCard:
     checkpoint = load_checkpoint(checkpoint_path)
     name = checkpoint["model_name"]
@@ -116,7 +69,7 @@ def export_sentiment(checkpoint_path: Path, artifacts_dir: Path, data_dir: str |
     out = Path(artifacts_dir) / name
     out.mkdir(parents=True, exist_ok=True)
 
-    (out / TOKENIZER_FILE).write_text(checkpoint["tokenizer_json"])
+    (out / TOKENIZER_FILE).write_text(checkpoint["extras"]["tokenizer_json"])
     tokenizer = WordPieceTokenizer(out / TOKENIZER_FILE, max_chars=MAX_CHARS)
     tokenizer.save(out / TOKENIZER_FILE)  # re-saved without padding/truncation: the serving settings
     model = rebuild(checkpoint)
@@ -149,13 +102,12 @@ def export_sentiment(checkpoint_path: Path, artifacts_dir: Path, data_dir: str |
             evaluation_split="dev.tsv (872 sentences)"),
         metrics=[],
         training=TrainingRun(
-            seconds=round(checkpoint["train_seconds"], 1), hardware=hardware(), epochs=checkpoint["epochs_run"],
-            seed=checkpoint["config"]["seed"], command=command or f"python -m training.train_sentiment --model {name}",
-            config={**checkpoint["config"], "best_epoch": checkpoint["best_epoch"],
-                    "validation_accuracy": round(checkpoint["val_accuracy"], 4),
-                    "teacher_run": checkpoint.get("teacher", {})}),
-        export=Export(onnx_file=MODEL_FILE, sha256=sha256_of(out / MODEL_FILE), opset=OPSET,
-                      exporter=f"torch.onnx TorchScript exporter, torch {torch.__version__}",
+            seconds=round(checkpoint["train_seconds"], 1), hardware=hardware(), epochs=checkpoint["iterations_run"],
+            seed=checkpoint["config"]["seed"], command=command or f"python -m training.sentiment.train --model {name}",
+            config={**checkpoint["config"], "best_epoch": checkpoint["best_iteration"],
+                    "validation_accuracy": round(checkpoint["best_validation"], 4),
+                    "teacher_run": checkpoint["extras"].get("teacher", {})}),
+        export=Export(onnx_file=MODEL_FILE, sha256=sha256_of(out / MODEL_FILE), opset=OPSET, exporter=EXPORTER,
                       parity_max_abs_diff=max_diff, parity_tolerance=PARITY_TOLERANCE,
                       size_bytes=(out / MODEL_FILE).stat().st_size),
         intended_use="English sentence- or phrase-level sentiment (positive/negative) of short reviews, "
@@ -175,6 +127,11 @@ def export_sentiment(checkpoint_path: Path, artifacts_dir: Path, data_dir: str |
     return card
 
 
+def vocabulary_size(tokenizer: Path | None, outputs: list[TensorSpec]) -> int:
+    """A brought model's vocabulary: what its tokenizer.json knows."""
+    return Tokenizer.from_file(str(tokenizer)).get_vocab_size()
+
+
 def majority_class(labels: list[int]) -> int:
     return Counter(labels).most_common(1)[0][0]
 
@@ -189,6 +146,15 @@ def evaluate_sentiment(model_dir: Path, data_dir: str | None) -> list[Metric]:
     return [Metric(name="accuracy", split="SST-2 dev", value=round(float((predicted == labels).mean()), 6),
                    baseline="majority class of train", baseline_value=round(float((labels == majority).mean()), 6),
                    examples=len(labels))]
+
+
+def measure(card: ModelCard, directory: Path, data_dir: str | None) -> ModelCard:
+    card.metrics = evaluate_sentiment(directory, data_dir)
+    return card
+
+
+TRAINING_TASK = TrainingTask(name=SentimentPredictor.task, export=export_sentiment, export_fp32=export_fp32,
+                             measure=measure, vocabulary_size=vocabulary_size)
 
 
 def main() -> None:

@@ -84,12 +84,6 @@ class GenerationMetrics:
         self.step_batch = prometheus_client.Histogram(
             "rnnzoo_generation_step_batch_size", "streams stepped by one onnxruntime call", ["model"],
             buckets=(1, 2, 4, 8, 16, 32, 64))
-        self.request_batch = prometheus_client.Histogram(
-            "rnnzoo_batch_size", "rows (texts, price windows, stays) merged into one onnxruntime call",
-            ["task", "model"], buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512))
-        self.session_batch = prometheus_client.Histogram(
-            "rnnzoo_session_step_batch_size", "session steps merged into one batch of onnxruntime calls", ["model"],
-            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
 
 
 class CapacityError(RuntimeError):

@@ -1,8 +1,8 @@
 """Train an ICU monitor on PhysioNet 2012 set-a: mortality risk after every hour (trained on the stay's
 outcome) and the next hour's HR, MAP, SaO2, RespRate and Temp; then export it with a card measured on set-b.
 
-    python -m training.train_vitals --model vitals-gru
-    python -m training.train_vitals --model test-vitals-gru --epochs 1 --limit-stays 300
+    python -m training.vitals.train --model vitals-gru
+    python -m training.vitals.train --model test-vitals-gru --epochs 1 --limit-stays 300
 
 set-a is split by patient into 3,400 training and 600 validation stays; normalisation statistics come from
 the training stays alone, and set-b is read only by the export's evaluation. The schedule is fixed (the
@@ -22,9 +22,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from training.checkpoints import save_checkpoint
 from training.cli import parse_config
-from training.data import Stay, load_physionet
-from training.export import save_checkpoint
+from training.vitals.data import Stay, load_physionet
+from training.vitals.evaluation import auroc
+from training.vitals.export import export_vitals
 from zoo import create_model, get_spec
 from zoo.tasks.vitals.records import carried_forward, features, parse_record_text, vital_targets, HOURS, VITALS, VitalsStatistics
 
@@ -74,20 +76,6 @@ def make_tensors(records, died, statistics: VitalsStatistics, vital_mean: np.nda
     change = (next_vitals - base) / vital_std
     return Tensors(torch.from_numpy(inputs), torch.tensor(died, dtype=torch.float32),
                    torch.from_numpy(change.astype(np.float32)), base, next_vitals, carried)
-
-
-def auroc(scores: np.ndarray, labels: np.ndarray) -> float:
-    """Area under the ROC curve: the chance a random positive outranks a random negative (ties half)."""
-    order = np.argsort(scores, kind="mergesort")
-    ranks = np.empty(len(scores))
-    sorted_scores = scores[order]
-    # average ranks over ties
-    _, first, counts = np.unique(sorted_scores, return_index=True, return_counts=True)
-    average = first + (counts - 1) / 2.0 + 1
-    ranks[order] = np.repeat(average, counts)
-    positives = labels == 1
-    n_pos, n_neg = positives.sum(), (~positives).sum()
-    return float((ranks[positives].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def risk_loss(model: nn.Module, batch: Tensors, rows: torch.Tensor) -> torch.Tensor:
@@ -185,15 +173,18 @@ def train(config: Config) -> Path:
     checkpoint = {
         "model_name": config.model,
         "model_arguments": dict(spec.arguments),
-        "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()},
-        "statistics": statistics.to_dict(),
-        "vital_mean": vital_mean.tolist(),
-        "vital_std": vital_std.tolist(),
-        "history": history,
-        "train_stays": len(train_stays),
-        "validation_stays": len(validation_stays),
+        "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()},  # the last epoch's
+        "optimizer_state": {part: optimiser.state_dict() for part, (optimiser, _) in optimisers.items()},
+        "unit": "epochs",
+        "iterations_run": len(history),
+        "best_iteration": len(history),  # a fixed schedule: the weights are the last epoch's
+        "validation_metric": "validation_auroc",  # at hour 48
+        "best_validation": val_auroc,
         "train_seconds": seconds,
         "config": dataclasses.asdict(config),
+        "extras": {"statistics": statistics.to_dict(), "vital_mean": vital_mean.tolist(),
+                   "vital_std": vital_std.tolist(), "history": history, "train_stays": len(train_stays),
+                   "validation_stays": len(validation_stays)},
     }
     path = save_checkpoint(checkpoint, config.checkpoint_dir)
     print(f"saved {path} ({seconds:.0f} s)")
@@ -205,10 +196,8 @@ def main(argv: list[str] | None = None) -> None:
     config = parse_config(Config, argv, __doc__)
     checkpoint_path = train(config)
     if config.export:
-        from training.export_vitals import export_vitals
-
         export_vitals(checkpoint_path, Path(config.artifacts_dir), config.data_dir or None,
-                      command="python -m training.train_vitals " + " ".join(argv))
+                      command="python -m training.vitals.train " + " ".join(argv))
 
 
 if __name__ == "__main__":

@@ -1,31 +1,31 @@
-"""Character-LM checkpoint -> step-capable ONNX (tokens + state in, logits + state out) -> parity checks
--> onnxruntime evaluation beside the Kneser-Ney baseline -> model card with a seeded sample.
+"""Generation checkpoint (a character language model) -> step-capable ONNX (tokens + state in, logits + state
+out) -> parity checks -> onnxruntime evaluation beside the Kneser-Ney baseline -> model card with a seeded sample.
 
-    python -m training.export_charlm checkpoints/shakespeare-lstm.pt
+    python -m training.generation.export checkpoints/shakespeare-lstm.pt
 """
 from __future__ import annotations
 
 import argparse
 import math
-import warnings
 from pathlib import Path
 
 import numpy as np
-import onnx
 import torch
 
-from training.data import TINY_SHAKESPEARE, TINY_SHAKESPEARE_LICENSE, load_tinyshakespeare
-from training.export import OPSET, hardware, load_checkpoint, round_weights_fp16, store_weights_fp16
-from training.ngram import KneserNey
-from training.parity import from_torch
-from zoo import create_model, get_spec
-from zoo.cards import (MODEL_FILE, Architecture, Export, Metric, ModelCard, Preprocessing, TensorSpec,
+from training.checkpoints import build_model, load_checkpoint
+from training.generation.data import TINY_SHAKESPEARE, TINY_SHAKESPEARE_LICENSE, load_tinyshakespeare
+from training.generation.ngram import KneserNey
+from training.onnx_export import EXPORTER, OPSET, export_graph, hardware, round_weights_fp16
+from training.parity_vectors import from_torch
+from training.task import TrainingTask
+from zoo import get_spec
+from zoo.artifacts import create_session
+from zoo.cards import (MODEL_FILE, Architecture, CardError, Export, Metric, ModelCard, Preprocessing, TensorSpec,
                        TrainingData, TrainingRun, sha256_of)
 from zoo.models import parameter_count
-from zoo.tasks.generation.network import StepGraph
-from zoo.artifacts import create_session
-from zoo.tasks.generation.predictor import GenerationPredictor
 from zoo.sampling import next_token
+from zoo.tasks.generation.network import StepGraph
+from zoo.tasks.generation.predictor import GenerationPredictor
 from zoo.tasks.generation.vocabulary import CharVocabulary
 
 PARITY_TOLERANCE = 1e-4  # logits and state, torch (fp16-rounded weights) vs onnxruntime
@@ -37,8 +37,7 @@ SAMPLE = dict(prompt="ROMEO:", length=400, seed=7, temperature=0.8, top_k=40)
 
 
 def rebuild(checkpoint: dict) -> StepGraph:
-    model = create_model(checkpoint["model_name"], **checkpoint["model_arguments"])
-    model.load_state_dict(checkpoint["state_dict"])
+    model = build_model(checkpoint)
     round_weights_fp16(model)
     # eval() on the wrapper, not only the model: the exporter restores the wrapper's mode afterwards,
     # recursively, and a wrapper left in training mode would switch dropout back on for the parity check.
@@ -55,13 +54,14 @@ def export_onnx(graph: StepGraph, cell: str, path: Path, fp16: bool = True) -> N
     state = graph.model.initial_state(2)
     dynamic = {"tokens": {0: "batch", 1: "sequence"}, "logits": {0: "batch", 1: "sequence"}}
     dynamic.update({name: {1: "batch"} for name in inputs + outputs})
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(graph, (tokens, *state), str(path), dynamo=False, opset_version=OPSET,
-                          input_names=["tokens", *inputs], output_names=["logits", *outputs], dynamic_axes=dynamic)
-    if fp16:
-        store_weights_fp16(path)
-    onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+    export_graph(graph, (tokens, *state), path, input_names=["tokens", *inputs], output_names=["logits", *outputs],
+                 dynamic_axes=dynamic, fp16=fp16)
+
+
+def export_fp32(model: torch.nn.Module, card: ModelCard, path: Path) -> StepGraph:
+    graph = StepGraph(model).eval()
+    export_onnx(graph, card.architecture.cell, path, fp16=False)
+    return graph
 
 
 def parity(graph: StepGraph, path: Path, ids: np.ndarray) -> tuple[float, float]:
@@ -97,12 +97,12 @@ def write_sample(generator: GenerationPredictor, prompt: str, length: int, seed:
     return prompt + generator.vocabulary.decode(ids)
 
 
-def export_charlm(checkpoint_path: Path, artifacts_dir: Path, data_dir: str | None, command: str = "") -> ModelCard:
+def export_generation(checkpoint_path: Path, artifacts_dir: Path, data_dir: str | None, command: str = "") -> ModelCard:
     checkpoint = load_checkpoint(checkpoint_path)
     name, arguments = checkpoint["model_name"], checkpoint["model_arguments"]
     out = Path(artifacts_dir) / name
     out.mkdir(parents=True, exist_ok=True)
-    vocabulary = CharVocabulary(checkpoint["vocabulary"])
+    vocabulary = CharVocabulary(checkpoint["extras"]["vocabulary"])
     vocabulary.save(out / VOCABULARY_FILE)
     graph = rebuild(checkpoint)
     export_onnx(graph, arguments["cell"], out / MODEL_FILE)
@@ -134,12 +134,11 @@ def export_charlm(checkpoint_path: Path, artifacts_dir: Path, data_dir: str | No
                                    evaluation_split=f"last 10% of characters ({len(validation_text):,})"),
         metrics=[],
         training=TrainingRun(seconds=round(checkpoint["train_seconds"], 1), hardware=hardware(),
-                             epochs=checkpoint["steps_run"], seed=checkpoint["config"]["seed"],
-                             command=command or f"python -m training.train_charlm --model {name}",
-                             config={**checkpoint["config"], "best_step": checkpoint["best_step"],
+                             epochs=checkpoint["iterations_run"], seed=checkpoint["config"]["seed"],
+                             command=command or f"python -m training.generation.train --model {name}",
+                             config={**checkpoint["config"], "best_step": checkpoint["best_iteration"],
                                      "epochs_field_counts": "optimiser steps"}),
-        export=Export(onnx_file=MODEL_FILE, sha256=sha256_of(out / MODEL_FILE), opset=OPSET,
-                      exporter=f"torch.onnx TorchScript exporter, torch {torch.__version__}",
+        export=Export(onnx_file=MODEL_FILE, sha256=sha256_of(out / MODEL_FILE), opset=OPSET, exporter=EXPORTER,
                       parity_max_abs_diff=max(torch_diff, step_diff), parity_tolerance=PARITY_TOLERANCE,
                       size_bytes=(out / MODEL_FILE).stat().st_size),
         intended_use="Teaching and demos: writing pastiche of Shakespeare's plays one character at a time.",
@@ -164,6 +163,28 @@ def export_charlm(checkpoint_path: Path, artifacts_dir: Path, data_dir: str | No
     return card
 
 
+def measure(card: ModelCard, directory: Path, data_dir: str | None) -> ModelCard:
+    generator = GenerationPredictor(directory, ["CPUExecutionProvider"])
+    loss = generator.nats_per_char(load_tinyshakespeare("validation", data_dir))
+    for metric in card.metrics:
+        metric.value = round(loss if metric.name.endswith("nats_per_char") else loss / math.log(2), 6)
+    card.samples = [write_sample(generator, **SAMPLE)]
+    return card
+
+
+def vocabulary_size(tokenizer: Path | None, outputs: list[TensorSpec]) -> int:
+    """A brought model's vocabulary: the characters of its vocab.json, which its logits must score exactly."""
+    size = len(CharVocabulary.load(tokenizer))
+    logits = outputs[0].shape[-1] if outputs and outputs[0].shape else None
+    if logits != size:
+        raise CardError(f"the vocabulary has {size} characters but the logits output scores {logits}")
+    return size
+
+
+TRAINING_TASK = TrainingTask(name=GenerationPredictor.task, export=export_generation, export_fp32=export_fp32,
+                             measure=measure, vocabulary_size=vocabulary_size)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoint", type=Path)
@@ -171,7 +192,7 @@ def main() -> None:
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--command", default="")
     args = parser.parse_args()
-    export_charlm(args.checkpoint, args.artifacts_dir, args.data_dir, args.command)
+    export_generation(args.checkpoint, args.artifacts_dir, args.data_dir, args.command)
 
 
 if __name__ == "__main__":

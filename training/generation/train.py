@@ -1,8 +1,8 @@
 """Train a character-level language model on Tiny Shakespeare with truncated backpropagation through
 time, then export it (step-capable ONNX with explicit state) to zoo/artifacts/<name>/ with a card.
 
-    python -m training.train_charlm --model shakespeare-lstm
-    python -m training.train_charlm --model test-shakespeare-gru --max-steps 20 --limit-chars 20000
+    python -m training.generation.train --model shakespeare-lstm
+    python -m training.generation.train --model test-shakespeare-gru --max-steps 20 --limit-chars 20000
 """
 from __future__ import annotations
 
@@ -19,9 +19,10 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from training.checkpoints import save_checkpoint
 from training.cli import parse_config
-from training.data import load_tinyshakespeare
-from training.export import save_checkpoint
+from training.generation.data import load_tinyshakespeare
+from training.generation.export import export_generation
 from zoo import create_model, get_spec
 from zoo.tasks.generation.vocabulary import CharVocabulary
 
@@ -163,12 +164,15 @@ def train(config: Config) -> Path:
         "model_name": config.model,
         "model_arguments": {**spec.arguments, "vocab_size": len(vocabulary)},
         "state_dict": best["state_dict"],
-        "best_step": best["step"],
-        "steps_run": step,
-        "validation_loss": best["loss"],
+        "optimizer_state": {"model": optimiser.state_dict()},
+        "unit": "steps",
+        "iterations_run": step,
+        "best_iteration": best["step"],
+        "validation_metric": "validation_loss",  # nats per character
+        "best_validation": best["loss"],
         "train_seconds": seconds,
         "config": dataclasses.asdict(config),
-        "vocabulary": vocabulary.characters,
+        "extras": {"vocabulary": vocabulary.characters},
     }
     path = save_checkpoint(checkpoint, config.checkpoint_dir)
     print(f"saved {path} (best step {best['step']}, validation {best['loss']:.4f} nats/char, {seconds:.0f} s)")
@@ -180,10 +184,8 @@ def main(argv: list[str] | None = None) -> None:
     config = parse_config(Config, argv, __doc__)
     checkpoint_path = train(config)
     if config.export:
-        from training.export_charlm import export_charlm
-
-        export_charlm(checkpoint_path, Path(config.artifacts_dir), config.data_dir or None,
-                      command="python -m training.train_charlm " + " ".join(argv))
+        export_generation(checkpoint_path, Path(config.artifacts_dir), config.data_dir or None,
+                          command="python -m training.generation.train " + " ".join(argv))
 
 
 if __name__ == "__main__":

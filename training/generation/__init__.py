@@ -1,0 +1,2 @@
+"""Generation training: Tiny Shakespeare, truncated-BPTT training of character models, step-capable export
+and the Kneser-Ney baseline."""

@@ -1,0 +1,61 @@
+"""What every exporter shares: torch.onnx's TorchScript exporter at one opset with named inputs, outputs and
+dynamic axes, fp16 weight storage (and the matching rounding of the torch model for parity), and the
+hardware line of a card."""
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from onnx import helper, numpy_helper
+
+from zoo.artifacts import cpu_name
+
+OPSET = 17
+EXPORTER = f"torch.onnx TorchScript exporter, torch {torch.__version__}"  # the cards' export.exporter
+FP16_SUFFIX = "_fp16"  # store_weights_fp16 renames what it shrinks
+
+
+def export_graph(module: torch.nn.Module, sample: tuple, path: Path, input_names: list[str], output_names: list[str],
+                 dynamic_axes: dict[str, dict[int, str]], fp16: bool = False) -> None:
+    """Export `module` called on `sample` to `path`, optionally with fp16-stored weights, and check the file."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+        torch.onnx.export(module, sample, str(path), dynamo=False, opset_version=OPSET, input_names=input_names,
+                          output_names=output_names, dynamic_axes=dynamic_axes)
+    if fp16:
+        store_weights_fp16(path)
+    onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+
+
+@torch.no_grad()
+def round_weights_fp16(model: torch.nn.Module) -> None:
+    """The file stores weights in fp16 to keep models small; rounding the torch model the same way lets
+    the parity check compare like with like. The effect on quality is measured on the card."""
+    for parameter in model.parameters():
+        parameter.copy_(parameter.half().to(parameter.dtype))
+
+
+def store_weights_fp16(path: Path, min_elements: int = 1024) -> None:
+    """Store large fp32 initializers as fp16 followed by a Cast; onnxruntime folds the Casts at load,
+    so inference still runs in fp32 and only the file shrinks."""
+    model = onnx.load(str(path))
+    casts = []
+    for initializer in model.graph.initializer:
+        if initializer.data_type != onnx.TensorProto.FLOAT or np.prod(initializer.dims) < min_elements:
+            continue
+        name = initializer.name
+        half = numpy_helper.to_array(initializer).astype(np.float16)
+        initializer.CopyFrom(numpy_helper.from_array(half, f"{name}{FP16_SUFFIX}"))
+        casts.append(helper.make_node("Cast", [f"{name}{FP16_SUFFIX}"], [name], to=onnx.TensorProto.FLOAT,
+                                      name=f"{name}_to_fp32"))
+    for node in reversed(casts):
+        model.graph.node.insert(0, node)
+    onnx.save(model, str(path))
+
+
+def hardware() -> str:
+    return f"{cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}"

@@ -1,0 +1,9 @@
+"""Training's tasks, one folder each (data, train, export); this list is the only training module that names
+them all. A new task is a new folder training/<task>/ plus one line below."""
+from training.forecasting.export import TRAINING_TASK as FORECASTING
+from training.generation.export import TRAINING_TASK as GENERATION
+from training.sentiment.export import TRAINING_TASK as SENTIMENT
+from training.task import TrainingTask
+from training.vitals.export import TRAINING_TASK as VITALS
+
+TRAINING_TASKS: dict[str, TrainingTask] = {task.name: task for task in (GENERATION, SENTIMENT, FORECASTING, VITALS)}
