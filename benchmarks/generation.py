@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 
 from service.local_server import local_server
-from zoo.cards import ModelCard
 from zoo.artifacts import ARTIFACTS_DIR
-from zoo.tasks.generation.predictor import GenerationPredictor
+from zoo.cards import ModelCard
 from zoo.sampling import next_token
+from zoo.tasks.generation.predictor import GenerationPredictor
 
 PROMPT = "ROMEO:"
 

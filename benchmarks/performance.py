@@ -37,8 +37,8 @@ import numpy as np
 from benchmarks.load import run_at_rate, run_load
 from service.local_server import local_server
 from zoo import get_spec, list_models
-from zoo.cards import MODEL_FILE, ModelCard
 from zoo.artifacts import cpu_name, create_session, ARTIFACTS_DIR
+from zoo.cards import MODEL_FILE, ModelCard
 from zoo.checks import example_inputs
 from zoo.runtime import default_model
 from zoo.tasks.generation.predictor import GenerationPredictor

@@ -17,10 +17,10 @@ from ray import serve
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from zoo.cards import ModelCard
-from zoo.tasks.forecasting.features import check_closes, forecast_days
 from zoo.artifacts import ARTIFACTS_DIR
+from zoo.cards import ModelCard
 from zoo.runtime import default_model
+from zoo.tasks.forecasting.features import check_closes, forecast_days
 from zoo.tasks.forecasting.predictor import ForecastingPredictor
 from zoo.tasks.sentiment.predictor import SentimentPredictor
 

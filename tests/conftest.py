@@ -1,4 +1,5 @@
-"""Shared fixtures: the real data directory, the service's app in process, and a real `bentoml serve` process."""
+"""Shared fixtures: the real data directory (and PhysioNet set-a read from it), the service's app in process,
+and a real `bentoml serve` process."""
 from __future__ import annotations
 
 import os
@@ -7,9 +8,7 @@ from pathlib import Path
 import pytest
 
 from service.local_server import local_server
-from tests.helpers import InProcess
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.helpers import REPO, InProcess
 
 
 def real_data_dir() -> Path | None:
@@ -24,6 +23,24 @@ def data_dir() -> Path:
     if path is None:
         pytest.skip("real data not found: set RNNZOO_DATA to a folder holding sst2/train.tsv and sst2/dev.tsv")
     return path
+
+
+@pytest.fixture(scope="session")
+def set_a(data_dir):
+    """PhysioNet 2012 set-a: every stay, and the first 300 parsed (the vitals preprocessing and training tests)."""
+    from training.vitals.data import load_physionet
+    from zoo.tasks.vitals.records import parse_record_text
+
+    stays = load_physionet("set-a", data_dir)
+    return stays, [parse_record_text(s.record_text) for s in stays[:300]]
+
+
+@pytest.fixture(scope="session")
+def vitals_statistics(set_a):
+    """Feature statistics fitted on those 300 set-a records."""
+    from zoo.tasks.vitals.records import VitalsStatistics
+
+    return VitalsStatistics.fit(set_a[1])
 
 
 @pytest.fixture(scope="session")

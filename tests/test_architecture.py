@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import REPO
 from zoo.tasks import TASKS
 
-REPO = Path(__file__).resolve().parent.parent
 PACKAGES = ("zoo", "service", "training", "benchmarks")
 # What each layer must not import (training -> zoo <- service; benchmarks may import anything).
 FORBIDDEN = {"zoo": {"service", "training", "benchmarks"}, "service": {"training", "benchmarks"},

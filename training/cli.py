@@ -1,8 +1,9 @@
-"""Config dataclasses as command lines: every field becomes a --flag with its default."""
+"""Command lines: config dataclasses (every field becomes a --flag with its default), and the exporters'."""
 from __future__ import annotations
 
 import argparse
 import dataclasses
+from pathlib import Path
 from typing import TypeVar
 
 ConfigT = TypeVar("ConfigT")
@@ -17,3 +18,16 @@ def parse_config(config_class: type[ConfigT], argv: list[str], description: str 
         else:
             parser.add_argument(flag, type=type(spec.default), default=spec.default)
     return config_class(**vars(parser.parse_args(argv)))
+
+
+def run_export(export, description: str | None, reads_data: bool = True, argv: list[str] | None = None) -> None:
+    """The command line of a task's exporter: `python -m training.<task>.export CHECKPOINT [options]`, where
+    `export(checkpoint, artifacts_dir, data_dir, command)` is the task's export function."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("checkpoint", type=Path)
+    parser.add_argument("--artifacts-dir", type=Path, default=Path("zoo/artifacts"))
+    if reads_data:  # a task whose evaluation reads the data directory (stock prices come from a package)
+        parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--command", default="", help="the training command to record on the card")
+    args = parser.parse_args(argv)
+    export(args.checkpoint, args.artifacts_dir, getattr(args, "data_dir", None), args.command)

@@ -15,8 +15,8 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from zoo.cards import MODEL_FILE, ModelCard, ParityVectors, sha256_of
 from zoo.artifacts import create_session, verified_bytes
+from zoo.cards import MODEL_FILE, ModelCard, ParityVectors, sha256_of
 from zoo.checks import ValidationError, example_inputs, parity_bytes, parity_difference
 
 PARITY_FILE = "parity.npz"

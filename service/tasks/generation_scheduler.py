@@ -24,8 +24,8 @@ from typing import AsyncIterator
 
 import numpy as np
 
-from zoo.tasks.generation.predictor import GenerationPredictor
 from zoo.sampling import next_tokens
+from zoo.tasks.generation.predictor import GenerationPredictor
 
 log = logging.getLogger("bentoml.rnnzoo")
 

@@ -1,5 +1,6 @@
 """Request validation and error bodies, in process: the service's ASGI app with its middleware, the shipped
-models, no server. Every bad input gets a 4xx whose body says what was wrong and what is allowed."""
+models, no server. Every bad input (the task endpoints, generation, sessions, the Open Inference Protocol)
+gets a 4xx whose body says what was wrong and what is allowed; the OpenAPI page shows examples."""
 import json
 import re
 
@@ -88,6 +89,46 @@ def test_a_body_that_is_not_json_gets_415(api):
     assert status == 415 and "send application/json" in json.dumps(answer)
 
 
+@pytest.mark.parametrize("body, message", [
+    ({"prompt": "ROMEO: ¿qué?"}, r"characters '¿é' are not in this model's vocabulary; allowed"),
+    ({"prompt": "x", "max_new_tokens": 0}, "greater than or equal to 1"),
+    ({"prompt": "x", "max_new_tokens": 2001}, "less than or equal to 2000"),
+    ({"prompt": "x", "temperature": 0}, "greater than 0"),
+    ({"prompt": "x", "temperature": 2.5}, "less than or equal to 2"),
+    ({"prompt": "x", "top_p": 1.5}, "less than or equal to 1"),
+    ({"prompt": "x", "top_k": 0}, "greater than or equal to 1"),
+    ({"prompt": "x", "top_k": 2**63}, "less than or equal to 1000"),
+    ({"prompt": "x" * 4001}, "at most 4000 characters"),
+    ({"prompt": "x", "model": "sst2-lstm-nope"}, "unknown model"),
+    ({"max_new_tokens": 5}, "Field required"),
+])
+@pytest.mark.parametrize("endpoint", ["generate", "generate_stream"])
+def test_bad_generation_requests_get_a_400_or_404_saying_why(api, endpoint, body, message):
+    status, text = api.post_text(f"/{endpoint}", body)
+    assert status in (400, 404) and re.search(message, text), text
+
+
+@pytest.mark.parametrize("path, body, status, message", [
+    ("/v2/models/nope/infer", {"inputs": []}, 404, "unknown model 'nope'"),
+    ("/v2/models/stock-gru/versions/9.9/infer", {"inputs": []}, 404, "has version '1.0.0'"),
+    ("/v2/models/stock-gru/infer", {"inputs": []}, 400, "the body must be"),
+    ("/v2/models/stock-gru/infer", {"inputs": [{"name": "features", "shape": [1, 2, 3], "datatype": "INT64",
+                                                "data": [1] * 6}]}, 400, "must be FP32"),
+    ("/v2/models/stock-gru/infer", {"inputs": [{"name": "features", "shape": [1, 2, 3], "datatype": "FP32",
+                                                "data": [1.0] * 5}]}, 400, "5 values for shape [1, 2, 3]"),
+    ("/v2/models/stock-gru/infer", {"inputs": [{"name": "features", "shape": [1, 6], "datatype": "FP32",
+                                                "data": [1.0] * 6}]}, 400, "has 3 dimensions"),
+    ("/v2/models/sst2-gru/infer", {"inputs": [{"name": "token_ids", "shape": [1, 2], "datatype": "INT64",
+                                               "data": [1, 2]}]}, 400, "also needs inputs ['lengths']"),
+    ("/v2/models/sst2-gru/infer", {"inputs": [{"name": "token_ids", "shape": [1, 2], "datatype": "INT64",
+                                               "data": [1, 99999999]}, {"name": "lengths", "shape": [1],
+                                               "datatype": "INT64", "data": [2]}]}, 400, "refused these tensors"),
+])
+def test_bad_tensors_get_a_4xx_that_says_why(api, path, body, status, message):
+    got, text = api.post_text(path, body)
+    assert got == status and message in text
+
+
 def test_a_model_named_with_its_version(api):
     assert api.post("/sentiment", {"texts": ["fine"], "model": "sst2-lstm@1.0.0"})[1]["model"] == "sst2-lstm"
     status, answer = api.post("/stock_forecast", {"closes": [40.0 + i for i in range(61)], "model": "stock-gru@0.9"})
@@ -144,6 +185,12 @@ def test_a_session_step_answers_in_its_tasks_field_only(api):
     status, answer = api.post("/sessions/step", {"session_id": session_id, "observations": [
         {"time": "00:07", "parameter": "HR", "value": 70}]})
     assert status == 200 and answer["generation"] is None and answer["vitals"]["hours_observed"] == 1
+
+
+def test_openapi_shows_an_example_for_the_endpoint(api):
+    schema = json.loads(api.get("/docs.json")[1])
+    text = json.dumps(schema["paths"]["/sentiment"]) + json.dumps(schema.get("components", {}))
+    assert "a gorgeous, witty, seductive movie." in text and "sst2-lstm" in text
 
 
 def test_the_openapi_page_documents_each_tasks_session_fields(api):

@@ -5,13 +5,13 @@ forecasts (training/forecasting/evaluation.py) -> model card and forecast plot.
 """
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from training.checkpoints import build_model, load_checkpoint
+from training.cli import run_export
 from training.forecasting.data import (STOCK_SPLITS, STOCK_TICKERS, STOCKS_LICENSE, STOCKS_SOURCE, PriceSeries,
                                        load_stocks)
 from training.forecasting.evaluation import evaluate
@@ -183,12 +183,7 @@ TRAINING_TASK = TrainingTask(name=ForecastingPredictor.task, export=export_forec
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("checkpoint", type=Path)
-    parser.add_argument("--artifacts-dir", type=Path, default=Path("zoo/artifacts"))
-    parser.add_argument("--command", default="")
-    args = parser.parse_args()
-    export_forecasting(args.checkpoint, args.artifacts_dir, command=args.command)
+    run_export(export_forecasting, __doc__, reads_data=False)
 
 
 if __name__ == "__main__":

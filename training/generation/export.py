@@ -5,7 +5,6 @@ out) -> parity checks -> onnxruntime evaluation beside the Kneser-Ney baseline -
 """
 from __future__ import annotations
 
-import argparse
 import math
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import numpy as np
 import torch
 
 from training.checkpoints import build_model, load_checkpoint
+from training.cli import run_export
 from training.generation.data import TINY_SHAKESPEARE, TINY_SHAKESPEARE_LICENSE, load_tinyshakespeare
 from training.generation.ngram import KneserNey
 from training.onnx_export import EXPORTER, OPSET, export_graph, hardware, round_weights_fp16
@@ -186,13 +186,7 @@ TRAINING_TASK = TrainingTask(name=GenerationPredictor.task, export=export_genera
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("checkpoint", type=Path)
-    parser.add_argument("--artifacts-dir", type=Path, default=Path("zoo/artifacts"))
-    parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--command", default="")
-    args = parser.parse_args()
-    export_generation(args.checkpoint, args.artifacts_dir, args.data_dir, args.command)
+    run_export(export_generation, __doc__)
 
 
 if __name__ == "__main__":

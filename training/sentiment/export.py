@@ -4,7 +4,6 @@
 """
 from __future__ import annotations
 
-import argparse
 from collections import Counter
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import torch
 from tokenizers import Tokenizer
 
 from training.checkpoints import build_model, load_checkpoint
+from training.cli import run_export
 from training.onnx_export import EXPORTER, OPSET, export_graph, hardware, round_weights_fp16
 from training.parity_vectors import from_torch
 from training.sentiment.data import SST2_FILES, SST2_LICENSE, load_sst2
@@ -158,13 +158,7 @@ TRAINING_TASK = TrainingTask(name=SentimentPredictor.task, export=export_sentime
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("checkpoint", type=Path)
-    parser.add_argument("--artifacts-dir", type=Path, default=Path("zoo/artifacts"))
-    parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--command", default="", help="the training command to record on the card")
-    args = parser.parse_args()
-    export_sentiment(args.checkpoint, args.artifacts_dir, args.data_dir, args.command)
+    run_export(export_sentiment, __doc__)
 
 
 if __name__ == "__main__":

@@ -5,13 +5,13 @@ baselines (training/vitals/evaluation.py) -> model card and calibration plot.
 """
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from training.checkpoints import build_model, load_checkpoint
+from training.cli import run_export
 from training.onnx_export import EXPORTER, OPSET, export_graph, hardware
 from training.parity_vectors import from_torch
 from training.task import TrainingTask
@@ -214,13 +214,7 @@ TRAINING_TASK = TrainingTask(name=VitalsPredictor.task, export=export_vitals, ex
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("checkpoint", type=Path)
-    parser.add_argument("--artifacts-dir", type=Path, default=Path("zoo/artifacts"))
-    parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--command", default="")
-    args = parser.parse_args()
-    export_vitals(args.checkpoint, args.artifacts_dir, args.data_dir, args.command)
+    run_export(export_vitals, __doc__)
 
 
 if __name__ == "__main__":

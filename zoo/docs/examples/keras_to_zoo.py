@@ -23,7 +23,7 @@ import tf2onnx
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--data", required=True, help="Tiny Shakespeare input.txt")
-parser.add_argument("--vocab", required=True, help="the zoo's vocab.json (zoo.text.CharVocabulary)")
+parser.add_argument("--vocab", required=True, help="the zoo's vocab.json (zoo.tasks.generation.vocabulary.CharVocabulary)")
 parser.add_argument("--out", required=True)
 parser.add_argument("--hidden", type=int, default=128)
 parser.add_argument("--steps", type=int, default=300)

@@ -1,0 +1,60 @@
+"""The performance harness in smoke mode (tiny counts) so it cannot rot; the full run is not a test."""
+import json
+
+import numpy as np
+import pytest
+
+from benchmarks.load import _milliseconds
+from benchmarks.performance import markdown, recurrent_flops
+from tests.helpers import REPO
+from zoo.artifacts import ARTIFACTS_DIR
+
+
+def test_wrk_durations_are_read_in_milliseconds():
+    assert [_milliseconds(x) for x in ("250.00us", "1.50ms", "2.00s", "1.00m")] == [0.25, 1.5, 2000.0, 60000.0]
+
+
+def test_recurrent_flops_count_every_gate_of_every_layer_and_direction():
+    # sst2-lstm: two unidirectional LSTM cores (forward, backward), input 128, hidden 256, 4 gates
+    per_step = 2 * (2 * 4 * 256 * (128 + 256))
+    model = (ARTIFACTS_DIR / "sst2-lstm" / "model.onnx").read_bytes()
+    assert recurrent_flops(model, rows=3, steps=5) == 3 * 5 * per_step
+    # shakespeare-gru: 2 layers, input 64 then 512, hidden 512, 3 gates
+    model = (ARTIFACTS_DIR / "shakespeare-gru" / "model.onnx").read_bytes()
+    assert recurrent_flops(model, rows=1, steps=1) == 2 * 3 * 512 * ((64 + 512) + (512 + 512))
+
+
+@pytest.mark.http
+@pytest.mark.slow
+def test_smoke_run_writes_every_section(tmp_path, data_dir):
+    from benchmarks.performance import main
+
+    results = main(["--smoke", "--out", str(tmp_path), "--data-dir", str(data_dir)])
+    assert json.loads((tmp_path / "results.json").read_text())["mode"] == "smoke"
+    assert {p.name for p in tmp_path.glob("*.png")} == {"model_level.png", "service_level.png"}
+    report = (tmp_path / "README.md").read_text()
+    assert "**Model level**" in report and "this service / naive" in report and "**Generation**" in report
+    assert results["matmul_peak_gflops"]["peak"] > 1
+    runtimes = {(r["model"], r["runtime"]) for r in results["model_level"]}
+    assert len(runtimes) == 2 * 3  # two models x torch, onnxruntime fp32, onnxruntime int8
+    # smoke timings are too short to be accurate, only present and positive
+    assert all(r["latency_ms"] > 0 and r["fraction_of_peak"] > 0 for r in results["model_level"])
+    service = results["service_level"]
+    servers = {r["server"] for r in service["load"]}
+    assert servers == {"this service", "this service, batching off", "naive FastAPI + torch"}
+    for row in service["load"]:  # light load: every request answered
+        assert row["errors"] == 0 and row["requests"] > 0 and np.isfinite(row["p99_ms"]), row
+    assert set(service["half_peak"]) == {"sentiment", "stock_forecast"}
+    assert all(seconds > 0 for seconds in service["startup"].values())
+    assert service["memory"]["this service"]["rss_mb"] > 50
+    assert service["generation"]["chars_per_s"]["4"] > 0
+
+
+def test_readme_and_results_page_show_the_committed_results():
+    """The README's Performance section and results/README.md are what `markdown` makes of results.json."""
+    results = json.loads((REPO / "benchmarks" / "results" / "results.json").read_text())
+    tables = markdown(results).strip()
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("<!-- performance:begin -->", 1)[1].split("<!-- performance:end -->", 1)[0]
+    assert tables in section, "copy benchmarks/results/README.md's tables into README.md"
+    assert tables in (REPO / "benchmarks" / "results" / "README.md").read_text()

@@ -1,0 +1,69 @@
+"""The Kubernetes manifests parse into the kubernetes client's typed models (offline validation: unknown or
+mistyped fields and missing required ones fail), and say what the service needs."""
+import copy
+import json
+
+import pytest
+import yaml
+
+from tests.helpers import REPO
+
+kubernetes = pytest.importorskip("kubernetes")
+
+MANIFESTS = REPO / "service" / "deploy" / "kubernetes.yaml"
+KINDS = {("apps/v1", "Deployment"): "V1Deployment", ("v1", "Service"): "V1Service",
+         ("autoscaling/v2", "HorizontalPodAutoscaler"): "V2HorizontalPodAutoscaler"}
+
+
+def typed(document: dict):
+    """The client's own model for the document; raises on a missing required field or a wrong type."""
+    from kubernetes.client import ApiClient
+
+    return ApiClient().deserialize(json.dumps(document), KINDS[(document["apiVersion"], document["kind"])],
+                                   "application/json")
+
+
+def unknown_fields(document, model) -> list[str]:
+    """Keys the typed model does not know (the client would drop them silently)."""
+    if isinstance(document, dict) and hasattr(model, "attribute_map"):
+        known = {json_name: attribute for attribute, json_name in model.attribute_map.items()}
+        found = [key for key in document if key not in known]
+        for key, value in document.items():
+            if key in known:
+                found += [f"{key}.{sub}" for sub in unknown_fields(value, getattr(model, known[key]))]
+        return found
+    if isinstance(document, list) and isinstance(model, list):
+        return [f for d, m in zip(document, model) for f in unknown_fields(d, m)]
+    return []
+
+
+@pytest.fixture(scope="module")
+def documents() -> list[dict]:
+    return [d for d in yaml.safe_load_all(MANIFESTS.read_text()) if d]
+
+
+def test_every_manifest_is_a_valid_typed_object(documents):
+    assert sorted(d["kind"] for d in documents) == ["Deployment", "HorizontalPodAutoscaler", "Service"]
+    for document in documents:
+        assert unknown_fields(document, typed(document)) == [], document["kind"]
+
+
+def test_the_deployment_probes_the_service_and_drains_long_enough(documents):
+    deployment = typed(next(d for d in documents if d["kind"] == "Deployment"))
+    container = deployment.spec.template.spec.containers[0]
+    assert container.readiness_probe.http_get.path == "/readyz" and container.liveness_probe.http_get.path == "/livez"
+    assert container.resources.requests["memory"] and container.resources.limits["cpu"]
+    assert deployment.spec.template.spec.termination_grace_period_seconds > 120  # the longest generation
+    service = typed(next(d for d in documents if d["kind"] == "Service"))
+    assert service.spec.session_affinity == "ClientIP"  # sessions live in one pod
+
+
+def test_the_validation_catches_mistakes(documents):
+    deployment = next(d for d in documents if d["kind"] == "Deployment")
+    nameless = copy.deepcopy(deployment)
+    del nameless["spec"]["template"]["spec"]["containers"][0]["name"]
+    with pytest.raises(ValueError, match="name"):
+        typed(nameless)
+    misspelt = copy.deepcopy(deployment)
+    misspelt["spec"]["template"]["spec"]["containers"][0]["readinesProbe"] = {}
+    assert unknown_fields(misspelt, typed(misspelt)) == ["spec.template.spec.containers.readinesProbe"]

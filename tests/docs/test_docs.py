@@ -1,0 +1,82 @@
+"""The learning material stays true: every link in the docs and README points at a real file, a line link
+at lines that hold the code it names, a heading link at a real heading; the generated parts are current."""
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import REPO
+
+DOCS = REPO / "zoo" / "docs"
+PAGES = sorted(DOCS.glob("*.md")) + [REPO / "README.md"]
+LINK = re.compile(r"!?\[((?:[^\[\]]|\[[^\]]*\])*)\]\(([^)\s]+)\)")
+
+
+def slug(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
+    text = re.sub(r"[`*_]", "", heading.strip().lower())
+    return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+
+
+def links(page: Path):
+    text = re.sub(r"```.*?```", "", page.read_text(), flags=re.S)  # code blocks hold no links
+    for match in LINK.finditer(text):
+        label, target = match.groups()
+        if not re.match(r"(https?|mailto):", target):
+            yield label, target
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_every_link_resolves_and_line_links_show_what_they_name(page):
+    problems, count = [], 0
+    for label, target in links(page):
+        count += 1
+        path_part, _, anchor = target.partition("#")
+        path = (page.parent / path_part).resolve() if path_part else page
+        if not path.exists():
+            problems.append(f"{label!r} -> {target}: no such file")
+            continue
+        lines = re.fullmatch(r"L(\d+)(?:-L(\d+))?", anchor or "")
+        if lines:
+            first, last = int(lines[1]), int(lines[2] or lines[1])
+            source = path.read_text().splitlines()
+            if not 1 <= first <= last <= len(source):
+                problems.append(f"{label!r} -> {target}: {path.name} has {len(source)} lines")
+                continue
+            shown = "\n".join(source[first - 1 : last])
+            for name in re.findall(r"`([^`]+)`", label):  # `GenerationPredictor.nats_per_char` -> nats_per_char
+                if name.split(".")[-1] not in shown:
+                    problems.append(f"{label!r} -> {target}: lines {first}-{last} do not contain {name.split('.')[-1]!r}")
+        elif anchor and path.suffix == ".md":
+            headings = {slug(h) for h in re.findall(r"^#+ (.+)$", path.read_text(), flags=re.M)}
+            if anchor not in headings:
+                problems.append(f"{label!r} -> {target}: no heading with that anchor in {path.name}")
+    assert not problems, "\n".join(problems)
+    assert count or page.name == "README.md"
+
+
+def test_the_docs_index_lists_every_page():
+    index = (DOCS / "README.md").read_text()
+    for page in DOCS.glob("*.md"):
+        if page.name != "README.md":
+            assert f"({page.name})" in index, f"zoo/docs/README.md does not link {page.name}"
+    assert "(quickstart.ipynb)" in index
+
+
+def test_vanishing_gradient_figures_and_table_come_from_one_run():
+    """The plots and the page's table are written by training.vanishing_gradients from the same results file."""
+    from training.vanishing_gradients import BEGIN, END, READING_BEGIN, READING_END, Config, Run, reading, table
+
+    saved = json.loads((DOCS / "figures" / "vanishing_gradients.json").read_text())
+    runs = [Run(**{**run, "curve": [tuple(p) for p in run["curve"]]}) for run in saved["runs"]]
+    page = (DOCS / "vanishing-gradients.md").read_text()
+    assert page.split(BEGIN, 1)[1].split(END, 1)[0].strip() == table(runs, Config(**saved["config"]))
+    assert page.split(READING_BEGIN, 1)[1].split(READING_END, 1)[0].strip() == reading(runs)
+    for figure in ("vanishing_gradients_mse.png", "vanishing_gradients_norms.png"):
+        assert (DOCS / "figures" / figure).stat().st_size > 10_000 and f"figures/{figure}" in page
+    # what the page claims: the plain RNN fails where a gated cell succeeds, at the longest length
+    longest = max(run.length for run in runs)
+    final = {run.cell: run for run in runs if run.length == longest}
+    assert final["rnn"].solved_at_step is None
+    assert any(final[cell].solved_at_step for cell in ("lstm", "gru"))

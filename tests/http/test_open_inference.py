@@ -1,0 +1,58 @@
+"""The KServe V2 (Open Inference Protocol) endpoints, called with tritonclient, a client nobody here wrote,
+and checked against the task endpoints on the same inputs. (Bad tensors get their 4xx in process, in
+tests/service/test_api.py.)"""
+import numpy as np
+import pytest
+
+from tests.helpers import post
+
+pytestmark = pytest.mark.http
+
+httpclient = pytest.importorskip("tritonclient.http")
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    return httpclient.InferenceServerClient(url=server.removeprefix("http://"))
+
+
+def tensor(name: str, values: np.ndarray):
+    datatype = {np.dtype(np.int64): "INT64", np.dtype(np.float32): "FP32"}[values.dtype]
+    item = httpclient.InferInput(name, list(values.shape), datatype)
+    item.set_data_from_numpy(values, binary_data=False)  # JSON tensors: the protocol's core
+    return item
+
+
+def test_health_metadata_and_readiness(client):
+    assert client.is_server_live() and client.is_server_ready()
+    assert client.is_model_ready("sst2-lstm") and client.is_model_ready("sst2-lstm", "1.0.0")
+    metadata = client.get_model_metadata("shakespeare-lstm")
+    assert metadata["versions"] == ["1.0.0"]
+    assert [(i["name"], i["datatype"]) for i in metadata["inputs"]] == [("tokens", "INT64"), ("h0", "FP32"), ("c0", "FP32")]
+    assert [o["name"] for o in metadata["outputs"]] == ["logits", "hN", "cN"]
+
+
+def test_sentiment_logits_match_the_sentiment_endpoint(client, server):
+    from zoo.artifacts import ARTIFACTS_DIR
+    from zoo.tasks.sentiment.predictor import SentimentPredictor
+
+    texts = ["a gorgeous, witty, seductive movie.", "the plot is nothing but boilerplate clichés", "fine"]
+    tokenizer = SentimentPredictor(ARTIFACTS_DIR / "sst2-gru", with_session=False).tokenizer
+    batch = tokenizer.pad(tokenizer.encode(texts))
+    result = client.infer("sst2-gru", [tensor("token_ids", batch.token_ids), tensor("lengths", batch.lengths)],
+                          outputs=[httpclient.InferRequestedOutput("logits", binary_data=False)])
+    logits = result.as_numpy("logits")
+    positive = np.exp(logits[:, 1]) / np.exp(logits).sum(axis=1)
+    served = post(f"{server}/sentiment", {"texts": texts, "model": "sst2-gru"})[1]["predictions"]
+    np.testing.assert_allclose(positive, [p["positive"] for p in served], atol=1e-5)
+
+
+def test_generation_state_tensors_go_in_and_out(client):
+    tokens = np.array([[18, 27, 25, 17, 27]], dtype=np.int64)  # "ROMEO"-like ids
+    state = np.zeros((2, 1, 512), dtype=np.float32)
+    whole = client.infer("shakespeare-gru", [tensor("tokens", tokens), tensor("h0", state)])
+    first = client.infer("shakespeare-gru", [tensor("tokens", tokens[:, :3]), tensor("h0", state)])
+    rest = client.infer("shakespeare-gru", [tensor("tokens", tokens[:, 3:]), tensor("h0", first.as_numpy("hN"))])
+    # carrying the state across two calls gives what one call over the whole sequence gives
+    np.testing.assert_allclose(rest.as_numpy("logits"), whole.as_numpy("logits")[:, 3:], atol=1e-4)
+    assert whole.as_numpy("hN").shape == (2, 1, 512)
