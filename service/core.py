@@ -67,21 +67,21 @@ class ModelServer:
         """The predictor a request names (or the default) among the models of `tasks`, which errors call
         `kind` ("sentiment models", "models with sessions"); `wrong_task` (default "; <kind>") follows "is a
         <task> model" when the name is another task's. 404 unknown, 400 another task's, 503 refused at start-up."""
-        accepted = sorted(n for n, p in self.zoo.predictors.items() if p.card.task in tasks)
         if name is None:
             if default is None:
                 raise NotFound(f"no {kind.removesuffix(' models')} model is loaded; models: {sorted(self.zoo.predictors)}")
             return self.zoo.predictors[default]
         name = self.versioned(name)
+        predictor = self.zoo.predictors.get(name)
+        if predictor is not None and predictor.card.task in tasks:
+            return predictor
+        # the error texts list the accepted models: built only on this path, not for every request
+        accepted = ", ".join(sorted(n for n, p in self.zoo.predictors.items() if p.card.task in tasks))
         if name in self.zoo.broken:  # in the zoo folder, but refused at start-up: say why, not "unknown"
-            raise Unavailable(f"model {name!r} is not served: {self.zoo.broken[name]}; {kind}: {', '.join(accepted)}")
-        if name not in self.zoo.predictors:
-            raise NotFound(f"unknown model {name!r}; {kind}: {', '.join(accepted)}")
-        predictor = self.zoo.predictors[name]
-        if predictor.card.task not in tasks:
-            raise InvalidArgument(f"model {name!r} is a {predictor.card.task} model{wrong_task or '; ' + kind}: "
-                                  f"{', '.join(accepted)}")
-        return predictor
+            raise Unavailable(f"model {name!r} is not served: {self.zoo.broken[name]}; {kind}: {accepted}")
+        if predictor is None:
+            raise NotFound(f"unknown model {name!r}; {kind}: {accepted}")
+        raise InvalidArgument(f"model {name!r} is a {predictor.card.task} model{wrong_task or '; ' + kind}: {accepted}")
 
     def model(self, task: str, name: str | None) -> Predictor:
         """A one-shot endpoint's model: the one named, or the task's default."""
