@@ -123,3 +123,24 @@ VITALS_RECORD = """Time,Parameter,Value
 02:37,MAP,80
 48:00,HR,70
 """
+
+
+def post_concurrently(url: str, clients: int, requests_each: int, body) -> list[int]:
+    """`clients` concurrent aiohttp clients each POST `requests_each` times in turn; `body(client, request)`
+    gives each JSON body. The statuses of all requests."""
+    import asyncio
+
+    import aiohttp
+
+    async def client(session, index):
+        statuses = []
+        for step in range(requests_each):
+            async with session.post(url, json=body(index, step)) as response:
+                statuses.append(response.status)
+        return statuses
+
+    async def load():
+        async with aiohttp.ClientSession() as session:
+            return await asyncio.gather(*(client(session, i) for i in range(clients)))
+
+    return [status for statuses in asyncio.run(load()) for status in statuses]

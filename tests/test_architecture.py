@@ -135,3 +135,15 @@ def test_only_a_tasks_own_files_name_it(module):
 def test_the_checker_sees_every_package():
     assert {name.split(".")[0] for name in MODULES} == set(PACKAGES)
     assert len(GRAPH) > 50
+
+
+def test_every_task_is_registered_once_in_each_layer():
+    """A task is its folders plus one line in each layer's registration: the three lists name the same tasks."""
+    from service.tasks import ENDPOINTS
+    from training.tasks import TRAINING_TASKS
+
+    assert set(TRAINING_TASKS) == set(TASKS)
+    served = {endpoints.__module__.rpartition(".")[2] for endpoints in ENDPOINTS}
+    assert served == set(TASKS) and len(ENDPOINTS) == len(TASKS)
+    for task in TASKS.values():
+        assert task.predictor.task == task.name and all(spec.task == task.name for spec in task.models)

@@ -1,11 +1,9 @@
 """/stock_forecast on a real `bentoml serve`: ordered quantiles in price units, only the last window read,
 and concurrent forecasts merged into batches."""
-import asyncio
 
-import aiohttp
 import pytest
 
-from tests.helpers import closes, get, merged_rows, post
+from tests.helpers import closes, get, merged_rows, post, post_concurrently
 from zoo import list_models
 
 pytestmark = pytest.mark.http
@@ -37,18 +35,8 @@ def test_concurrent_stock_forecasts_are_merged_into_batches(server):
     before = merged_rows(get(f"{server}/metrics")[1], "forecasting")
     series = closes(61)
 
-    async def client(session, index):
-        statuses = []
-        for _ in range(8):
-            async with session.post(f"{server}/stock_forecast", json={"closes": series, "model": "stock-gru"}) as r:
-                statuses.append(r.status)
-        return statuses
-
-    async def load():
-        async with aiohttp.ClientSession() as session:
-            return await asyncio.gather(*(client(session, i) for i in range(32)))
-
-    statuses = [s for client_statuses in asyncio.run(load()) for s in client_statuses]
+    statuses = post_concurrently(f"{server}/stock_forecast", 32, 8,
+                                 lambda index, step: {"closes": series, "model": "stock-gru"})
     assert statuses == [200] * 32 * 8
     after = merged_rows(get(f"{server}/metrics")[1], "forecasting")
     windows, batches = after[0] - before[0], after[1] - before[1]

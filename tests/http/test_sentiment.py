@@ -1,11 +1,9 @@
 """/sentiment on a real `bentoml serve`: answers in order that match the model run directly, the default
 model, and concurrent requests merged into batches."""
-import asyncio
 
-import aiohttp
 import pytest
 
-from tests.helpers import get, merged_rows, post
+from tests.helpers import get, merged_rows, post, post_concurrently
 from zoo import list_models
 from zoo.artifacts import ARTIFACTS_DIR
 from zoo.tasks.sentiment.predictor import SentimentPredictor
@@ -32,18 +30,8 @@ def test_concurrent_requests_are_merged_into_batches(server):
     """32 clients at once: the batch-size histogram must average more than 4 texts per onnxruntime call."""
     before = merged_rows(get(f"{server}/metrics")[1], "sentiment")
 
-    async def client(session, index):
-        statuses = []
-        for step in range(12):
-            async with session.post(f"{server}/sentiment", json={"texts": [f"review {index}.{step}: quite good"]}) as r:
-                statuses.append(r.status)
-        return statuses
-
-    async def load():
-        async with aiohttp.ClientSession() as session:
-            return await asyncio.gather(*(client(session, i) for i in range(32)))
-
-    statuses = [s for client_statuses in asyncio.run(load()) for s in client_statuses]
+    statuses = post_concurrently(f"{server}/sentiment", 32, 12,
+                                 lambda index, step: {"texts": [f"review {index}.{step}: quite good"]})
     assert statuses == [200] * 32 * 12
     after = merged_rows(get(f"{server}/metrics")[1], "sentiment")
     texts, batches = after[0] - before[0], after[1] - before[1]

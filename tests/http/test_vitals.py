@@ -1,11 +1,9 @@
 """/vitals on a real `bentoml serve` with real set-b records: as text or rows, the risk as hours arrive, and
 concurrent requests merged into batches."""
-import asyncio
 
-import aiohttp
 import pytest
 
-from tests.helpers import get, merged_rows, observations, post
+from tests.helpers import get, merged_rows, observations, post, post_concurrently
 from zoo import list_models
 
 pytestmark = pytest.mark.http
@@ -47,19 +45,8 @@ def test_the_risk_updates_as_hours_arrive(server, set_b_records):
 def test_concurrent_vitals_requests_are_merged_into_batches(server, set_b_records):
     before = merged_rows(get(f"{server}/metrics")[1], "vitals")
 
-    async def client(session, index):
-        statuses = []
-        for step in range(4):
-            record = set_b_records[(index + step) % len(set_b_records)]
-            async with session.post(f"{server}/vitals", json={"record": record}) as response:
-                statuses.append(response.status)
-        return statuses
-
-    async def load():
-        async with aiohttp.ClientSession() as session:
-            return await asyncio.gather(*(client(session, i) for i in range(24)))
-
-    statuses = [s for client_statuses in asyncio.run(load()) for s in client_statuses]
+    statuses = post_concurrently(f"{server}/vitals", 24, 4,
+                                 lambda index, step: {"record": set_b_records[(index + step) % len(set_b_records)]})
     assert statuses == [200] * 24 * 4
     after = merged_rows(get(f"{server}/metrics")[1], "vitals")
     stays, calls = after[0] - before[0], after[1] - before[1]
