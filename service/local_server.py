@@ -22,15 +22,16 @@ def free_port() -> int:
 
 @contextmanager
 def local_server(log_path: Path, env: dict[str, str] | None = None, timeout_s: float = 180.0,
-                 command: list[str] | None = None, ready_path: str = "/readyz"):
-    """Start `bentoml serve` from the repository root (bentofile.yaml), or `command` (its "{port}" filled
-    in), wait until `ready_path` answers 200, yield its URL."""
+                 command: list[str] | None = None, ready_path: str = "/readyz", root: Path = REPO):
+    """Start `bentoml serve` from the repository root `root` (bentofile.yaml; another checkout for
+    benchmarks.revisions), or `command` (its "{port}" filled in), wait until `ready_path` answers 200,
+    yield its URL."""
     port = free_port()
     command = command or [sys.executable, "-m", "bentoml", "serve", "--host", "127.0.0.1", "--port", "{port}"]
     with open(log_path, "w") as log:
         process = subprocess.Popen(
             [part.replace("{port}", str(port)) for part in command],
-            cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=root, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             # A BentoML home of its own: serve wipes the Prometheus multiprocess folder under it at
             # start-up, which would reset the metrics of another server running beside this one.
             env={**os.environ, "BENTOML_HOME": str(Path(log_path).parent / f"bentoml-home-{port}"), **(env or {})},

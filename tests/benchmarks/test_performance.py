@@ -58,3 +58,17 @@ def test_readme_and_results_page_show_the_committed_results():
     section = readme.split("<!-- performance:begin -->", 1)[1].split("<!-- performance:end -->", 1)[0]
     assert tables in section, "copy benchmarks/results/README.md's tables into README.md"
     assert tables in (REPO / "benchmarks" / "results" / "README.md").read_text()
+
+
+@pytest.mark.http
+@pytest.mark.slow
+def test_two_revisions_are_measured_side_by_side(data_dir):
+    """benchmarks.revisions against HEAD (a checkout of the last commit beside this tree), one tiny round."""
+    from benchmarks.revisions import MEASURES, main
+
+    runs = main(["HEAD", "--rounds", "1", "--seconds", "0.5", "--rate", "50", "--data-dir", str(data_dir)])
+    for side in ("other", "this"):
+        (run,) = runs[side]
+        assert set(run) == {"sentiment", "stock_forecast"}
+        for measured in run.values():
+            assert measured["errors"] == 0 and all(measured[name] > 0 for name in MEASURES)
