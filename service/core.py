@@ -17,7 +17,7 @@ from service.sessions import Session, SessionStore, StepBatcher
 from service.settings import Settings
 from zoo.artifacts import log
 from zoo.runtime import Zoo
-from zoo.task import Predictor
+from zoo.task import Predictor, StatefulPredictor
 
 
 class Unavailable(RuntimeError):
@@ -99,7 +99,7 @@ class ModelServer:
         except Overloaded as error:
             raise Unavailable(str(error)) from None
 
-    def session_batcher(self, predictor) -> StepBatcher:
+    def session_batcher(self, predictor: StatefulPredictor) -> StepBatcher:
         """Merges the steps of concurrent sessions of one model (predictor.step)."""
         if predictor.name not in self.session_batchers:
             self.session_batchers[predictor.name] = StepBatcher(

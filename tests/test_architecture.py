@@ -139,7 +139,7 @@ def test_the_checker_sees_every_package():
 
 def test_every_task_is_registered_once_in_each_layer():
     """A task is its folders plus one line in each layer's registration: the three lists name the same tasks."""
-    from service.tasks import ENDPOINTS
+    from service.tasks import ENDPOINTS, SESSIONS
     from training.tasks import TRAINING_TASKS
 
     assert set(TRAINING_TASKS) == set(TASKS)
@@ -147,3 +147,6 @@ def test_every_task_is_registered_once_in_each_layer():
     assert served == set(TASKS) and len(ENDPOINTS) == len(TASKS)
     for task in TASKS.values():
         assert task.predictor.task == task.name and all(spec.task == task.name for spec in task.models)
+        assert callable(task.predictor.run)
+        if task.name in SESSIONS:  # sessions step a recurrent state: the predictor must be a StatefulPredictor
+            assert callable(task.predictor.step) and callable(task.predictor.initial_state)

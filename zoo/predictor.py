@@ -13,10 +13,9 @@ from zoo.checks import check_io, check_parity
 
 class OnnxPredictor:
     """Card + verified ONNX session of one model. Subclasses set `task` (the card's task) and define
-    `check_contract(card)` and `run(rows)`; recurrent ones set `stateful` and define `step`."""
+    `check_contract(card)` and `run(rows)`; recurrent ones derive from RecurrentPredictor."""
 
     task: str = ""
-    stateful = False
 
     def __init__(self, directory: Path, providers: list[str] | None = None, with_session: bool = True,
                  threads: int = 1):
@@ -59,7 +58,6 @@ class RecurrentPredictor(OnnxPredictor):
     """A predictor whose graph takes the recurrent state as inputs after `primary_input` and returns the new
     state after its other outputs (names *0 in, *N out), so a sequence can go on a step at a time."""
 
-    stateful = True
     primary_input = ""
 
     def load_preprocessing(self) -> None:

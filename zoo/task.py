@@ -48,11 +48,10 @@ class Predictor(Protocol):
     Built from an artifact folder (`cls(directory, providers, with_session, threads)`): the card is read,
     every file's sha256 checked, the task's contract and the parity vectors verified before a byte reaches
     onnxruntime. `run` takes a batch of rows (one per request item) and returns one result per row, in order.
-    Recurrent-state tasks add `initial_state` and `step`; their `stateful` is True.
+    Recurrent-state tasks' predictors are also `StatefulPredictor`s.
     """
     card: ModelCard
     providers: list[str]
-    stateful: bool
 
     @property
     def name(self) -> str: ...
@@ -85,10 +84,6 @@ class Task:
     latency_steps: int  # its steps (tokens, days, hours)
     training_unit: str  # what TrainingRun.epochs counts: "epochs" or "steps"
     models: tuple[ModelSpec, ...]  # the registered variants, tiny test twins and int8 variants included
-
-    @property
-    def stateful(self) -> bool:
-        return bool(getattr(self.predictor, "stateful", False))
 
     def load(self, directory: Path, providers: list[str] | None = None, with_session: bool = True,
              threads: int = 1):
