@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from service import patches
-from service.core import ModelServer, unavailable_as_503
+from service.core import unavailable_as_503
 from service.limits import BodySizeLimit, JSONRequests, max_body_bytes
 from service.metrics import ServiceMetrics
 from service.open_inference import OpenInference, routes as open_inference_routes
