@@ -1,9 +1,7 @@
 """training.data, the downloader: where data goes, and fetching against a real HTTP server on 127.0.0.1
 (checksums, zip members, corrupted copies, unreachable sources)."""
 import hashlib
-import http.server
 import io
-import threading
 import zipfile
 
 import pytest
@@ -19,26 +17,6 @@ def test_data_dir_precedence(monkeypatch, tmp_path):
     monkeypatch.delenv(DATA_ENV)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     assert data_dir() == tmp_path / "cache" / "rnnzoo"
-
-
-@pytest.fixture()
-def http_root(tmp_path):
-    """A static file server on 127.0.0.1 serving tmp_path/www; yields (folder, base URL)."""
-    root = tmp_path / "www"
-    root.mkdir()
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, directory=str(root), **kwargs)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield root, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
 
 
 RIGHT = hashlib.sha256(PAYLOAD).hexdigest()
