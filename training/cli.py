@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 from pathlib import Path
 from typing import TypeVar
 
@@ -31,3 +32,17 @@ def run_export(export, description: str | None, reads_data: bool = True, argv: l
     parser.add_argument("--command", default="", help="the training command to record on the card")
     args = parser.parse_args(argv)
     export(args.checkpoint, args.artifacts_dir, getattr(args, "data_dir", None), args.command)
+
+
+def run_training(config_class: type[ConfigT], train, export, description: str | None, module: str,
+                 argv: list[str] | None = None) -> Path:
+    """The command line of a task's training script: parse its Config, train, and (unless --export false)
+    export the checkpoint with the task's `export(checkpoint, artifacts_dir, data_dir, command)`, recording
+    the command on the card. `module` is the script's module, as `python -m` runs it."""
+    argv = sys.argv[1:] if argv is None else argv
+    config = parse_config(config_class, argv, description)
+    checkpoint_path = train(config)
+    if config.export:
+        export(checkpoint_path, Path(config.artifacts_dir), getattr(config, "data_dir", "") or None,
+               f"python -m {module} " + " ".join(argv))
+    return checkpoint_path

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,7 @@ import torch
 from torch import nn
 
 from training.checkpoints import save_checkpoint
-from training.cli import parse_config
+from training.cli import run_training
 from training.forecasting.data import load_stocks
 from training.forecasting.export import export_forecasting
 from training.forecasting.windows import Windows, make_windows
@@ -168,12 +167,7 @@ def train(config: Config) -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
-    config = parse_config(Config, argv, __doc__)
-    checkpoint_path = train(config)
-    if config.export:
-        export_forecasting(checkpoint_path, Path(config.artifacts_dir),
-                           command="python -m training.forecasting.train " + " ".join(argv))
+    run_training(Config, train, export_forecasting, __doc__, "training.forecasting.train", argv)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from torch import nn
 from tqdm import tqdm
 
 from training.checkpoints import save_checkpoint
-from training.cli import parse_config
+from training.cli import run_training
 from training.generation.data import load_tinyshakespeare
 from training.generation.export import export_generation
 from zoo import create_model, get_spec
@@ -180,12 +180,7 @@ def train(config: Config) -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
-    config = parse_config(Config, argv, __doc__)
-    checkpoint_path = train(config)
-    if config.export:
-        export_generation(checkpoint_path, Path(config.artifacts_dir), config.data_dir or None,
-                          command="python -m training.generation.train " + " ".join(argv))
+    run_training(Config, train, export_generation, __doc__, "training.generation.train", argv)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from torch import nn
 from tqdm import tqdm
 
 from training.checkpoints import save_checkpoint
-from training.cli import parse_config
+from training.cli import run_training
 from training.sentiment.data import hold_out_sentences, load_sst2
 from training.sentiment.export import export_sentiment
 import training.sentiment.pretrained as pretrained
@@ -210,11 +210,7 @@ def train(config: Config) -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:
-    config = parse_config(Config, sys.argv[1:] if argv is None else argv, __doc__)
-    checkpoint_path = train(config)
-    if config.export:
-        command = "python -m training.sentiment.train " + " ".join(sys.argv[1:] if argv is None else argv)
-        export_sentiment(checkpoint_path, Path(config.artifacts_dir), config.data_dir or None, command=command)
+    run_training(Config, train, export_sentiment, __doc__, "training.sentiment.train", argv)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ import torch
 from torch import nn
 
 from training.checkpoints import save_checkpoint
-from training.cli import parse_config
+from training.cli import run_training
 from training.vitals.data import Stay, load_physionet
 from training.vitals.evaluation import auroc
 from training.vitals.export import export_vitals
@@ -192,12 +191,7 @@ def train(config: Config) -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
-    config = parse_config(Config, argv, __doc__)
-    checkpoint_path = train(config)
-    if config.export:
-        export_vitals(checkpoint_path, Path(config.artifacts_dir), config.data_dir or None,
-                      command="python -m training.vitals.train " + " ".join(argv))
+    run_training(Config, train, export_vitals, __doc__, "training.vitals.train", argv)
 
 
 if __name__ == "__main__":
