@@ -64,12 +64,11 @@ class ModelServer:
 
     def resolve(self, name: str | None, tasks: tuple[str, ...], kind: str, wrong_task: str | None = None,
                 default: str | None = None) -> Predictor:
-        """The predictor a request names (or the default) among the models of `tasks`, which errors call
-        `kind` ("sentiment models", "models with sessions"); `wrong_task` (default "; <kind>") follows "is a
-        <task> model" when the name is another task's. 404 unknown, 400 another task's, 503 refused at start-up."""
+        """The predictor a request names (or `default`, a loaded model's name) among the models of `tasks`,
+        which errors call `kind` ("sentiment models", "models with sessions"); `wrong_task` (default "; <kind>")
+        follows "is a <task> model" when the name is another task's. 404 unknown, 400 another task's model,
+        503 refused at start-up."""
         if name is None:
-            if default is None:
-                raise NotFound(f"no {kind.removesuffix(' models')} model is loaded; models: {sorted(self.zoo.predictors)}")
             return self.zoo.predictors[default]
         name = self.versioned(name)
         predictor = self.zoo.predictors.get(name)
@@ -85,6 +84,8 @@ class ModelServer:
 
     def model(self, task: str, name: str | None) -> Predictor:
         """A one-shot endpoint's model: the one named, or the task's default."""
+        if name is None and task not in self.defaults:
+            raise NotFound(f"no {task} model is loaded; models: {sorted(self.zoo.predictors)}")
         return self.resolve(name, (task,), f"{task} models", default=self.defaults.get(task))
 
     async def predict(self, predictor: Predictor, rows: list, max_batch: int, max_queued: int) -> list:

@@ -61,7 +61,7 @@ class Session:
     primary_hint: ClassVar[str] = ""  # after "send `<primary_field>`" in the error for a wrong step
     kind: ClassVar[str] = ""  # "a session on the <kind> model"
     describe: ClassVar[str] = ""  # in "models with sessions (<describe> and ...)"
-    answer_field: ClassVar[str] = ""
+    answer_field: ClassVar[str] = ""  # the task's name: the step response field its answers go in
     answer_schema: ClassVar[tuple[Any, Any]] = (None, None)
 
     @classmethod

@@ -23,8 +23,8 @@ class OnnxPredictor:
         self.card = ModelCard.load(self.directory)
         if self.card.task != self.task:
             raise CardError(f"{self.card.name} is a {self.card.task} model, not {self.task}")
+        self.load_preprocessing()  # first: a card whose preprocessing is incomplete is refused with that reason
         self.check_contract(self.card)
-        self.load_preprocessing()
         model_bytes = verified_bytes(self.directory / MODEL_FILE, self.card.export.sha256)
         self.providers = providers or choose_providers()
         self.session = None

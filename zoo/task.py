@@ -15,7 +15,7 @@ from zoo.cards import ModelCard
 
 class InputError(ValueError):
     """Input a model cannot take (a request's text, prices, observations); the message says what was wrong
-    and what is allowed. The service answers every InputError with a 400."""
+    and what is allowed. Each task's endpoints answer their task's InputError with a 400."""
 
 
 class TextError(InputError):

@@ -82,3 +82,13 @@ def test_the_service_lists_a_model_that_fails_validation_as_broken(stock, capsys
     zoo = load_zoo(stock.parent)
     assert "stock-gru" in zoo.broken and "tolerance 1e-12" in zoo.broken["stock-gru"]
     assert validator.main([str(stock)]) == 1 and "FAIL" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("quantiles", [None, 0.5])
+def test_incomplete_preprocessing_is_refused_with_its_reason_before_the_contract(stock, quantiles):
+    """A card's own preprocessing is read first: a malformed field is a refusal that names it, never a crash."""
+    resave(stock, lambda card: card.preprocessing.statistics.__setitem__("quantiles", quantiles))
+    zoo = load_zoo(stock.parent)
+    assert "preprocessing.statistics is incomplete" in zoo.broken["stock-gru"]
+    with pytest.raises(checks.ValidationError, match="quantiles should be a list"):
+        validator.check_contract(ModelCard.load(stock))

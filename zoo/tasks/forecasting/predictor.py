@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from zoo.cards import CardError, ModelCard
-from zoo.checks import expect
+from zoo.checks import ValidationError, expect
 from zoo.predictor import OnnxPredictor
 from zoo.tasks.forecasting.features import FeatureStatistics, features, to_log_returns
 
@@ -21,8 +21,10 @@ class ForecastingPredictor(OnnxPredictor):
     @staticmethod
     def check_contract(card: ModelCard) -> None:
         where, settings = f"{card.name} ({card.task})", card.preprocessing.statistics
-        window, horizons = settings.get("window"), settings.get("horizons")
-        quantiles = len(settings.get("quantiles", []))
+        window, horizons, levels = settings.get("window"), settings.get("horizons"), settings.get("quantiles", [])
+        if not isinstance(levels, list):
+            raise ValidationError(f"{where}: preprocessing.statistics.quantiles should be a list, got {levels!r}")
+        quantiles = len(levels)
         expect(f"{where} inputs", card.inputs, [("features", "float32", ["batch", window, None])])
         expect(f"{where} outputs", card.outputs, [("quantiles", "float32", ["batch", horizons, quantiles])])
 

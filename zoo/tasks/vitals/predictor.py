@@ -39,6 +39,8 @@ class VitalsPredictor(RecurrentPredictor):
             self.vital_std = np.array(settings["vital_std"], dtype=np.float64)
         except (KeyError, TypeError, ValueError) as error:
             raise CardError(f"{self.card.name}: preprocessing.statistics is incomplete: {error}") from None
+        if not self.state_names:
+            raise CardError(f"{self.card.name}: the card lists no state inputs; re-export it with training.vitals.export")
 
     def step(self, inputs: np.ndarray, state: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """features (B, T, F) of the hours after `state` -> ([risk (B, T), change (B, T, 5)], the state after them)."""
