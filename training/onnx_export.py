@@ -13,6 +13,7 @@ import torch
 from onnx import helper, numpy_helper
 
 from zoo.artifacts import cpu_name
+from zoo.cards import Export, sha256_of
 
 OPSET = 17
 EXPORTER = f"torch.onnx TorchScript exporter, torch {torch.__version__}"  # the cards' export.exporter
@@ -59,3 +60,10 @@ def store_weights_fp16(path: Path, min_elements: int = 1024) -> None:
 
 def hardware() -> str:
     return f"{cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}"
+
+
+def export_record(model_path: Path, parity_max_abs_diff: float, parity_tolerance: float) -> Export:
+    """The card's `export` section for the file just written (the parity vectors are added by from_torch)."""
+    return Export(onnx_file=model_path.name, sha256=sha256_of(model_path), opset=OPSET, exporter=EXPORTER,
+                  parity_max_abs_diff=parity_max_abs_diff, parity_tolerance=parity_tolerance,
+                  size_bytes=model_path.stat().st_size)

@@ -16,13 +16,12 @@ from training.forecasting.data import (STOCK_SPLITS, STOCK_TICKERS, STOCKS_LICEN
                                        load_stocks)
 from training.forecasting.evaluation import evaluate
 from training.forecasting.windows import Windows, make_windows
-from training.onnx_export import EXPORTER, OPSET, export_graph, hardware
+from training.onnx_export import export_graph, export_record, hardware
 from training.parity_vectors import from_torch
 from training.task import TrainingTask
 from zoo import get_spec
 from zoo.artifacts import create_session
-from zoo.cards import (MODEL_FILE, Architecture, Export, ModelCard, Preprocessing, TensorSpec, TrainingData,
-                       TrainingRun, sha256_of)
+from zoo.cards import MODEL_FILE, Architecture, ModelCard, Preprocessing, TensorSpec, TrainingData, TrainingRun
 from zoo.models import parameter_count
 from zoo.tasks.forecasting.features import features, FEATURES, FeatureStatistics, MAX_CLOSES, MIN_SCALE, WINDOW
 from zoo.tasks.forecasting.predictor import ForecastingPredictor
@@ -129,9 +128,7 @@ def export_forecasting(checkpoint_path: Path, artifacts_dir: Path, data_dir: str
                              epochs=checkpoint["config"]["epochs"], seed=checkpoint["config"]["seed"],
                              command=command or f"python -m training.forecasting.train --model {name}",
                              config={**checkpoint["config"], "best_epoch": checkpoint["best_iteration"]}),
-        export=Export(onnx_file=MODEL_FILE, sha256=sha256_of(out / MODEL_FILE), opset=OPSET, exporter=EXPORTER,
-                      parity_max_abs_diff=difference, parity_tolerance=PARITY_TOLERANCE,
-                      size_bytes=(out / MODEL_FILE).stat().st_size),
+        export=export_record(out / MODEL_FILE, difference, PARITY_TOLERANCE),
         intended_use="Teaching: what a recurrent network can and cannot learn from past prices; a calibrated "
                      "range of plausible moves (risk), not a prediction of direction.",
         limitations=[],

@@ -15,12 +15,12 @@ from training.checkpoints import build_model, load_checkpoint
 from training.cli import run_export
 from training.generation.data import TINY_SHAKESPEARE, TINY_SHAKESPEARE_LICENSE, load_tinyshakespeare
 from training.generation.ngram import KneserNey
-from training.onnx_export import EXPORTER, OPSET, export_graph, hardware, round_weights_fp16
+from training.onnx_export import export_graph, export_record, hardware, round_weights_fp16
 from training.parity_vectors import from_torch
 from training.task import TrainingTask
 from zoo import get_spec
 from zoo.artifacts import create_session
-from zoo.cards import (MODEL_FILE, Architecture, CardError, Export, Metric, ModelCard, Preprocessing, TensorSpec,
+from zoo.cards import (MODEL_FILE, Architecture, CardError, Metric, ModelCard, Preprocessing, TensorSpec,
                        TrainingData, TrainingRun, sha256_of)
 from zoo.models import parameter_count
 from zoo.sampling import next_token
@@ -138,9 +138,7 @@ def export_generation(checkpoint_path: Path, artifacts_dir: Path, data_dir: str 
                              command=command or f"python -m training.generation.train --model {name}",
                              config={**checkpoint["config"], "best_step": checkpoint["best_iteration"],
                                      "epochs_field_counts": "optimiser steps"}),
-        export=Export(onnx_file=MODEL_FILE, sha256=sha256_of(out / MODEL_FILE), opset=OPSET, exporter=EXPORTER,
-                      parity_max_abs_diff=max(torch_diff, step_diff), parity_tolerance=PARITY_TOLERANCE,
-                      size_bytes=(out / MODEL_FILE).stat().st_size),
+        export=export_record(out / MODEL_FILE, max(torch_diff, step_diff), PARITY_TOLERANCE),
         intended_use="Teaching and demos: writing pastiche of Shakespeare's plays one character at a time.",
         limitations=["Trained on 1 MB of Shakespeare: it imitates spelling and layout, not sense.",
                      f"Only these characters are accepted in a prompt: {vocabulary.characters!r}."],

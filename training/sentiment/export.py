@@ -13,14 +13,14 @@ from tokenizers import Tokenizer
 
 from training.checkpoints import build_model, load_checkpoint
 from training.cli import run_export
-from training.onnx_export import EXPORTER, OPSET, export_graph, hardware, round_weights_fp16
+from training.onnx_export import export_graph, export_record, hardware, round_weights_fp16
 from training.parity_vectors import from_torch
 from training.sentiment.data import SST2_FILES, SST2_LICENSE, load_sst2
 from training.task import TrainingTask
 from zoo import get_spec
 from zoo.artifacts import create_session
-from zoo.cards import (MODEL_FILE, Architecture, Export, Metric, ModelCard, Preprocessing, TensorSpec,
-                       TrainingData, TrainingRun, sha256_of)
+from zoo.cards import (MODEL_FILE, Architecture, Metric, ModelCard, Preprocessing, TensorSpec, TrainingData,
+                       TrainingRun, sha256_of)
 from zoo.models import parameter_count
 from zoo.tasks.sentiment.predictor import SentimentPredictor
 from zoo.tasks.sentiment.tokenizer import MAX_TEXT_CHARS as MAX_CHARS, NORMALISATION, WordPieceTokenizer
@@ -107,9 +107,7 @@ def export_sentiment(checkpoint_path: Path, artifacts_dir: Path, data_dir: str |
             config={**checkpoint["config"], "best_epoch": checkpoint["best_iteration"],
                     "validation_accuracy": round(checkpoint["best_validation"], 4),
                     "teacher_run": checkpoint["extras"].get("teacher", {})}),
-        export=Export(onnx_file=MODEL_FILE, sha256=sha256_of(out / MODEL_FILE), opset=OPSET, exporter=EXPORTER,
-                      parity_max_abs_diff=max_diff, parity_tolerance=PARITY_TOLERANCE,
-                      size_bytes=(out / MODEL_FILE).stat().st_size),
+        export=export_record(out / MODEL_FILE, max_diff, PARITY_TOLERANCE),
         intended_use="English sentence- or phrase-level sentiment (positive/negative) of short reviews, "
                      "for demos, teaching and comparing recurrent cells.",
         limitations=[

@@ -12,15 +12,14 @@ import torch
 
 from training.checkpoints import build_model, load_checkpoint
 from training.cli import run_export
-from training.onnx_export import EXPORTER, OPSET, export_graph, hardware
+from training.onnx_export import export_graph, export_record, hardware
 from training.parity_vectors import from_torch
 from training.task import TrainingTask
 from training.vitals.data import PHYSIONET_FILES, PHYSIONET_LICENSE, load_physionet
 from training.vitals.evaluation import Evaluation, evaluate
 from zoo import get_spec
 from zoo.artifacts import create_session
-from zoo.cards import (MODEL_FILE, Architecture, Export, ModelCard, Preprocessing, TensorSpec, TrainingData,
-                       TrainingRun, sha256_of)
+from zoo.cards import MODEL_FILE, Architecture, ModelCard, Preprocessing, TensorSpec, TrainingData, TrainingRun
 from zoo.models import parameter_count
 from zoo.tasks.vitals.predictor import VitalsPredictor
 from zoo.tasks.vitals.records import (features, parse_record_text, DESCRIPTORS, FEATURE_COUNT, HOURS, LIMITS,
@@ -150,9 +149,7 @@ def export_vitals(checkpoint_path: Path, artifacts_dir: Path, data_dir: str | No
                              epochs=checkpoint["config"]["epochs"], seed=checkpoint["config"]["seed"],
                              command=command or f"python -m training.vitals.train --model {name}",
                              config={**checkpoint["config"], "history": extras["history"]}),
-        export=Export(onnx_file=MODEL_FILE, sha256=sha256_of(out / MODEL_FILE), opset=OPSET, exporter=EXPORTER,
-                      parity_max_abs_diff=difference, parity_tolerance=PARITY_TOLERANCE,
-                      size_bytes=(out / MODEL_FILE).stat().st_size),
+        export=export_record(out / MODEL_FILE, difference, PARITY_TOLERANCE),
         intended_use="Research and education only; NOT a medical device and not for decisions about patients. "
                      "Trained on adult ICU stays (coronary care, cardiac surgery recovery, medical and surgical ICUs) "
                      "of one US hospital network in the PhysioNet/CinC 2012 challenge.",
