@@ -38,9 +38,12 @@ def with_step_fields(step):
     session task's step fields (the function itself takes them as **fields)."""
     parameters = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
                   inspect.Parameter("session_id", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=SessionId)]
+    declared = {}  # a field several tasks' sessions read (temperature, seed) is one field, as the first declares it
+    for session in SESSIONS.values():
+        for name, definition in session.step_fields.items():
+            declared.setdefault(name, definition)
     parameters += [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=annotation,
-                                     default=default)
-                   for session in SESSIONS.values() for name, (annotation, default) in session.step_fields.items()]
+                                     default=default) for name, (annotation, default) in declared.items()]
     step.__signature__ = inspect.Signature(parameters, return_annotation=SessionStepResponse)
     return step
 

@@ -18,7 +18,7 @@ PACKAGES = ("zoo", "service", "training", "benchmarks")
 FORBIDDEN = {"zoo": {"service", "training", "benchmarks"}, "service": {"training", "benchmarks"},
              "training": {"service", "benchmarks"}, "benchmarks": set()}
 # The served bento's dependencies (bentofile.yaml) and what bentoml itself brings; nothing else may be imported.
-SERVED_THIRD_PARTY = {"bentoml", "onnxruntime", "numpy", "pydantic", "tokenizers", "uvloop", "httptools",
+SERVED_THIRD_PARTY = {"bentoml", "onnxruntime", "numpy", "pydantic", "tokenizers", "mido", "uvloop", "httptools",
                       "starlette", "prometheus_client"}
 
 

@@ -133,7 +133,7 @@ def example_inputs(card: ModelCard, batch: int, steps: int, rng: np.random.Gener
             feeds[spec.name] = (np.full(batch, steps) if whole_rows else rng.integers(1, steps + 1, batch)).astype(np.int64)
         elif spec.dtype == "int64":
             feeds[spec.name] = rng.integers(1, min(card.architecture.vocab_size or 60, 2000), shape).astype(np.int64)
-        elif zero_state and spec.name != "features":
+        elif zero_state and spec.shape[1:2] == ["batch"]:  # a state tensor (L, batch, H)
             feeds[spec.name] = np.zeros(shape, dtype=np.float32)
         else:
             feeds[spec.name] = (0.5 * rng.standard_normal(shape)).astype(np.float32)

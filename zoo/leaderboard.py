@@ -37,27 +37,34 @@ def table(cards: list[ModelCard]) -> str:
     """One table per task: a row per model, a column per metric as `model` vs baseline."""
     sections = []
     for task in sorted({card.task for card in cards}, key=list(TASKS).index):
-        of_task = [card for card in cards if card.task == task]
-        metrics = [metric.name for metric in of_task[0].metrics]
-        with_figures = any(card.figures for card in of_task)
-        lines = [f"**{TASKS[task].title}**", "",
-                 "| model | cell | parameters | " + " | ".join(metrics) + " | training | ONNX size |"
-                 + (" figures |" if with_figures else ""),
-                 "|---|---|---|" + "---|" * len(metrics) + "---|---|" + ("---|" if with_figures else "")]
-        for card in of_task:
-            arch = card.architecture
-            cell = f"{'Bi' if arch.bidirectional else ''}{arch.cell.upper()} {arch.num_layers}x{arch.hidden_size}"
-            values = " | ".join(f"**{number(card.metric(name).value)}** vs {number(card.metric(name).baseline_value)}"
-                                for name in metrics)
-            figures = " ".join(f"[{figure}]({ARTIFACTS_LINK}/{card.name}/{figure})" for figure in card.figures)
-            lines.append(f"| `{card.name}` | {cell} | {parameters(arch.parameter_count)} | {values} | "
-                         f"{card.training.seconds / 60:.1f} min, {card.training.epochs} {TASKS[task].training_unit} | "
-                         f"{size(card.export.size_bytes)} |" + (f" {figures} |" if with_figures else ""))
-        lines.append("")
-        lines += [f"- {metric.name}: {metric.split}, n={metric.examples}; baseline: {metric.baseline}"
-                  for metric in of_task[0].metrics]
-        sections.append("\n".join(lines))
+        datasets = list(dict.fromkeys(card.training_data.dataset for card in cards if card.task == task))
+        for dataset in datasets:  # a task with several data sets (music): a table each, with its split's notes
+            of_task = [card for card in cards if card.task == task and card.training_data.dataset == dataset]
+            title = TASKS[task].title if len(datasets) == 1 else f"{TASKS[task].title}, {dataset}"
+            sections.append(task_table(title, of_task, TASKS[task].training_unit))
     return "\n\n".join(sections)
+
+
+def task_table(title: str, of_task: list[ModelCard], training_unit: str) -> str:
+    metrics = [metric.name for metric in of_task[0].metrics]
+    with_figures = any(card.figures for card in of_task)
+    lines = [f"**{title}**", "",
+             "| model | cell | parameters | " + " | ".join(metrics) + " | training | ONNX size |"
+             + (" figures |" if with_figures else ""),
+             "|---|---|---|" + "---|" * len(metrics) + "---|---|" + ("---|" if with_figures else "")]
+    for card in of_task:
+        arch = card.architecture
+        cell = f"{'Bi' if arch.bidirectional else ''}{arch.cell.upper()} {arch.num_layers}x{arch.hidden_size}"
+        values = " | ".join(f"**{number(card.metric(name).value)}** vs {number(card.metric(name).baseline_value)}"
+                            for name in metrics)
+        figures = " ".join(f"[{figure}]({ARTIFACTS_LINK}/{card.name}/{figure})" for figure in card.figures)
+        lines.append(f"| `{card.name}` | {cell} | {parameters(arch.parameter_count)} | {values} | "
+                     f"{card.training.seconds / 60:.1f} min, {card.training.epochs} {training_unit} | "
+                     f"{size(card.export.size_bytes)} |" + (f" {figures} |" if with_figures else ""))
+    lines.append("")
+    lines += [f"- {metric.name}: {metric.split}, n={metric.examples}; baseline: {metric.baseline}"
+              for metric in of_task[0].metrics]
+    return "\n".join(lines)
 
 
 def number(value: float) -> str:
@@ -128,27 +135,36 @@ def leaderboard(cards: list[ModelCard], measured: dict) -> str:
                 f"{measured.get('onnxruntime', '-')}; `python -m zoo.leaderboard --write --measure`)."]
     for task in TASKS.values():
         metric, higher_is_better = task.headline_metric, task.higher_is_better
-        # The zoo's own fp32 models: the same recipe per task, so the cell is the only difference (brought
-        # models and int8 variants are in the full table).
-        by_cell = {card.architecture.cell: card for card in cards
-                   if card.task == task.name and card.quantization is None and card.name in list_models(task.name)}
-        if not by_cell:
-            continue
-        any_card = next(iter(by_cell.values()))
-        baseline = any_card.metric(metric)
-        lines = [f"**{task.title}**: {metric} ({'higher' if higher_is_better else 'lower'} is better), "
-                 f"{baseline.split}; latency for {task.latency_input}", "",
-                 "| | model | " + metric + " | parameters | training | latency |", "|---|---|---|---|---|---|",
-                 f"| baseline | {baseline.baseline} | {number(baseline.baseline_value)} | - | - | - |"]
-        for cell in ("rnn", "lstm", "gru"):
-            if cell in by_cell:
-                card = by_cell[cell]
-                lines.append(f"| {cell.upper()} | `{card.name}` | {number(card.metric(metric).value)} | "
-                             f"{parameters(card.architecture.parameter_count)} | {card.training.seconds / 60:.1f} min | "
-                             f"{latency(timings.get(card.name, {}).get('median_ms'))} |")
-        lines += ["", reading(by_cell, metric, higher_is_better, timings)]
-        sections.append("\n".join(lines))
+        # The zoo's own fp32 models: the same recipe per task and data set, so the cell is the only difference
+        # (brought models and int8 variants are in the full table). A task with several data sets (music) gets
+        # a comparison per data set.
+        own = [card for card in cards
+               if card.task == task.name and card.quantization is None and card.name in list_models(task.name)]
+        datasets = list(dict.fromkeys(card.training_data.dataset for card in own))
+        for dataset in datasets:
+            by_cell = {card.architecture.cell: card for card in own if card.training_data.dataset == dataset}
+            title = task.title if len(datasets) == 1 else f"{task.title}, {dataset}"
+            sections.append(comparison(task, title, by_cell, timings))
     return "\n\n".join(sections)
+
+
+def comparison(task, title: str, by_cell: dict[str, ModelCard], timings: dict) -> str:
+    """One task's (and data set's) RNN vs LSTM vs GRU table, and what it says."""
+    metric, higher_is_better = task.headline_metric, task.higher_is_better
+    any_card = next(iter(by_cell.values()))
+    baseline = any_card.metric(metric)
+    lines = [f"**{title}**: {metric} ({'higher' if higher_is_better else 'lower'} is better), "
+             f"{baseline.split}; latency for {task.latency_input}", "",
+             "| | model | " + metric + " | parameters | training | latency |", "|---|---|---|---|---|---|",
+             f"| baseline | {baseline.baseline} | {number(baseline.baseline_value)} | - | - | - |"]
+    for cell in ("rnn", "lstm", "gru"):
+        if cell in by_cell:
+            card = by_cell[cell]
+            lines.append(f"| {cell.upper()} | `{card.name}` | {number(card.metric(metric).value)} | "
+                         f"{parameters(card.architecture.parameter_count)} | {card.training.seconds / 60:.1f} min | "
+                         f"{latency(timings.get(card.name, {}).get('median_ms'))} |")
+    lines += ["", reading(by_cell, metric, higher_is_better, timings)]
+    return "\n".join(lines)
 
 
 def reading(by_cell: dict[str, ModelCard], metric: str, higher_is_better: bool, timings: dict) -> str:

@@ -3,8 +3,9 @@ and from rows to a response, its endpoints, and its Session subclass if it has s
 only place that names them all; RNNZoo is built from it. A new task is a new module plus one line below."""
 from service.tasks.forecasting import ForecastingEndpoints
 from service.tasks.generation import GenerationEndpoints
+from service.tasks.music import MusicEndpoints
 from service.tasks.sentiment import SentimentEndpoints
 from service.tasks.vitals import VitalsEndpoints
 
-ENDPOINTS = (SentimentEndpoints, ForecastingEndpoints, VitalsEndpoints, GenerationEndpoints)
+ENDPOINTS = (SentimentEndpoints, ForecastingEndpoints, VitalsEndpoints, GenerationEndpoints, MusicEndpoints)
 SESSIONS = {endpoints.session.answer_field: endpoints.session for endpoints in ENDPOINTS if endpoints.session}

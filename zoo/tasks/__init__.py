@@ -3,7 +3,8 @@ only place that names them all. A new task is a new folder here plus one line be
 from zoo.task import Task
 from zoo.tasks.forecasting import TASK as FORECASTING
 from zoo.tasks.generation import TASK as GENERATION
+from zoo.tasks.music import TASK as MUSIC
 from zoo.tasks.sentiment import TASK as SENTIMENT
 from zoo.tasks.vitals import TASK as VITALS
 
-TASKS: dict[str, Task] = {task.name: task for task in (GENERATION, SENTIMENT, FORECASTING, VITALS)}
+TASKS: dict[str, Task] = {task.name: task for task in (GENERATION, SENTIMENT, FORECASTING, VITALS, MUSIC)}
