@@ -35,7 +35,7 @@ def series_colours() -> dict[str, tuple[int, int, int]]:
     script = (PLAYGROUND / "playground.js").read_text()
     colours = dict(re.findall(r'^\s*(\w+): "#([0-9a-f]{6})",', script, re.MULTILINE))
     return {name: tuple(int(colours[name][i:i + 2], 16) for i in (0, 2, 4)) for name in ("band", "median", "risk",
-                                                                                         "closes")}
+                                                                                         "closes", "primer", "notes")}
 
 
 COLOURS = series_colours()
@@ -218,6 +218,37 @@ def test_vitals_sample_stay_and_risk_chart(tab, server):
     risk = pixels_of(image, COLOURS["risk"])
     assert risk >= 200, f"the risk line covers {risk} pixels"
     tab.assert_clean()
+
+
+def test_music_composes_draws_the_piano_roll_and_plays_it(tab, server):
+    page = tab.page
+    page.select_option("#mus-model", "jsb-lstm")
+    page.fill("#mus-steps", "32")
+    page.fill("#mus-seed", "7")
+    page.click("#mus-run")
+    page.wait_for_selector("#mus-roll[data-rendered]")
+    primer = [[int(p) for p in line.split()] for line in page.input_value("#mus-primer").split("\n")]
+    status, expected = post(f"{server}/music/generate", {"primer": primer, "steps": 32, "temperature": 1.0, "seed": 7,
+                                                          "model": "jsb-lstm"})
+    assert status == 200
+    notes = sum(len(frame) for frame in expected["frames"])
+    assert page.inner_text("#mus-status").startswith(f"jsb-lstm: 32 frames ({notes} sounding keys)")
+    assert page.get_attribute("#mus-midi", "href") == f"data:audio/midi;base64,{expected['midi']}"
+    image = screenshot(page, "#mus-roll")
+    assert_drawn(image)
+    assert pixels_of(image, COLOURS["notes"]) >= 20 * notes  # a cell per sounding key, drawn
+    assert pixels_of(image, COLOURS["primer"]) >= 20 * sum(map(len, primer))
+    page.click("#mus-play")  # Web Audio in the page: nothing fetched, no error
+    page.wait_for_selector("#mus-status[data-playing]")
+    page.click("#mus-stop")
+    page.wait_for_selector("#mus-status:not([data-playing])")
+    page.fill("#mus-primer", "60 64 67\n60 64 130")  # off the keyboard: the service's 400 is shown
+    page.click("#mus-run")
+    page.wait_for_selector("#mus-error:not([hidden])")
+    assert "POST /music/generate answered 400" in page.inner_text("#mus-error")
+    assert "less than or equal to 108" in page.inner_text("#mus-error")
+    assert page.get_attribute("#mus-roll", "data-rendered") is None and page.is_disabled("#mus-play")
+    tab.assert_clean(allowed=REFUSED)
 
 
 def test_the_apis_errors_are_shown_in_the_page(tab, server):
