@@ -96,9 +96,10 @@ class RNNZoo(*ENDPOINTS):
     @bentoml.api(route="/sessions/start")
     @unavailable_as_503
     async def start_session(self, model: SessionModel) -> SessionStartResponse:
-        """Open a session on a vitals or text-generation model: the server keeps its recurrent state, so
-        each /sessions/step costs the same however long the history."""
-        described = " and ".join(session.describe for session in SESSIONS.values())
+        """Open a session on a vitals, text-generation or music model: the server keeps its recurrent state,
+        so each /sessions/step costs the same however long the history."""
+        kinds = [session.describe for session in SESSIONS.values()]
+        described = ", ".join(kinds[:-1]) + " and " + kinds[-1] if len(kinds) > 1 else kinds[0]
         predictor = self.resolve(model, tuple(SESSIONS), "models with sessions", default=None,
                                  wrong_task=f", which has no sessions; models with sessions ({described})")
         kind = SESSIONS[predictor.card.task]
@@ -117,7 +118,8 @@ class RNNZoo(*ENDPOINTS):
         """Add to a session's history and get what the one-shot endpoint gives for the whole history so
         far: vitals sessions take `observations` (the rows since the last step) and answer as /vitals;
         text sessions take `text` and answer with the next-character candidates and, if asked, a sampled
-        continuation that the state does not keep. Steps of one session apply in arrival order."""
+        continuation that the state does not keep; music sessions take `frames` and answer with their NLL,
+        the likeliest next frame and, if asked, a continuation. Steps of one session apply in arrival order."""
         session = self._session(session_id)
         async with session.lock:  # first come, first served: one step at a time, in arrival order
             if self.sessions.sessions.get(session.id) is not session:  # ended while this step waited

@@ -1,11 +1,19 @@
-"""Command lines: config dataclasses (every field becomes a --flag with its default), and the exporters'."""
+"""Command lines: config dataclasses (every field becomes a --flag with its default), and the exporters'; and
+what every training run does first (`start_run`)."""
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import random
 import sys
 from pathlib import Path
 from typing import TypeVar
+
+import numpy as np
+import torch
+
+from zoo import get_spec
+from zoo.task import ModelSpec
 
 ConfigT = TypeVar("ConfigT")
 
@@ -46,3 +54,16 @@ def run_training(config_class: type[ConfigT], train, export, description: str | 
         export(checkpoint_path, Path(config.artifacts_dir), getattr(config, "data_dir", "") or None,
                f"python -m {module} " + " ".join(argv))
     return checkpoint_path
+
+
+def start_run(model: str, task: str, seed: int, threads: int) -> ModelSpec:
+    """Seed Python's, numpy's and torch's generators, give torch its threads, and return `model`'s registry
+    entry; a model of another task stops the script with a message saying so."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.set_num_threads(threads)
+    spec = get_spec(model)
+    if spec.task != task:
+        raise SystemExit(f"{model} is a {spec.task} model; this script trains {task} models")
+    return spec

@@ -100,7 +100,8 @@ class MusicStepResult(BaseModel):
 
 def rolls_of(pieces: list[list[list[int]]], what: str) -> list[np.ndarray]:
     try:
-        return [roll_from_pitches(frames, f"{what} {i}" if len(pieces) > 1 else what) for i, frames in enumerate(pieces)]
+        return [roll_from_pitches(frames, f"{what} {i}" if len(pieces) > 1 else what)
+                for i, frames in enumerate(pieces)]
     except InputError as error:
         raise InvalidArgument(str(error)) from None
 
@@ -186,8 +187,9 @@ class MusicEndpoints(ModelServer):
 
     def frame_scheduler(self, predictor: MusicPredictor) -> StepScheduler:
         if predictor.name not in self.frame_schedulers:
-            self.frame_schedulers[predictor.name] = StepScheduler(predictor, FrameSampler(predictor.coupling), self.primer_thread,
-                                                                  MAX_STREAMS_PER_MODEL, MAX_GENERATION_SECONDS)
+            self.frame_schedulers[predictor.name] = StepScheduler(
+                predictor, FrameSampler(predictor.coupling), self.primer_thread, MAX_STREAMS_PER_MODEL,
+                MAX_GENERATION_SECONDS)
         return self.frame_schedulers[predictor.name]
 
     async def _start_piece(self, primer: list[list[int]] | None, params: SamplingParams, model: str | None):

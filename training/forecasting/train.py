@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,11 +20,11 @@ import torch
 from torch import nn
 
 from training.checkpoints import save_checkpoint
-from training.cli import run_training
+from training.cli import run_training, start_run
 from training.forecasting.data import load_stocks
 from training.forecasting.export import export_forecasting
 from training.forecasting.windows import Windows, make_windows
-from zoo import create_model, get_spec
+from zoo import create_model
 from zoo.tasks.forecasting.features import features, raw_features, FeatureStatistics
 
 TARGET_COVERAGE = 0.80  # of the 0.1-0.9 interval
@@ -99,13 +98,7 @@ def tensors(windows: Windows, statistics: FeatureStatistics):
 
 
 def train(config: Config) -> Path:
-    random.seed(config.seed)
-    np.random.seed(config.seed)
-    torch.manual_seed(config.seed)
-    torch.set_num_threads(config.threads)
-    spec = get_spec(config.model)
-    if spec.task != "forecasting":
-        raise SystemExit(f"{config.model} is a {spec.task} model; this script trains forecasting models")
+    spec = start_run(config.model, "forecasting", config.seed, config.threads)
 
     # data: windows of 61 closes, statistics from the training windows alone
     series = load_stocks()

@@ -20,10 +20,10 @@ from torch import nn
 from tqdm import tqdm
 
 from training.checkpoints import save_checkpoint
-from training.cli import run_training
+from training.cli import run_training, start_run
 from training.generation.data import load_tinyshakespeare
 from training.generation.export import export_generation
-from zoo import create_model, get_spec
+from zoo import create_model
 from zoo.tasks.generation.vocabulary import CharVocabulary
 
 
@@ -102,13 +102,7 @@ def validation_loss(model: nn.Module, ids: np.ndarray, streams: int = 1, burn_in
 
 
 def train(config: Config) -> Path:
-    random.seed(config.seed)
-    np.random.seed(config.seed)
-    torch.manual_seed(config.seed)
-    torch.set_num_threads(config.threads)
-    spec = get_spec(config.model)
-    if spec.task != "generation":
-        raise SystemExit(f"{config.model} is a {spec.task} model; this script trains generation models")
+    spec = start_run(config.model, "generation", config.seed, config.threads)
 
     # data: first 90% of characters train, last 10% validate
     train_text = load_tinyshakespeare("train", config.data_dir or None)

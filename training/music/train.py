@@ -22,10 +22,10 @@ import torch
 from torch import nn
 
 from training.checkpoints import save_checkpoint
-from training.cli import run_training
+from training.cli import run_training, start_run
 from training.music.data import load_pieces
 from training.music.export import export_music
-from zoo import create_model, get_spec
+from zoo import create_model
 from zoo.models import parameter_count
 from zoo.tasks.music import dataset_of
 
@@ -122,13 +122,7 @@ def validation_nll(model: nn.Module, pieces: list[np.ndarray], batch_pieces: int
 
 
 def train(config: Config) -> Path:
-    random.seed(config.seed)
-    np.random.seed(config.seed)
-    torch.manual_seed(config.seed)
-    torch.set_num_threads(config.threads)
-    spec = get_spec(config.model)
-    if spec.task != "music":
-        raise SystemExit(f"{config.model} is a {spec.task} model; this script trains music models")
+    spec = start_run(config.model, "music", config.seed, config.threads)
     dataset = dataset_of(config.model)
     config = dataclasses.replace(config, epochs=config.epochs or EPOCHS[dataset])
     train_pieces = load_pieces(dataset, "train", config.data_dir or None)

@@ -20,11 +20,12 @@ from torch import nn
 from tqdm import tqdm
 
 from training.checkpoints import save_checkpoint
-from training.cli import run_training
+from training.cli import run_training, start_run
 from training.sentiment.data import hold_out_sentences, load_sst2
 from training.sentiment.export import export_sentiment
 import training.sentiment.pretrained as pretrained
-from zoo import create_model, get_spec
+from zoo import create_model
+from zoo.task import ModelSpec
 from zoo.tasks.sentiment.tokenizer import WordPieceTokenizer
 
 
@@ -50,12 +51,6 @@ class Config:
     seed: int = 1337
     threads: int = 2
     export: bool = True
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def batches(ids: list[list[int]], labels: list[int], batch_size: int, tokenizer: WordPieceTokenizer,
@@ -107,10 +102,7 @@ def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, temperature:
                                 log_target=True, reduction="batchmean") * temperature**2
 
 
-def build_model(config: Config) -> tuple[nn.Module, dict]:
-    spec = get_spec(config.model)
-    if spec.task != "sentiment":
-        raise SystemExit(f"{config.model} is a {spec.task} model; this script trains sentiment models")
+def build_model(config: Config, spec: ModelSpec) -> tuple[nn.Module, dict]:
     model_arguments = dict(spec.arguments)
     if config.pretrained == "minilm":
         table = torch.from_numpy(pretrained.word_embeddings())  # (V, 384)
@@ -126,8 +118,7 @@ def build_model(config: Config) -> tuple[nn.Module, dict]:
 
 
 def train(config: Config) -> Path:
-    seed_everything(config.seed)
-    torch.set_num_threads(config.threads)
+    spec = start_run(config.model, "sentiment", config.seed, config.threads)
     tokenizer = WordPieceTokenizer(pretrained.tokenizer_path(), max_chars=10_000)
 
     # data: train.tsv minus a held-out validation slice; dev.tsv only after training, once
@@ -141,7 +132,7 @@ def train(config: Config) -> Path:
     print(f"train {len(train_ids)} phrases, validation {len(val_ids)} whole sentences")
 
     # model and optimiser
-    model, model_arguments = build_model(config)
+    model, model_arguments = build_model(config, spec)
     trainable = [p for p in model.parameters() if p.requires_grad]
     print(f"{config.model}: {sum(p.numel() for p in trainable):,} trainable parameters")
     optimiser = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=config.weight_decay)

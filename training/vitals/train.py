@@ -22,11 +22,11 @@ import torch
 from torch import nn
 
 from training.checkpoints import save_checkpoint
-from training.cli import run_training
+from training.cli import run_training, start_run
 from training.vitals.data import Stay, load_physionet
 from training.vitals.evaluation import auroc
 from training.vitals.export import export_vitals
-from zoo import create_model, get_spec
+from zoo import create_model
 from zoo.tasks.vitals.records import carried_forward, features, parse_record_text, vital_targets, HOURS, VITALS, VitalsStatistics
 
 
@@ -103,13 +103,7 @@ def predict(model: nn.Module, inputs: torch.Tensor) -> tuple[np.ndarray, np.ndar
 
 
 def train(config: Config) -> Path:
-    random.seed(config.seed)
-    np.random.seed(config.seed)
-    torch.manual_seed(config.seed)
-    torch.set_num_threads(config.threads)
-    spec = get_spec(config.model)
-    if spec.task != "vitals":
-        raise SystemExit(f"{config.model} is a {spec.task} model; this script trains vitals models")
+    spec = start_run(config.model, "vitals", config.seed, config.threads)
 
     # data: set-a only, split by patient; statistics from the training stays
     stays: list[Stay] = load_physionet("set-a", config.data_dir or None)
