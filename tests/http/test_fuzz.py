@@ -16,4 +16,4 @@ def test_generated_requests_get_no_server_error_and_match_the_schema(server, tmp
         capture_output=True, text=True, timeout=600, cwd=tmp_path)  # its example cache stays out of the checkout
     summary = result.stdout[-3000:]
     assert result.returncode == 0, summary
-    assert "Tested: 12" in summary and " passed" in summary and "failures" not in summary, summary
+    assert "Tested: 15" in summary and " passed" in summary and "failures" not in summary, summary

@@ -21,7 +21,7 @@ def test_readyz_and_models(server):
     assert sorted(cards) == list_models()
     for card in cards.values():
         assert re.fullmatch(r"[0-9a-f]{64}", card["export"]["sha256"])
-        assert card["metrics"][0]["baseline"] and card["inputs"][0]["name"] in ("token_ids", "tokens", "features")
+        assert card["metrics"][0]["baseline"] and card["inputs"][0]["name"] in ("token_ids", "tokens", "features", "frames")
 
 
 def test_an_oversized_body_gets_413_before_it_is_sent(server):

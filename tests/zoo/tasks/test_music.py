@@ -152,3 +152,21 @@ def test_shipped_music_cards_are_reproduced_by_onnxruntime(name, data_dir):
     assert all(abs(measured - metric.value) <= 1e-3 for metric in card.metrics)
     assert measured < min(metric.baseline_value for metric in card.metrics)  # beats both trivial baselines
     assert card.metrics[0].examples == sum(map(len, validation))
+
+
+def test_the_key_coupling_stays_strictly_lower_triangular_in_training():
+    import torch
+
+    from zoo import create_model
+
+    model = create_model("test-jsb-lstm")
+    optimiser = torch.optim.AdamW(model.parameters(), lr=0.1, weight_decay=0.1)
+    frames = (torch.rand(3, 5, KEYS) < 0.1).float()
+    for _ in range(3):
+        logits, _ = model(frames, model.initial_state(3))
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(model.conditional_logits(logits, frames), frames)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    coupling = model.key_coupling().detach()
+    assert coupling.tril(-1).abs().sum() > 0 and not coupling.triu().any()  # learned below, zero on and above

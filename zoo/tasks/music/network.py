@@ -30,15 +30,19 @@ class PianoRollModel(nn.Module):
         self.core = RecurrentCore(cell, keys, hidden_size, num_layers, dropout)
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(hidden_size, keys)
-        # coupling[k, j]: how key j (below k, same frame) moves key k's logit; only the strictly lower triangle acts
+        # coupling[k, j]: how key j (below k, same frame) moves key k's logit. Strictly lower triangular: it
+        # starts at zero and its gradient is masked, so the weights above the diagonal stay exactly zero and
+        # the graph can return the weight itself (training.from_onnx maps a file's weights back by them).
         self.coupling = nn.Parameter(torch.zeros(keys, keys), requires_grad=joint_keys)
-        self.register_buffer("below", torch.ones(keys, keys).tril(-1), persistent=False)
+        self.register_buffer("below", torch.ones(keys, keys, dtype=torch.bool).tril(-1), persistent=False)
+        if joint_keys:
+            self.coupling.register_hook(lambda gradient: gradient * self.below)
 
     def initial_state(self, batch_size: int) -> tuple[torch.Tensor, ...]:
         return self.core.initial_state(batch_size)
 
     def key_coupling(self) -> torch.Tensor:
-        return self.coupling * self.below  # (K, K) strictly lower triangular
+        return self.coupling  # (K, K) strictly lower triangular
 
     def forward(self, frames: torch.Tensor, state: tuple[torch.Tensor, ...]):
         # frames (B, T, K) float 0/1, state tuple of (L, B, H) -> logits (B, T, K) given the state alone, new state
@@ -60,4 +64,4 @@ class StepGraph(nn.Module):
 
     def forward(self, frames: torch.Tensor, *state: torch.Tensor):
         logits, new_state = self.model(frames, tuple(state))
-        return (logits, self.model.key_coupling(), *new_state)
+        return (logits, self.model.key_coupling().detach(), *new_state)  # a weight, returned as it is
