@@ -1,0 +1,156 @@
+"""Spoken digits (issue 19, first part): the FSDD loader on the real files, the download of the release tarball
+against a server on 127.0.0.1 (the withheld speaker never extracted), the WAV reader on every accepted form and
+every refused one, the log-mel features against librosa, and the classical baselines on a small split."""
+import io
+import struct
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from training.data import DataError
+from training.speech.baselines import held_out
+from training.speech.data import SPEAKERS, download, load_recordings
+from zoo.tasks.speech.audio import HOP, MEL_BANDS, SAMPLE_RATE, WINDOW, AudioError, log_mel, read_wav
+
+
+@pytest.fixture(scope="module")
+def recordings(data_dir):
+    return load_recordings(data_dir)
+
+
+def test_the_real_files_hold_five_speakers_fifty_takes_of_each_digit(recordings):
+    assert len(recordings) == 2500
+    for speaker in SPEAKERS:
+        mine = [r for r in recordings if r.speaker == speaker]
+        assert sorted(r.digit for r in mine) == sorted(list(range(10)) * 50)
+    assert all(r.samples.dtype == np.float32 and 0.1 < r.seconds < 2.5 for r in recordings)
+
+
+def test_the_withheld_speaker_is_refused(data_dir):
+    with pytest.raises(ValueError, match="speakers: george, jackson, lucas, nicolas, yweweler \\(theo is withheld\\)"):
+        load_recordings(data_dir, speakers=("theo",))
+
+
+def release_tarball(source: Path, tamper: bool = False) -> bytes:
+    """A tarball shaped like the v1.0.10 release: the five speakers' recordings, the withheld speaker's and other
+    files beside them."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=1) as archive:
+        def add(name: str, data: bytes) -> None:
+            info = tarfile.TarInfo(f"free-spoken-digit-dataset-1.0.10/{name}")
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+        for i, path in enumerate(sorted((source / "recordings").iterdir())):
+            data = path.read_bytes()
+            add(f"recordings/{path.name}", data + b"\0" if tamper and i == 7 else data)
+        add("recordings/3_theo_0.wav", b"RIFF-not-to-be-read")
+        add("README.md", b"# FSDD\n")
+    return buffer.getvalue()
+
+
+def test_the_release_is_downloaded_checked_and_the_withheld_speaker_left_out(data_dir, http_root, tmp_path):
+    root, url = http_root
+    (root / "fsdd.tar.gz").write_bytes(release_tarball(data_dir / "fsdd"))
+    target = tmp_path / "data"
+    target.mkdir()
+    download(target, f"{url}/fsdd.tar.gz")
+    assert (target / "fsdd" / "SHA256SUMS").read_bytes() == (data_dir / "fsdd" / "SHA256SUMS").read_bytes()
+    assert not list((target / "fsdd" / "recordings").glob("*theo*"))
+    assert len(load_recordings(target)) == 2500
+
+    (root / "tampered.tar.gz").write_bytes(release_tarball(data_dir / "fsdd", tamper=True))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    with pytest.raises(DataError, match="list to sha256 .*; not using them"):
+        download(elsewhere, f"{url}/tampered.tar.gz")
+    assert not (elsewhere / "fsdd").exists()
+    with pytest.raises(DataError, match="downloading .* failed"):
+        download(elsewhere, f"{url}/missing.tar.gz")
+
+
+def wav(samples: np.ndarray, rate: int = 8000, bits: int = 16, channels: int = 1, float_samples: bool = False,
+        extensible: bool = False) -> bytes:
+    """A WAV file written by hand, for the forms the standard library's `wave` cannot write."""
+    frames = np.repeat(samples[:, None], channels, axis=1).ravel()
+    if float_samples:
+        payload = frames.astype("<f4" if bits == 32 else "<f8").tobytes()
+    elif bits == 8:
+        payload = np.clip(np.round(frames * 128 + 128), 0, 255).astype(np.uint8).tobytes()
+    elif bits == 24:
+        ints = np.clip(np.round(frames * (1 << 23)), -(1 << 23), (1 << 23) - 1).astype("<i4")
+        payload = ints.view(np.uint8).reshape(-1, 4)[:, :3].tobytes()
+    else:
+        kind = "<i2" if bits == 16 else "<i4"
+        payload = np.clip(np.round(frames * (1 << (bits - 1))), -(1 << (bits - 1)), (1 << (bits - 1)) - 1).astype(kind).tobytes()
+    tag = 3 if float_samples else 1
+    block = channels * bits // 8
+    fmt = struct.pack("<HHIIHH", 0xFFFE if extensible else tag, channels, rate, rate * block, block, bits)
+    if extensible:
+        fmt += struct.pack("<HHI", 22, bits, 0) + struct.pack("<H", tag) + b"\x00\x00\x00\x00\x10\x00\x80\x00\x00\xaa\x00\x38\x9b\x71"
+    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"LIST" + struct.pack("<I", 3) + b"abc\0"
+    body += b"data" + struct.pack("<I", len(payload)) + payload
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+@pytest.mark.parametrize("form", [dict(bits=8), dict(bits=16), dict(bits=24), dict(bits=32),
+                                  dict(bits=32, float_samples=True), dict(bits=64, float_samples=True),
+                                  dict(bits=16, channels=2), dict(bits=24, extensible=True),
+                                  dict(bits=32, float_samples=True, extensible=True), dict(bits=16, rate=44100)])
+def test_every_accepted_wav_form_reads_back(form):
+    rng = np.random.default_rng(0)
+    samples = (0.8 * np.sin(np.arange(801) / 7) * rng.uniform(0.5, 1, 801)).astype(np.float32)
+    read, rate = read_wav(wav(samples, **form))
+    assert rate == form.get("rate", 8000) and read.dtype == np.float32 and read.shape == samples.shape
+    assert np.abs(read - samples).max() <= (1 / 64 if form["bits"] == 8 else 1e-4)
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"ID3\x03 an mp3", "not a WAV file"),
+    (b"RIFF\x04\x00\x00\x00WAVE", "no fmt chunk"),
+    (wav(np.zeros(10, np.float32))[:-20].replace(b"data", b"junk"), "no data chunk"),
+    (wav(np.zeros(0, np.float32)), "holds no samples"),
+    (wav(np.zeros(10, np.float32), channels=3), "3 channels"),
+    (wav(np.zeros(10, np.float32), rate=1000), "at 1000 Hz"),
+    (wav(np.zeros(10, np.float32), bits=12), "12-bit integer"),
+    (wav(np.zeros(10, np.float32)).replace(b"\x01\x00\x01\x00", b"\x02\x00\x01\x00", 1), "format tag 2"),
+    (wav(np.array([np.nan, 0], np.float32), bits=32, float_samples=True), "non-finite"),
+])
+def test_refused_audio_says_what_is_accepted(data, message):
+    with pytest.raises(AudioError, match=message):
+        read_wav(data)
+
+
+def test_log_mel_matches_librosa(recordings):
+    librosa = pytest.importorskip("librosa")
+    samples = recordings[123].samples
+    ours = log_mel(samples)
+    assert ours.shape == (1 + (len(samples) - WINDOW) // HOP, MEL_BANDS)
+    # librosa frames n_fft=256 samples with the 200-sample window centred in them: pad 28 samples on each side
+    # so that its frame t reads the samples ours does
+    shift = (256 - WINDOW) // 2
+    padded = np.concatenate([np.zeros(shift), samples, np.zeros(shift)]).astype(np.float64)
+    reference = librosa.feature.melspectrogram(
+        y=padded, sr=SAMPLE_RATE, n_fft=256, hop_length=HOP, win_length=WINDOW, window="hann", center=False,
+        power=2.0, n_mels=MEL_BANDS, fmin=20.0, fmax=SAMPLE_RATE / 2, htk=True, norm=None).T
+    assert reference.shape == ours.shape
+    assert np.abs(ours - np.log(reference + 1e-6)).max() < 1e-3
+    assert log_mel(samples[:WINDOW - 1]).shape == (0, MEL_BANDS)
+
+
+def test_a_stream_cut_anywhere_gives_the_same_frames(recordings):
+    samples = recordings[7].samples
+    whole = log_mel(samples)
+    cut = 1234  # frames only start at multiples of the hop, so the second part restarts at the frame it needs
+    first = log_mel(samples[:cut])
+    rest = log_mel(samples[len(first) * HOP:])
+    assert np.allclose(np.vstack([first, rest]), whole, atol=1e-5)
+
+
+def test_the_baselines_run_on_a_small_speaker_independent_split(recordings):
+    # GMM-HMMs need several voices: trained on one speaker's 20 takes per digit, EM left one digit's model NaN
+    few = [r for r in recordings if r.speaker != "yweweler" and r.index < 15]
+    result = held_out(few, "jackson")
+    assert result.recordings == 150 and result.majority == pytest.approx(0.1)
+    assert result.dtw > 0.3 and result.hmm > 0.3  # far above chance, from 15 takes per digit of three voices

@@ -1,0 +1,106 @@
+"""Audio in numpy: WAV bytes -> mono float samples at the models' rate. Shared by training and serving, so a
+recording reaches a model the same way in both.
+
+The WAV reader is written here because the standard library's `wave` refuses 32-bit float files (and, before
+Python 3.12, WAVE_FORMAT_EXTENSIBLE headers), and scipy.io.wavfile would bring scipy into the served bento.
+"""
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+
+from zoo.task import InputError
+
+SAMPLE_RATE = 8000  # Hz: the Free Spoken Digit Dataset's rate, and what every model reads
+PCM, IEEE_FLOAT, EXTENSIBLE = 1, 3, 0xFFFE
+ACCEPTED = ("RIFF/WAVE, PCM 8/16/24/32-bit integer or 32/64-bit float, mono or stereo (channels are averaged), "
+            "any sample rate from 4 to 192 kHz")
+
+
+class AudioError(InputError):
+    """Bytes that are not an accepted WAV file; the message says what was found and what is accepted."""
+
+
+def read_wav(data: bytes) -> tuple[np.ndarray, int]:
+    """WAV bytes -> ((samples,) float32 mono in [-1, 1], sample rate)."""
+    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        raise AudioError(f"not a WAV file (no RIFF/WAVE header); accepted: {ACCEPTED}")
+    chunks, position = {}, 12
+    while position + 8 <= len(data):  # RIFF chunks: 4-byte id, little-endian size, payload padded to even
+        name, size = data[position : position + 4], struct.unpack("<I", data[position + 4 : position + 8])[0]
+        chunks.setdefault(name, data[position + 8 : position + 8 + size])
+        position += 8 + size + (size & 1)
+    if b"fmt " not in chunks or b"data" not in chunks:
+        raise AudioError(f"the WAV file has no {'fmt' if b'fmt ' not in chunks else 'data'} chunk; accepted: {ACCEPTED}")
+    fmt = chunks[b"fmt "]
+    if len(fmt) < 16:
+        raise AudioError("the WAV fmt chunk is truncated")
+    tag, channels, rate, _, block, bits = struct.unpack("<HHIIHH", fmt[:16])
+    if tag == EXTENSIBLE and len(fmt) >= 26:
+        tag = struct.unpack("<H", fmt[24:26])[0]  # the sub-format GUID starts with the format tag
+    if tag not in (PCM, IEEE_FLOAT):
+        raise AudioError(f"WAV format tag {tag} (compressed audio) is not accepted; accepted: {ACCEPTED}")
+    if channels not in (1, 2) or not 4000 <= rate <= 192_000:
+        raise AudioError(f"{channels} channels at {rate} Hz; accepted: {ACCEPTED}")
+    width = bits // 8
+    if (tag == PCM and bits not in (8, 16, 24, 32)) or (tag == IEEE_FLOAT and bits not in (32, 64)):
+        raise AudioError(f"{bits}-bit {'float' if tag == IEEE_FLOAT else 'integer'} samples; accepted: {ACCEPTED}")
+    payload = chunks[b"data"]
+    frames = len(payload) // (width * channels)
+    if frames == 0:
+        raise AudioError("the WAV file holds no samples")
+    raw = payload[: frames * width * channels]
+    if tag == IEEE_FLOAT:
+        samples = np.frombuffer(raw, dtype="<f4" if bits == 32 else "<f8").astype(np.float32)
+    elif bits == 8:  # 8-bit WAV is unsigned, centred on 128
+        samples = (np.frombuffer(raw, dtype=np.uint8).astype(np.float32) - 128.0) / 128.0
+    elif bits == 24:  # three little-endian bytes: widen to int32 with the sign in the top byte
+        triples = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 3).astype(np.int32)
+        values = triples[:, 0] | (triples[:, 1] << 8) | (triples[:, 2] << 16)
+        samples = (np.where(values >= 1 << 23, values - (1 << 24), values) / float(1 << 23)).astype(np.float32)
+    else:
+        dtype = "<i2" if bits == 16 else "<i4"
+        samples = (np.frombuffer(raw, dtype=dtype) / float(1 << (bits - 1))).astype(np.float32)
+    if not np.isfinite(samples).all():
+        raise AudioError("the WAV file holds non-finite float samples")
+    return samples.reshape(frames, channels).mean(axis=1).astype(np.float32), rate
+
+
+WINDOW = 200  # samples: 25 ms at 8 kHz
+HOP = 80  # samples: 10 ms, one frame
+FFT_SIZE = 256
+MEL_BANDS = 40
+LOWEST_HZ, HIGHEST_HZ = 20.0, SAMPLE_RATE / 2
+LOG_FLOOR = 1e-6  # power below this is silence: keeps log() finite on digital zeros
+
+
+def hz_to_mel(hz: np.ndarray | float) -> np.ndarray:
+    return 2595.0 * np.log10(1.0 + np.asarray(hz) / 700.0)  # the HTK formula
+
+
+def mel_filterbank(bands: int = MEL_BANDS, fft_size: int = FFT_SIZE, rate: int = SAMPLE_RATE) -> np.ndarray:
+    """(bands, fft_size // 2 + 1) triangular filters, evenly spaced on the mel scale, peak 1."""
+    edges_mel = np.linspace(hz_to_mel(LOWEST_HZ), hz_to_mel(HIGHEST_HZ), bands + 2)
+    edges = 700.0 * (10 ** (edges_mel / 2595.0) - 1.0)  # (bands + 2,) Hz
+    bins = np.linspace(0, rate / 2, fft_size // 2 + 1)  # (F,) the FFT bins' frequencies
+    rising = (bins[None, :] - edges[:-2, None]) / (edges[1:-1] - edges[:-2])[:, None]
+    falling = (edges[2:, None] - bins[None, :]) / (edges[2:] - edges[1:-1])[:, None]
+    return np.maximum(0.0, np.minimum(rising, falling)).astype(np.float32)
+
+
+_FILTERS = mel_filterbank()
+_HANN = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(WINDOW) / WINDOW)).astype(np.float32)  # periodic Hann
+
+
+def log_mel(samples: np.ndarray) -> np.ndarray:
+    """(N,) float samples at SAMPLE_RATE -> (T, 40) log mel power, T = 1 + (N - 200) // 80 frames (none when
+    N < 200). Frames start at 0, 80, 160...: no padding in front, so a stream's frames are the same whichever
+    chunks it arrives in."""
+    count = 0 if len(samples) < WINDOW else 1 + (len(samples) - WINDOW) // HOP
+    if count == 0:
+        return np.zeros((0, MEL_BANDS), dtype=np.float32)
+    starts = np.arange(count)[:, None] * HOP + np.arange(WINDOW)[None, :]  # (T, 200) sample indices
+    spectrum = np.fft.rfft(samples[starts] * _HANN, n=FFT_SIZE)  # (T, 129)
+    power = spectrum.real**2 + spectrum.imag**2
+    return np.log(power @ _FILTERS.T + LOG_FLOOR).astype(np.float32)
