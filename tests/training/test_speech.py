@@ -12,7 +12,9 @@ import pytest
 from training.data import DataError
 from training.speech.baselines import held_out
 from training.speech.data import SPEAKERS, download, load_recordings
-from zoo.tasks.speech.audio import HOP, MEL_BANDS, SAMPLE_RATE, WINDOW, AudioError, log_mel, read_wav
+from training.speech.strings import Augmentation, draw_utterances
+from zoo.tasks.speech.ctc import BLANK, greedy_digits
+from zoo.tasks.speech.audio import HOP, MEL_BANDS, SAMPLE_RATE, WINDOW, AudioError, log_mel, read_wav, resample
 
 
 @pytest.fixture(scope="module")
@@ -154,3 +156,43 @@ def test_the_baselines_run_on_a_small_speaker_independent_split(recordings):
     result = held_out(few, "jackson")
     assert result.recordings == 150 and result.majority == pytest.approx(0.1)
     assert result.dtw > 0.3 and result.hmm > 0.3  # far above chance, from 15 takes per digit of three voices
+
+
+@pytest.mark.parametrize("rate", [11025, 16000, 22050, 44100, 48000])
+def test_resampling_keeps_the_band_and_removes_what_would_alias(rate):
+    t = np.arange(rate) / rate  # one second
+    tone = resample(np.sin(2 * np.pi * 1000 * t).astype(np.float32), rate)
+    assert len(tone) == SAMPLE_RATE and tone.dtype == np.float32
+    expected = np.sin(2 * np.pi * 1000 * np.arange(SAMPLE_RATE) / SAMPLE_RATE)
+    assert np.abs(tone - expected)[100:-100].max() < 3e-3  # a 1 kHz tone stays a 1 kHz tone
+    above = resample(np.sin(2 * np.pi * 4600 * t).astype(np.float32), rate)  # above the 4 kHz Nyquist frequency
+    assert np.abs(above)[100:-100].max() < 0.02  # filtered out, not folded back to 3.4 kHz
+    assert resample(tone, SAMPLE_RATE) is not tone and np.array_equal(resample(tone, SAMPLE_RATE), tone)
+
+
+def test_utterances_join_one_voice_with_silences_and_are_seeded(recordings):
+    some = [r for r in recordings if r.index < 5]
+    first = draw_utterances(some, 40, seed=3, augmentation=Augmentation())
+    again = draw_utterances(some, 40, seed=3, augmentation=Augmentation())
+    assert all(np.array_equal(a.samples, b.samples) and a.digits == b.digits for a, b in zip(first, again))
+    assert {len(u.digits) for u in first} <= set(range(1, 8)) and 1 in {len(u.digits) for u in first}
+    clean = draw_utterances(some, 20, seed=4, augmentation=Augmentation.none())
+    for u in clean:
+        assert len(u.spans) == len(u.digits)
+        assert u.spans[0][0] >= int(0.1 * SAMPLE_RATE) and all(a[1] < b[0] for a, b in zip(u.spans, u.spans[1:]))
+        silent = np.ones(len(u.samples), bool)
+        for start, end in u.spans:
+            silent[start:end] = False
+        assert not u.samples[silent].any()  # no noise added: between the digits is silence
+
+
+def test_greedy_ctc_decoding_merges_repeats_and_drops_blanks():
+    path = [BLANK, 4, 4, BLANK, 1, 1, 1, 1, BLANK, 4, BLANK, 5]
+    logits = np.full((len(path), 11), -5.0)
+    logits[np.arange(len(path)), path] = 5.0
+    digits = greedy_digits(logits, first_frame=10)
+    assert [d.digit for d in digits] == [4, 1, 4, 5]
+    assert digits[0].start_s == pytest.approx(11 * HOP / SAMPLE_RATE)  # frame 11 of the recording
+    assert digits[0].end_s == pytest.approx((12 * HOP + WINDOW) / SAMPLE_RATE)
+    assert all(0.99 < d.confidence <= 1 for d in digits)
+    assert greedy_digits(np.zeros((0, 11))) == [] and greedy_digits(np.tile(logits[:1], (5, 1))) == []

@@ -104,3 +104,30 @@ def log_mel(samples: np.ndarray) -> np.ndarray:
     spectrum = np.fft.rfft(samples[starts] * _HANN, n=FFT_SIZE)  # (T, 129)
     power = spectrum.real**2 + spectrum.imag**2
     return np.log(power @ _FILTERS.T + LOG_FLOOR).astype(np.float32)
+
+
+RESAMPLE_ZEROS = 16  # zero crossings of the interpolating sinc on each side: about 80 dB of stop band with Kaiser
+
+
+def resample(samples: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> np.ndarray:
+    """(N,) samples at `rate` -> (round(N * target / rate),) at `target`, band-limited: each output sample is a
+    Kaiser-windowed sinc interpolation of the input around its instant, the sinc's cutoff at the lower Nyquist
+    frequency, so downsampling does not fold what is above 4 kHz back into the band. Written here because the
+    bento has no scipy (resample_poly) and no resampling library is numpy-only."""
+    if rate == target:
+        return samples.astype(np.float32)
+    count = int(round(len(samples) * target / rate))
+    scale = min(1.0, target / rate)  # cutoff as a fraction of the input's Nyquist frequency
+    half_width = int(np.ceil(RESAMPLE_ZEROS / scale))  # input samples on each side of an output instant
+    padded = np.concatenate([np.zeros(half_width), samples.astype(np.float64), np.zeros(half_width + 1)])
+    outputs = []
+    for start in range(0, count, 4096):  # in blocks: (block, 2 * half_width) weights at a time
+        instants = np.arange(start, min(start + 4096, count)) * (rate / target)  # (n,) in input samples
+        first = np.floor(instants).astype(np.int64) - half_width + 1  # (n,) first input sample used
+        taps = first[:, None] + np.arange(2 * half_width)[None, :]  # (n, 2W)
+        distance = instants[:, None] - taps  # (n, 2W) in input samples
+        window = np.kaiser(2 * half_width + 1, 8.6)  # sampled continuously below by interpolation
+        weights = scale * np.sinc(scale * distance) * np.interp(distance, np.linspace(-half_width, half_width,
+                                                                                      len(window)), window)
+        outputs.append((padded[taps + half_width] * weights).sum(axis=1))
+    return np.concatenate(outputs).astype(np.float32) if outputs else np.zeros(0, np.float32)

@@ -1,0 +1,48 @@
+"""Reading a CTC model's output (Graves et al. 2006): per frame, a distribution over the ten digits and a blank
+("no new digit here"). The digits are the best path with repeats merged and blanks dropped; a digit's time is
+the span of frames whose best class was it, and its confidence the mean probability the model gave it there.
+Written in numpy: a dozen lines, and the served bento needs them without torch."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from zoo.tasks.speech.audio import HOP, SAMPLE_RATE, WINDOW
+
+BLANK = 10  # class 10 is the blank; classes 0-9 are the digits themselves
+
+
+@dataclass(frozen=True)
+class Digit:
+    digit: int
+    start_s: float  # the start of its first frame
+    end_s: float  # the end of its last frame
+    confidence: float  # mean probability of this digit over its frames
+
+
+def probabilities(logits: np.ndarray) -> np.ndarray:
+    """(T, 11) logits -> (T, 11) softmax, computed stably."""
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    exponentials = np.exp(shifted)
+    return exponentials / exponentials.sum(axis=-1, keepdims=True)
+
+
+def greedy_digits(logits: np.ndarray, first_frame: int = 0) -> list[Digit]:
+    """(T, 11) logits of consecutive frames, the first being frame `first_frame` of its recording -> the digits
+    on the best path, in order."""
+    if len(logits) == 0:
+        return []
+    p = probabilities(logits.astype(np.float64))
+    best = p.argmax(axis=-1)  # (T,)
+    boundaries = np.flatnonzero(np.diff(best)) + 1  # where the best class changes
+    digits = []
+    for run in np.split(np.arange(len(best)), boundaries):  # runs of one class
+        label = int(best[run[0]])
+        if label == BLANK:
+            continue
+        first, last = first_frame + int(run[0]), first_frame + int(run[-1])
+        digits.append(Digit(label, round(first * HOP / SAMPLE_RATE, 4), round((last * HOP + WINDOW) / SAMPLE_RATE, 4),
+                            round(float(p[run, label].mean()), 4)))
+    return digits
+
