@@ -13,7 +13,7 @@ import torch
 from onnx import helper, numpy_helper
 
 from zoo.artifacts import cpu_name
-from zoo.cards import Export, sha256_of
+from zoo.cards import Export, TrainingRun, sha256_of
 
 OPSET = 17
 EXPORTER = f"torch.onnx TorchScript exporter, torch {torch.__version__}"  # the cards' export.exporter
@@ -67,3 +67,14 @@ def export_record(model_path: Path, parity_max_abs_diff: float, parity_tolerance
     return Export(onnx_file=model_path.name, sha256=sha256_of(model_path), opset=OPSET, exporter=EXPORTER,
                   parity_max_abs_diff=parity_max_abs_diff, parity_tolerance=parity_tolerance,
                   size_bytes=model_path.stat().st_size)
+
+
+def training_record(checkpoint: dict, name: str, command: str, script: str, epochs: int | None = None,
+                    **config) -> TrainingRun:
+    """The card's `training` section from a checkpoint: wall time, this machine, the seed, the command run (the
+    script's plain one for `name` when none was recorded), its config with `config` added, and `epochs` (by
+    default the iterations the run made)."""
+    return TrainingRun(seconds=round(checkpoint["train_seconds"], 1), hardware=hardware(),
+                       epochs=checkpoint["iterations_run"] if epochs is None else epochs,
+                       seed=checkpoint["config"]["seed"], command=command or f"python -m {script} --model {name}",
+                       config={**checkpoint["config"], **config})

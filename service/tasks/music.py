@@ -23,7 +23,8 @@ from service.step_scheduler import CapacityError, SamplingParams, StepScheduler,
 from zoo.task import InputError
 from zoo.tasks.music import TASK
 from zoo.tasks.music.predictor import MusicPredictor
-from zoo.tasks.music.rolls import (HIGHEST_PITCH, KEYS, LOWEST_PITCH, MIDI_TEMPO_BPM, conditional_logits, draw_frames,
+from zoo.tasks.music.rolls import (HIGHEST_PITCH, KEYS, LOWEST_PITCH, MIDI_TEMPO_BPM, after_start, conditional_logits,
+                                   draw_frames,
                                    frame_nll, midi_file, pitches_from_roll, roll_from_pitches)
 
 MAX_STEPS = 2000  # frames one generation writes
@@ -151,7 +152,7 @@ class MusicSession(Session):
         batcher = server.session_batcher(predictor)
         nll = None
         try:
-            heard = roll if self.logits is not None else np.vstack([np.zeros((1, KEYS), np.float32), roll])
+            heard = roll if self.logits is not None else after_start(roll)
             if len(heard):
                 (logits,), self.state = await batcher.submit(heard, self.state)  # (t, 88)
                 before = logits[:-1] if self.logits is None else np.vstack([self.logits[None], logits[:-1]])
@@ -196,9 +197,8 @@ class MusicEndpoints(ModelServer):
         predictor = self.model(TASK.name, model)
         (roll,) = rolls_of([primer or []], "primer")
         scheduler = self.frame_scheduler(predictor)
-        heard = np.vstack([np.zeros((1, KEYS), np.float32), roll])  # the start frame, then the primer
         try:
-            stream = await scheduler.start(heard, params)
+            stream = await scheduler.start(after_start(roll), params)
         except CapacityError as error:
             raise BentoMLException(str(error), error_code=HTTPStatus.TOO_MANY_REQUESTS) from None
         return predictor, scheduler, stream

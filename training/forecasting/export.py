@@ -16,12 +16,12 @@ from training.forecasting.data import (STOCK_SPLITS, STOCK_TICKERS, STOCKS_LICEN
                                        load_stocks)
 from training.forecasting.evaluation import evaluate
 from training.forecasting.windows import Windows, make_windows
-from training.onnx_export import export_graph, export_record, hardware
+from training.onnx_export import export_graph, export_record, training_record
 from training.parity_vectors import from_torch
 from training.task import TrainingTask
 from zoo import get_spec
 from zoo.artifacts import create_session
-from zoo.cards import MODEL_FILE, Architecture, ModelCard, Preprocessing, TensorSpec, TrainingData, TrainingRun
+from zoo.cards import MODEL_FILE, Architecture, ModelCard, Preprocessing, TensorSpec, TrainingData
 from zoo.models import parameter_count
 from zoo.tasks.forecasting.features import features, FEATURES, FeatureStatistics, MAX_CLOSES, MIN_SCALE, WINDOW
 from zoo.tasks.forecasting.predictor import ForecastingPredictor
@@ -124,10 +124,8 @@ def export_forecasting(checkpoint_path: Path, artifacts_dir: Path, data_dir: str
                         f"({len(make_windows(series, 'validation')):,})",
             evaluation_split=f"{STOCK_SPLITS['test'][0]} to {STOCK_SPLITS['test'][1]} ({len(test_windows):,} windows)"),
         metrics=[],
-        training=TrainingRun(seconds=round(checkpoint["train_seconds"], 1), hardware=hardware(),
-                             epochs=checkpoint["config"]["epochs"], seed=checkpoint["config"]["seed"],
-                             command=command or f"python -m training.forecasting.train --model {name}",
-                             config={**checkpoint["config"], "best_epoch": checkpoint["best_iteration"]}),
+        training=training_record(checkpoint, name, command, "training.forecasting.train",
+                                 epochs=checkpoint["config"]["epochs"], best_epoch=checkpoint["best_iteration"]),
         export=export_record(out / MODEL_FILE, difference, PARITY_TOLERANCE),
         intended_use="Teaching: what a recurrent network can and cannot learn from past prices; a calibrated "
                      "range of plausible moves (risk), not a prediction of direction.",

@@ -15,13 +15,13 @@ from training.checkpoints import build_model, load_checkpoint
 from training.cli import run_export
 from training.generation.data import TINY_SHAKESPEARE, TINY_SHAKESPEARE_LICENSE, load_tinyshakespeare
 from training.generation.ngram import KneserNey
-from training.onnx_export import export_graph, export_record, hardware, round_weights_fp16
+from training.onnx_export import export_graph, export_record, round_weights_fp16, training_record
 from training.parity_vectors import from_torch
 from training.task import TrainingTask
 from zoo import get_spec
 from zoo.artifacts import create_session
 from zoo.cards import (MODEL_FILE, Architecture, CardError, Metric, ModelCard, Preprocessing, TensorSpec,
-                       TrainingData, TrainingRun, sha256_of)
+                       TrainingData, sha256_of)
 from zoo.models import parameter_count
 from zoo.sampling import next_token
 from zoo.tasks.generation.network import StepGraph
@@ -133,11 +133,8 @@ def export_generation(checkpoint_path: Path, artifacts_dir: Path, data_dir: str 
                                    train_split=f"first 90% of characters ({len(train_text):,})",
                                    evaluation_split=f"last 10% of characters ({len(validation_text):,})"),
         metrics=[],
-        training=TrainingRun(seconds=round(checkpoint["train_seconds"], 1), hardware=hardware(),
-                             epochs=checkpoint["iterations_run"], seed=checkpoint["config"]["seed"],
-                             command=command or f"python -m training.generation.train --model {name}",
-                             config={**checkpoint["config"], "best_step": checkpoint["best_iteration"],
-                                     "epochs_field_counts": "optimiser steps"}),
+        training=training_record(checkpoint, name, command, "training.generation.train",
+                                 best_step=checkpoint["best_iteration"], epochs_field_counts="optimiser steps"),
         export=export_record(out / MODEL_FILE, max(torch_diff, step_diff), PARITY_TOLERANCE),
         intended_use="Teaching and demos: writing pastiche of Shakespeare's plays one character at a time.",
         limitations=["Trained on 1 MB of Shakespeare: it imitates spelling and layout, not sense.",

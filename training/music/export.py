@@ -16,17 +16,17 @@ from training.checkpoints import build_model, load_checkpoint
 from training.cli import run_export
 from training.music.baselines import Baselines
 from training.music.data import DATASETS, LICENSE, load_pieces
-from training.onnx_export import export_graph, export_record, hardware, round_weights_fp16
+from training.onnx_export import export_graph, export_record, round_weights_fp16, training_record
 from training.parity_vectors import from_torch
 from training.task import TrainingTask
 from zoo import get_spec
 from zoo.artifacts import create_session
-from zoo.cards import MODEL_FILE, Architecture, Metric, ModelCard, Preprocessing, TensorSpec, TrainingData, TrainingRun
+from zoo.cards import MODEL_FILE, Architecture, Metric, ModelCard, Preprocessing, TensorSpec, TrainingData
 from zoo.models import parameter_count
 from zoo.tasks.music import DATASETS as TITLES
 from zoo.tasks.music.network import StepGraph
 from zoo.tasks.music.predictor import MusicPredictor
-from zoo.tasks.music.rolls import KEYS, LOWEST_PITCH, MIDI_TEMPO_BPM, TICKS_PER_FRAME, pitches_from_roll
+from zoo.tasks.music.rolls import KEYS, LOWEST_PITCH, MIDI_TEMPO_BPM, TICKS_PER_FRAME
 
 PARITY_TOLERANCE = 1e-4  # logits and state, torch (fp16-rounded weights) vs onnxruntime
 STEP_TOLERANCE = 1e-5  # onnxruntime frame-by-frame vs one full-sequence call
@@ -131,8 +131,8 @@ def plot(roll: np.ndarray, title: str, path: Path) -> None:
     plt.close(figure)
 
 
-def metrics(predictor: MusicPredictor, dataset: str, data_dir: str | None) -> list[Metric]:
-    train, validation = load_pieces(dataset, "train", data_dir), load_pieces(dataset, "validation", data_dir)
+def metrics(predictor: MusicPredictor, dataset: str, train: list[np.ndarray],
+            validation: list[np.ndarray]) -> list[Metric]:
     baselines = Baselines.fit(train)
     model_nll, frames = round(validation_nll(predictor, validation), 4), sum(map(len, validation))
     split = f"{TITLES[dataset]} validdata"
@@ -166,7 +166,6 @@ def export_music(checkpoint_path: Path, artifacts_dir: Path, data_dir: str | Non
 
     inputs, outputs = state_names(arguments["cell"])
     layers, hidden = arguments["num_layers"], arguments["hidden_size"]
-    config = checkpoint["config"]
     card = ModelCard(
         name=name, version="1.0.0", task="music", summary=get_spec(name).description,
         architecture=Architecture(cell=arguments["cell"], num_layers=layers, hidden_size=hidden, bidirectional=False,
@@ -192,11 +191,8 @@ def export_music(checkpoint_path: Path, artifacts_dir: Path, data_dir: str | Non
                                    evaluation_split=f"validdata: {len(validation)} pieces, "
                                                     f"{sum(map(len, validation)):,} frames (the test split is withheld)"),
         metrics=[],
-        training=TrainingRun(seconds=round(checkpoint["train_seconds"], 1), hardware=hardware(),
-                             epochs=checkpoint["iterations_run"], seed=config["seed"],
-                             command=command or f"python -m training.music.train --model {name}",
-                             config={**config, "best_epoch": checkpoint["best_iteration"],
-                                     "history": checkpoint["extras"]["history"]}),
+        training=training_record(checkpoint, name, command, "training.music.train",
+                                 best_epoch=checkpoint["best_iteration"], history=checkpoint["extras"]["history"]),
         export=export_record(out / MODEL_FILE, max(torch_diff, step_diff), PARITY_TOLERANCE),
         intended_use="Teaching and demos: comparing RNN, LSTM and GRU on the polyphonic benchmark of Chung et al. "
                      "(2014), scoring piano rolls, and writing short pieces in the style of the data set.",
@@ -213,7 +209,7 @@ def export_music(checkpoint_path: Path, artifacts_dir: Path, data_dir: str | Non
     )
     card = from_torch(out, card, graph)  # saves the card with its parity vectors
     predictor = MusicPredictor(out, ["CPUExecutionProvider"])
-    card.metrics = metrics(predictor, dataset, data_dir)  # measured with onnxruntime on the shipped file
+    card.metrics = metrics(predictor, dataset, train, validation)  # measured with onnxruntime on the shipped file
     sample_figure(predictor, out)
     card.save(out)
     headline = card.metrics[0]
@@ -225,7 +221,9 @@ def export_music(checkpoint_path: Path, artifacts_dir: Path, data_dir: str | Non
 
 def measure(card: ModelCard, directory: Path, data_dir: str | None) -> ModelCard:
     predictor = MusicPredictor(directory, ["CPUExecutionProvider"])
-    card.metrics = metrics(predictor, card.preprocessing.statistics["dataset"], data_dir)
+    dataset = card.preprocessing.statistics["dataset"]
+    card.metrics = metrics(predictor, dataset, load_pieces(dataset, "train", data_dir),
+                           load_pieces(dataset, "validation", data_dir))
     return card
 
 

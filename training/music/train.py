@@ -38,7 +38,6 @@ class Config:
     artifacts_dir: str = "zoo/artifacts"
     epochs: int = 0  # 0: the data set's (EPOCHS)
     batch_pieces: int = 8  # pieces per optimiser step, of similar lengths (little padding)
-    max_frames: int = 0  # >0: cut longer pieces into segments this long, the state carried (Nottingham)
     learning_rate: float = 3e-3  # the issue's calibration: a small GRU sits on the marginal at 3e-3 for long
     min_learning_rate: float = 1e-4  # cosine decay ends here
     weight_decay: float = 1e-4
@@ -93,17 +92,11 @@ def padded(rolls: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor, torch.T
     return inputs, targets, counted
 
 
-def frame_losses(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, state, max_frames: int = 0):
-    """(B, T) NLL of each frame in nats, reading `max_frames` at a time (0: all) with the state carried."""
-    step = max_frames or inputs.shape[1]
-    losses = []
-    for start in range(0, inputs.shape[1], step):
-        state = tuple(s.detach() for s in state) if model.training else state  # truncate backpropagation
-        logits, state = model(inputs[:, start : start + step], state)  # (B, t, 88)
-        frames = targets[:, start : start + step]
-        losses.append(nn.functional.binary_cross_entropy_with_logits(
-            model.conditional_logits(logits, frames), frames, reduction="none").sum(-1))
-    return torch.cat(losses, dim=1)
+def frame_losses(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, state) -> torch.Tensor:
+    """(B, T) NLL of each frame in nats; whole pieces, backpropagated through all their frames."""
+    logits, _ = model(inputs, state)  # (B, T, 88)
+    return nn.functional.binary_cross_entropy_with_logits(
+        model.conditional_logits(logits, targets), targets, reduction="none").sum(-1)
 
 
 @torch.no_grad()
@@ -148,7 +141,7 @@ def train(config: Config) -> Path:
         for step, (inputs, targets, counted) in enumerate(batches(train_pieces, config, rng)):
             for group in optimiser.param_groups:
                 group["lr"] = learning_rate((epoch - 1 + step / steps_per_epoch) / config.epochs, config)
-            losses = frame_losses(model, inputs, targets, model.initial_state(len(inputs)), config.max_frames)
+            losses = frame_losses(model, inputs, targets, model.initial_state(len(inputs)))
             loss = losses[counted].mean()
             optimiser.zero_grad(set_to_none=True)
             loss.backward()

@@ -13,14 +13,13 @@ from tokenizers import Tokenizer
 
 from training.checkpoints import build_model, load_checkpoint
 from training.cli import run_export
-from training.onnx_export import export_graph, export_record, hardware, round_weights_fp16
+from training.onnx_export import export_graph, export_record, round_weights_fp16, training_record
 from training.parity_vectors import from_torch
 from training.sentiment.data import SST2_FILES, SST2_LICENSE, load_sst2
 from training.task import TrainingTask
 from zoo import get_spec
 from zoo.artifacts import create_session
-from zoo.cards import (MODEL_FILE, Architecture, Metric, ModelCard, Preprocessing, TensorSpec, TrainingData,
-                       TrainingRun, sha256_of)
+from zoo.cards import (MODEL_FILE, Architecture, Metric, ModelCard, Preprocessing, TensorSpec, TrainingData, sha256_of)
 from zoo.models import parameter_count
 from zoo.tasks.sentiment.predictor import SentimentPredictor
 from zoo.tasks.sentiment.tokenizer import MAX_TEXT_CHARS as MAX_CHARS, NORMALISATION, WordPieceTokenizer
@@ -101,12 +100,10 @@ def export_sentiment(checkpoint_path: Path, artifacts_dir: Path, data_dir: str |
                          "phrases) held out for early stopping"),
             evaluation_split="dev.tsv (872 sentences)"),
         metrics=[],
-        training=TrainingRun(
-            seconds=round(checkpoint["train_seconds"], 1), hardware=hardware(), epochs=checkpoint["iterations_run"],
-            seed=checkpoint["config"]["seed"], command=command or f"python -m training.sentiment.train --model {name}",
-            config={**checkpoint["config"], "best_epoch": checkpoint["best_iteration"],
-                    "validation_accuracy": round(checkpoint["best_validation"], 4),
-                    "teacher_run": checkpoint["extras"].get("teacher", {})}),
+        training=training_record(checkpoint, name, command, "training.sentiment.train",
+                                 best_epoch=checkpoint["best_iteration"],
+                                 validation_accuracy=round(checkpoint["best_validation"], 4),
+                                 teacher_run=checkpoint["extras"].get("teacher", {})),
         export=export_record(out / MODEL_FILE, max_diff, PARITY_TOLERANCE),
         intended_use="English sentence- or phrase-level sentiment (positive/negative) of short reviews, "
                      "for demos, teaching and comparing recurrent cells.",

@@ -12,14 +12,14 @@ import torch
 
 from training.checkpoints import build_model, load_checkpoint
 from training.cli import run_export
-from training.onnx_export import export_graph, export_record, hardware
+from training.onnx_export import export_graph, export_record, training_record
 from training.parity_vectors import from_torch
 from training.task import TrainingTask
 from training.vitals.data import PHYSIONET_FILES, PHYSIONET_LICENSE, load_physionet
 from training.vitals.evaluation import Evaluation, evaluate
 from zoo import get_spec
 from zoo.artifacts import create_session
-from zoo.cards import MODEL_FILE, Architecture, ModelCard, Preprocessing, TensorSpec, TrainingData, TrainingRun
+from zoo.cards import MODEL_FILE, Architecture, ModelCard, Preprocessing, TensorSpec, TrainingData
 from zoo.models import parameter_count
 from zoo.tasks.vitals.predictor import VitalsPredictor
 from zoo.tasks.vitals.records import (features, parse_record_text, DESCRIPTORS, FEATURE_COUNT, HOURS, LIMITS,
@@ -145,10 +145,8 @@ def export_vitals(checkpoint_path: Path, artifacts_dir: Path, data_dir: str | No
                         "held out by patient for monitoring; statistics from the training stays",
             evaluation_split=f"set-b: {len(test_stays)} stays, never used for training or normalisation"),
         metrics=[],
-        training=TrainingRun(seconds=round(checkpoint["train_seconds"], 1), hardware=hardware(),
-                             epochs=checkpoint["config"]["epochs"], seed=checkpoint["config"]["seed"],
-                             command=command or f"python -m training.vitals.train --model {name}",
-                             config={**checkpoint["config"], "history": extras["history"]}),
+        training=training_record(checkpoint, name, command, "training.vitals.train",
+                                 epochs=checkpoint["config"]["epochs"], history=extras["history"]),
         export=export_record(out / MODEL_FILE, difference, PARITY_TOLERANCE),
         intended_use="Research and education only; NOT a medical device and not for decisions about patients. "
                      "Trained on adult ICU stays (coronary care, cardiac surgery recovery, medical and surgical ICUs) "

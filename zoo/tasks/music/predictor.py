@@ -9,7 +9,7 @@ import numpy as np
 from zoo.cards import ModelCard
 from zoo.checks import expect, state_tensors
 from zoo.predictor import RecurrentPredictor
-from zoo.tasks.music.rolls import KEYS, conditional_logits, draw_frames, frame_nll, model_inputs
+from zoo.tasks.music.rolls import KEYS, after_start, conditional_logits, draw_frames, frame_nll, model_inputs
 
 FRAMES_PER_CALL = 65_536  # padded frames (pieces x longest) one scoring call reads: about 23 MB of inputs
 
@@ -82,8 +82,8 @@ class MusicPredictor(RecurrentPredictor):
                      temperature: float = 1.0) -> np.ndarray:
         """(P, 88) primer (P may be 0) -> (steps, 88) frames sampled one at a time after it, the state carried.
         One piece alone; the service's scheduler runs many pieces' steps in one call, with the same draws."""
-        heard = np.vstack([np.zeros((1, KEYS), np.float32), primer]).astype(np.float32)  # start frame, primer
-        (logits,), state = self.step(heard[None], self.initial_state(1))  # the last logits: the frame after
+        # the last logits are those of the frame after the primer
+        (logits,), state = self.step(after_start(primer)[None], self.initial_state(1))
         frames = []
         for _ in range(steps):
             frame, _ = draw_frames(logits[:, -1], self.coupling, rng.random((1, KEYS)), temperature)  # (1, 88)

@@ -34,9 +34,14 @@ def pitches_from_roll(roll: np.ndarray) -> list[list[int]]:
     return [[int(k) + LOWEST_PITCH for k in np.flatnonzero(frame)] for frame in roll]
 
 
+def after_start(roll: np.ndarray) -> np.ndarray:
+    """(T, 88) frames -> (T + 1, 88) float32: the silent start frame a piece is read after, then the frames."""
+    return np.vstack([np.zeros((1, KEYS), dtype=np.float32), roll]).astype(np.float32)
+
+
 def model_inputs(roll: np.ndarray) -> np.ndarray:
     """(T, 88) frames -> (T, 88) what the model reads before each: the silent start frame, then frames 1..T-1."""
-    return np.vstack([np.zeros((1, KEYS), dtype=np.float32), roll[:-1]]).astype(np.float32)
+    return after_start(roll)[:-1]
 
 
 def conditional_logits(logits: np.ndarray, coupling: np.ndarray, roll: np.ndarray) -> np.ndarray:
