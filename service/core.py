@@ -49,6 +49,7 @@ class ModelServer:
     sessions: SessionStore
     metrics: ServiceMetrics
     session: type[Session] | None = None  # a task's endpoint class: the Session subclass of its sessions, if any
+    upload_routes: tuple[str, ...] = ()  # its routes that take multipart/form-data file uploads, not JSON
 
     def prepare(self) -> None:
         """A task's endpoint class sets up what its endpoints keep (RNNZoo.__init__ calls it once)."""

@@ -88,18 +88,30 @@ def error_message(payload) -> dict | None:
 
 class JSONRequests:
     """ASGI middleware: a POST body that declares a media type other than JSON gets 415 (BentoML answered a
-    multipart type without a boundary with 500), and every 4xx answer is an object {"error", "detail"?}."""
+    multipart type without a boundary with 500), except multipart/form-data with a boundary on the `uploads`
+    routes (file inputs); and every 4xx answer is an object {"error", "detail"?}."""
 
-    def __init__(self, app):
-        self.app = app
+    def __init__(self, app, uploads: tuple[str, ...] = ()):
+        self.app, self.uploads = app, uploads
+
+    def refusal(self, scope) -> str | None:
+        """Why this POST's media type is refused, or None."""
+        declared = (header(scope, b"content-type") or b"").decode("latin-1")
+        media = declared.split(";")[0].strip().lower()
+        if scope.get("path") in self.uploads:
+            if media == "multipart/form-data" and "boundary=" in declared:
+                return None
+            return (f"Content-Type {media!r} is not accepted here; send multipart/form-data with the file as a part "
+                    "(curl -F audio=@recording.wav)")
+        return None if media in JSON_TYPES else f"Content-Type {media!r} is not accepted; send application/json"
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         if scope.get("method") == "POST":
-            media = (header(scope, b"content-type") or b"").decode("latin-1").split(";")[0].strip().lower()
-            if media not in JSON_TYPES:
-                body = json.dumps({"error": f"Content-Type {media!r} is not accepted; send application/json"}).encode()
+            refusal = self.refusal(scope)
+            if refusal is not None:
+                body = json.dumps({"error": refusal}).encode()
                 await send({"type": "http.response.start", "status": 415,
                             "headers": [(b"content-type", b"application/json"),
                                         (b"content-length", str(len(body)).encode())]})

@@ -147,4 +147,5 @@ class RNNZoo(*ENDPOINTS):
 
 # Outside the class: BentoML builds the middleware stack from the service object when a worker starts.
 RNNZoo.add_asgi_middleware(BodySizeLimit, max_bytes=max_body_bytes())
-RNNZoo.add_asgi_middleware(JSONRequests)
+RNNZoo.add_asgi_middleware(JSONRequests, uploads=tuple(route for endpoints in ENDPOINTS
+                                                           for route in endpoints.upload_routes))

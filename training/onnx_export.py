@@ -12,6 +12,7 @@ import onnx
 import torch
 from onnx import helper, numpy_helper
 
+from training.checkpoints import build_model
 from zoo.artifacts import cpu_name
 from zoo.cards import Export, TrainingRun, sha256_of
 
@@ -38,6 +39,21 @@ def round_weights_fp16(model: torch.nn.Module) -> None:
     the parity check compare like with like. The effect on quality is measured on the card."""
     for parameter in model.parameters():
         parameter.copy_(parameter.half().to(parameter.dtype))
+
+
+def rebuild_step_graph(checkpoint: dict, wrapper: type[torch.nn.Module]) -> torch.nn.Module:
+    """A checkpoint's network, weights rounded to fp16, inside its task's exported signature (`wrapper`),
+    in eval mode. eval() on the wrapper, not only the network: the exporter restores the wrapper's mode
+    afterwards, recursively, and a wrapper left in training mode would switch dropout back on for the parity
+    check."""
+    model = build_model(checkpoint)
+    round_weights_fp16(model)
+    return wrapper(model).eval()
+
+
+def state_names(cell: str) -> tuple[list[str], list[str]]:
+    """A step graph's state tensors in and out: h0, c0 -> hN, cN for an LSTM; h0 -> hN otherwise."""
+    return (["h0", "c0"], ["hN", "cN"]) if cell == "lstm" else (["h0"], ["hN"])
 
 
 def store_weights_fp16(path: Path, min_elements: int = 1024) -> None:

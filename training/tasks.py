@@ -4,7 +4,8 @@ from training.forecasting.export import TRAINING_TASK as FORECASTING
 from training.generation.export import TRAINING_TASK as GENERATION
 from training.music.export import TRAINING_TASK as MUSIC
 from training.sentiment.export import TRAINING_TASK as SENTIMENT
+from training.speech.export import TRAINING_TASK as SPEECH
 from training.task import TrainingTask
 from training.vitals.export import TRAINING_TASK as VITALS
 
-TRAINING_TASKS: dict[str, TrainingTask] = {task.name: task for task in (GENERATION, SENTIMENT, FORECASTING, VITALS, MUSIC)}
+TRAINING_TASKS: dict[str, TrainingTask] = {task.name: task for task in (GENERATION, SENTIMENT, FORECASTING, VITALS, MUSIC, SPEECH)}

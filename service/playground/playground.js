@@ -94,6 +94,7 @@ const SECTIONS = {
   forecasting: { select: "fc-model", summary: "fc-model-summary", button: "fc-run" },
   vitals: { select: "vit-model", summary: "vit-model-summary", button: "vit-run" },
   music: { select: "mus-model", summary: "mus-model-summary", button: "mus-run" },
+  speech: { select: "sp-model", summary: "sp-model-summary", button: "sp-run" },
 };
 const cards = {};  // name -> card
 
@@ -658,6 +659,91 @@ function stopPlaying() {
   $("mus-stop").disabled = true;
 }
 
+// --- 6. spoken digits ---------------------------------------------------------------------------------
+const MAX_RECORDING_S = 10;  // the service takes 60 s; a learner's digits fit in ten
+let recording = null;  // {recorder, chunks, timer} while the microphone records
+
+function base64Of(bytes) {
+  let binary = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(binary);
+}
+
+/** A mono 16-bit PCM WAV file of `samples` (floats in [-1, 1]) at `rate`: what /transcribe reads. */
+function wavOf(samples, rate) {
+  const view = new DataView(new ArrayBuffer(44 + 2 * samples.length));
+  const text = (offset, value) => [...value].forEach((c, i) => view.setUint8(offset + i, c.charCodeAt(0)));
+  text(0, "RIFF"); view.setUint32(4, 36 + 2 * samples.length, true); text(8, "WAVE");
+  text(12, "fmt "); view.setUint32(16, 16, true); view.setUint16(20, 1, true); view.setUint16(22, 1, true);
+  view.setUint32(24, rate, true); view.setUint32(28, 2 * rate, true); view.setUint16(32, 2, true);
+  view.setUint16(34, 16, true); text(36, "data"); view.setUint32(40, 2 * samples.length, true);
+  samples.forEach((x, i) => view.setInt16(44 + 2 * i, Math.max(-32768, Math.min(32767, Math.round(x * 32768))), true));
+  return new Uint8Array(view.buffer);
+}
+
+async function transcribe(wavBytes, source) {
+  const status = $("sp-status");
+  $("sp-text").textContent = "";
+  $("sp-digits").hidden = true;
+  status.textContent = `Transcribing ${source}…`;
+  const started = performance.now();
+  const answer = await postJSON("transcribe", withModel({ audio: base64Of(wavBytes) }, "sp-model"));
+  $("sp-text").textContent = answer.text ? `Heard: ${answer.text}` : "No digit heard.";
+  $("sp-digits").querySelector("tbody").replaceChildren(...answer.digits.map((d) => {
+    const row = document.createElement("tr");
+    for (const value of [d.digit, d.start_s.toFixed(2), d.end_s.toFixed(2), d.confidence.toFixed(2)]) {
+      row.append(Object.assign(document.createElement("td"), { textContent: String(value) }));
+    }
+    return row;
+  }));
+  $("sp-digits").hidden = answer.digits.length === 0;
+  status.textContent = `${answer.model}: ${answer.digits.length} digit(s) in ${answer.duration_s.toFixed(2)} s of ` +
+                       `audio (${source}), answered in ${((performance.now() - started) / 1000).toFixed(2)} s`;
+  status.dataset.done = String(Number(status.dataset.done || 0) + 1);
+}
+
+async function transcribeFile() {
+  const file = $("sp-file").files[0];
+  if (!file) throw new Error("Choose a WAV file first (or record from the microphone).");
+  await transcribe(new Uint8Array(await file.arrayBuffer()), file.name);
+}
+
+async function startRecording() {
+  if (!navigator.mediaDevices || !window.MediaRecorder) {
+    throw new Error("This browser cannot record here (the microphone needs https or localhost); choose a file.");
+  }
+  const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+  const recorder = new MediaRecorder(stream);
+  recording = { recorder, chunks: [], timer: setTimeout(stopRecording, MAX_RECORDING_S * 1000) };
+  recorder.addEventListener("dataavailable", (event) => recording && recording.chunks.push(event.data));
+  recorder.start();
+  $("sp-record").disabled = true;
+  $("sp-stop").disabled = false;
+  $("sp-status").textContent = `Recording (at most ${MAX_RECORDING_S} s): say some digits, then Stop.`;
+}
+
+async function stopRecording() {
+  if (!recording) return;
+  const { recorder, chunks, timer } = recording;
+  clearTimeout(timer);
+  const stopped = new Promise((resolve) => recorder.addEventListener("stop", resolve, { once: true }));
+  recorder.stop();
+  await stopped;
+  recorder.stream.getTracks().forEach((track) => track.stop());
+  recording = null;
+  $("sp-record").disabled = false;
+  $("sp-stop").disabled = true;
+  // The browser records a compressed format; decode it here and send plain PCM, which the service takes.
+  const context = new AudioContext();
+  const audio = await context.decodeAudioData(await new Blob(chunks).arrayBuffer());
+  context.close();
+  const mono = new Float32Array(audio.length);
+  for (let c = 0; c < audio.numberOfChannels; c++) {
+    audio.getChannelData(c).forEach((x, i) => { mono[i] += x / audio.numberOfChannels; });
+  }
+  await transcribe(wavOf(mono, audio.sampleRate), "the microphone");
+}
+
 // --- wiring -------------------------------------------------------------------------------------------
 function start() {
   $("gen-temperature").addEventListener("input", () => {
@@ -676,6 +762,14 @@ function start() {
   $("mus-run").addEventListener("click", () => guarded($("mus-run"), "mus-error", compose));
   $("mus-play").addEventListener("click", play);
   $("mus-stop").addEventListener("click", stopPlaying);
+  $("sp-run").addEventListener("click", () => guarded($("sp-run"), "sp-error", transcribeFile));
+  for (const [id, action] of [["sp-record", startRecording], ["sp-stop", stopRecording]]) {
+    // not guarded(): these set which of the two buttons is enabled themselves
+    $(id).addEventListener("click", () => {
+      showError("sp-error", null);
+      action().catch((error) => showError("sp-error", error));
+    });
+  }
   let resizing = null;
   window.addEventListener("resize", () => {
     clearTimeout(resizing);

@@ -5,7 +5,9 @@ from service.tasks.forecasting import ForecastingEndpoints
 from service.tasks.generation import GenerationEndpoints
 from service.tasks.music import MusicEndpoints
 from service.tasks.sentiment import SentimentEndpoints
+from service.tasks.speech import SpeechEndpoints
 from service.tasks.vitals import VitalsEndpoints
 
-ENDPOINTS = (SentimentEndpoints, ForecastingEndpoints, VitalsEndpoints, GenerationEndpoints, MusicEndpoints)
+ENDPOINTS = (SentimentEndpoints, ForecastingEndpoints, VitalsEndpoints, GenerationEndpoints, MusicEndpoints,
+             SpeechEndpoints)
 SESSIONS = {endpoints.session.answer_field: endpoints.session for endpoints in ENDPOINTS if endpoints.session}

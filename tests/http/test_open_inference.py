@@ -56,3 +56,23 @@ def test_generation_state_tensors_go_in_and_out(client):
     # carrying the state across two calls gives what one call over the whole sequence gives
     np.testing.assert_allclose(rest.as_numpy("logits"), whole.as_numpy("logits")[:, 3:], atol=1e-4)
     assert whole.as_numpy("hN").shape == (2, 1, 512)
+
+
+def test_speech_features_give_the_logits_transcribe_decodes(client, server, data_dir):
+    import base64
+
+    from tests.training.test_speech import wav
+    from training.speech.data import load_recordings, split
+    from zoo.artifacts import ARTIFACTS_DIR
+    from zoo.tasks.speech.ctc import greedy_digits
+    from zoo.tasks.speech.predictor import SpeechPredictor
+
+    recording = split(load_recordings(data_dir))["test"][42]
+    predictor = SpeechPredictor(ARTIFACTS_DIR / "digits-gru", ["CPUExecutionProvider"])
+    steps = predictor.features(recording.samples)[None]  # (1, S, 120): the card's features input
+    result = client.infer("digits-gru", [tensor("features", steps), tensor("h0", predictor.initial_state(1)[0])])
+    logits = result.as_numpy("logits")
+    assert logits.shape == (1, len(steps[0]), 11)
+    served = post(f"{server}/transcribe", {"audio": base64.b64encode(wav(recording.samples)).decode(),
+                                           "model": "digits-gru"})[1]
+    assert [d.digit for d in greedy_digits(logits[0])] == [d["digit"] for d in served["digits"]]

@@ -251,6 +251,38 @@ def test_music_composes_draws_the_piano_roll_and_plays_it(tab, server):
     tab.assert_clean(allowed=REFUSED)
 
 
+def test_speech_transcribes_a_chosen_wav_file_and_shows_what_is_wrong_with_another(tab, server, data_dir):
+    import base64
+
+    from tests.training.test_speech import wav
+    from training.speech.data import load_recordings, split
+    from training.speech.strings import Augmentation, draw_utterances
+
+    page = tab.page
+    test = split(load_recordings(data_dir))["test"]
+    (string,) = draw_utterances(test, 1, seed=8, augmentation=Augmentation.none(), single_share=0.0)
+    audio = wav(string.samples)
+    page.select_option("#sp-model", "digits-gru")
+    page.set_input_files("#sp-file", files=[{"name": "george.wav", "mimeType": "audio/wav", "buffer": audio}])
+    page.click("#sp-run")
+    page.wait_for_selector("#sp-status[data-done]")
+    status, expected = post(f"{server}/transcribe", {"audio": base64.b64encode(audio).decode(), "model": "digits-gru"})
+    assert status == 200
+    shown = page.inner_text("#sp-text")
+    assert shown == (f"Heard: {expected['text']}" if expected["text"] else "No digit heard.")
+    rows = page.locator("#sp-digits tbody tr")
+    assert rows.count() == len(expected["digits"])
+    assert rows.first.inner_text().split()[:2] == [str(expected["digits"][0]["digit"]),
+                                                   f"{expected['digits'][0]['start_s']:.2f}"]
+    assert page.inner_text("#sp-status").startswith(f"digits-gru: {len(expected['digits'])} digit(s)")
+    page.set_input_files("#sp-file", files=[{"name": "song.mp3", "mimeType": "audio/mpeg", "buffer": b"ID3\x03 mp3"}])
+    page.click("#sp-run")
+    page.wait_for_selector("#sp-error:not([hidden])")
+    assert "POST /transcribe answered 400" in page.inner_text("#sp-error")
+    assert "not a WAV file" in page.inner_text("#sp-error")
+    tab.assert_clean(allowed=REFUSED)
+
+
 def test_the_apis_errors_are_shown_in_the_page(tab, server):
     page = tab.page
     cases = [  # (input, button, error box, the request the page makes)

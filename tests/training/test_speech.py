@@ -11,10 +11,11 @@ import pytest
 
 from training.data import DataError
 from training.speech.baselines import held_out
-from training.speech.data import SPEAKERS, download, load_recordings
+from training.speech.data import SPEAKERS, download, load_recordings, split
 from training.speech.strings import Augmentation, draw_utterances
 from zoo.tasks.speech.ctc import BLANK, greedy_digits
-from zoo.tasks.speech.audio import HOP, MEL_BANDS, SAMPLE_RATE, WINDOW, AudioError, log_mel, read_wav, resample
+from zoo.tasks.speech.audio import (HOP, LOG_FLOOR, MEL_BANDS, SAMPLE_RATE, STACK, WINDOW, AudioError, log_mel, read_wav,
+                                    resample)
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +138,7 @@ def test_log_mel_matches_librosa(recordings):
         y=padded, sr=SAMPLE_RATE, n_fft=256, hop_length=HOP, win_length=WINDOW, window="hann", center=False,
         power=2.0, n_mels=MEL_BANDS, fmin=20.0, fmax=SAMPLE_RATE / 2, htk=True, norm=None).T
     assert reference.shape == ours.shape
-    assert np.abs(ours - np.log(reference + 1e-6)).max() < 1e-3
+    assert np.abs(ours - np.log(reference + LOG_FLOOR)).max() < 1e-3
     assert log_mel(samples[:WINDOW - 1]).shape == (0, MEL_BANDS)
 
 
@@ -190,9 +191,40 @@ def test_greedy_ctc_decoding_merges_repeats_and_drops_blanks():
     path = [BLANK, 4, 4, BLANK, 1, 1, 1, 1, BLANK, 4, BLANK, 5]
     logits = np.full((len(path), 11), -5.0)
     logits[np.arange(len(path)), path] = 5.0
-    digits = greedy_digits(logits, first_frame=10)
+    digits = greedy_digits(logits, first_step=10)
     assert [d.digit for d in digits] == [4, 1, 4, 5]
-    assert digits[0].start_s == pytest.approx(11 * HOP / SAMPLE_RATE)  # frame 11 of the recording
-    assert digits[0].end_s == pytest.approx((12 * HOP + WINDOW) / SAMPLE_RATE)
+    assert digits[0].start_s == pytest.approx(11 * STACK * HOP / SAMPLE_RATE)  # step 11: frames 33-35
+    assert digits[0].end_s == pytest.approx(((12 * STACK + STACK - 1) * HOP + WINDOW) / SAMPLE_RATE)
     assert all(0.99 < d.confidence <= 1 for d in digits)
     assert greedy_digits(np.zeros((0, 11))) == [] and greedy_digits(np.tile(logits[:1], (5, 1))) == []
+
+
+def test_the_split_never_trains_on_the_test_speaker(recordings):
+    parts = split(recordings)
+    assert {r.speaker for r in parts["test"]} == {"george"} and len(parts["test"]) == 500
+    assert {r.speaker for r in parts["train"]} == {"jackson", "lucas", "nicolas", "yweweler"}
+
+
+def test_synthetic_voices_say_every_digit_and_are_seeded():
+    from training.speech.synthetic import synthetic_speakers
+
+    voices = synthetic_speakers(2, seed=3)
+    assert [r.digit for r in voices] == list(range(10)) * 2
+    assert len({r.speaker for r in voices}) == 2 and all(r.speaker.startswith("espeak:en") for r in voices)
+    assert all(0.15 < r.seconds < 1.5 and np.abs(r.samples).max() > 0.05 for r in voices)  # a word, trimmed
+    again = synthetic_speakers(2, seed=3)
+    assert all(np.array_equal(a.samples, b.samples) for a, b in zip(voices, again))
+
+
+def test_aligned_targets_put_each_digit_at_the_step_where_its_recording_ends(recordings):
+    import torch
+
+    from training.speech.train import aligned_targets
+
+    (utterance,) = draw_utterances(recordings[:50], 1, seed=4, augmentation=Augmentation.none(), single_share=0.0)
+    length = len(log_mel(utterance.samples)) // STACK
+    targets = aligned_targets([utterance], torch.tensor([length]))[0]
+    marked = torch.nonzero(targets >= 0).flatten().tolist()
+    assert targets[marked].tolist() == utterance.digits
+    for step, (_, end) in zip(marked, utterance.spans):
+        assert step == (end - WINDOW) // HOP // STACK  # the step holding the recording's last whole frame

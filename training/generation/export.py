@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from training.checkpoints import build_model, load_checkpoint
+from training.checkpoints import load_checkpoint
 from training.cli import run_export
 from training.generation.data import TINY_SHAKESPEARE, TINY_SHAKESPEARE_LICENSE, load_tinyshakespeare
 from training.generation.ngram import KneserNey
-from training.onnx_export import export_graph, export_record, round_weights_fp16, training_record
+from training.onnx_export import export_graph, export_record, rebuild_step_graph, state_names, training_record
 from training.parity_vectors import from_torch
 from training.task import TrainingTask
 from zoo import get_spec
@@ -37,15 +37,7 @@ SAMPLE = dict(prompt="ROMEO:", length=400, seed=7, temperature=0.8, top_k=40)
 
 
 def rebuild(checkpoint: dict) -> StepGraph:
-    model = build_model(checkpoint)
-    round_weights_fp16(model)
-    # eval() on the wrapper, not only the model: the exporter restores the wrapper's mode afterwards,
-    # recursively, and a wrapper left in training mode would switch dropout back on for the parity check.
-    return StepGraph(model).eval()
-
-
-def state_names(cell: str) -> tuple[list[str], list[str]]:
-    return (["h0", "c0"], ["hN", "cN"]) if cell == "lstm" else (["h0"], ["hN"])
+    return rebuild_step_graph(checkpoint, StepGraph)
 
 
 def export_onnx(graph: StepGraph, cell: str, path: Path, fp16: bool = True) -> None:

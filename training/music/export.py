@@ -12,11 +12,11 @@ import numpy as np
 import onnx
 import torch
 
-from training.checkpoints import build_model, load_checkpoint
+from training.checkpoints import load_checkpoint
 from training.cli import run_export
 from training.music.baselines import Baselines
 from training.music.data import DATASETS, LICENSE, load_pieces
-from training.onnx_export import export_graph, export_record, round_weights_fp16, training_record
+from training.onnx_export import export_graph, export_record, rebuild_step_graph, state_names, training_record
 from training.parity_vectors import from_torch
 from training.task import TrainingTask
 from zoo import get_spec
@@ -42,13 +42,7 @@ LITERATURE = {"jsb": "Chung et al. 2014 test: tanh 9.10, GRU 8.54, LSTM 8.67; Ba
 
 
 def rebuild(checkpoint: dict) -> StepGraph:
-    model = build_model(checkpoint)
-    round_weights_fp16(model)
-    return StepGraph(model).eval()  # eval() on the wrapper: the exporter restores its mode recursively
-
-
-def state_names(cell: str) -> tuple[list[str], list[str]]:
-    return (["h0", "c0"], ["hN", "cN"]) if cell == "lstm" else (["h0"], ["hN"])
+    return rebuild_step_graph(checkpoint, StepGraph)
 
 
 def export_onnx(graph: StepGraph, cell: str, path: Path, fp16: bool = True) -> None:

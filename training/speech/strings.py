@@ -21,9 +21,10 @@ class Utterance:
 @dataclass(frozen=True)
 class Augmentation:
     speed: tuple[float, float] = (0.9, 1.1)  # a factor drawn per recording: faster is shorter and higher
-    gain_db: tuple[float, float] = (-6.0, 6.0)  # per recording
-    noise_snr_db: tuple[float, float] | None = (10.0, 40.0)  # per utterance, against the speech's mean power
-    silence_s: tuple[float, float] = (0.05, 0.5)  # between recordings and at each end
+    gain_db: tuple[float, float] = (-10.0, 6.0)  # per recording: the five speakers' levels differ by ~10 dB
+    noise_snr_db: tuple[float, float] | None = (10.0, 60.0)  # per utterance, against the speech's mean power;
+    # near 60 dB it is under the log-mel floor, as the digital silence some recordings have
+    silence_s: tuple[float, float] = (0.0, 0.5)  # between recordings and at each end
 
     @classmethod
     def none(cls) -> "Augmentation":

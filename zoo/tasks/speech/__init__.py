@@ -1,2 +1,23 @@
-"""Spoken digits (issue 19, in progress): audio preprocessing shared by training and serving. Not yet a
-registered task: no model yet."""
+"""Spoken digits: CTC digit recognisers of the Free Spoken Digit Dataset, isolated digits and digit strings,
+from a WAV upload or streamed through a session."""
+from zoo.task import ModelSpec, Task
+from zoo.tasks.speech.predictor import SpeechPredictor
+
+NETWORK = "zoo.tasks.speech.network:DigitRecognizer"
+_SHIPPED = dict(hidden_size=128, num_layers=2, dropout=0.2)
+_MODELS = [spec for cell in ("rnn", "lstm", "gru") for spec in (
+    ModelSpec(name=f"digits-{cell}", task=SpeechPredictor.task, architecture=NETWORK,
+              arguments=dict(_SHIPPED, cell=cell),
+              description=f"unidirectional {cell.upper()} CTC recogniser of spoken digits (FSDD), streams"),
+    ModelSpec(name=f"test-digits-{cell}", task=SpeechPredictor.task, architecture=NETWORK,
+              arguments=dict(hidden_size=8, num_layers=1, dropout=0.0, cell=cell), description="tiny test variant",
+              shipped=False),
+)]
+
+TASK = Task(
+    name=SpeechPredictor.task, title="Spoken digits (FSDD)", predictor=SpeechPredictor,
+    check_contract=SpeechPredictor.check_contract, headline_metric="isolated_digit_accuracy",
+    higher_is_better=True, int8_tolerance=0.01, int8_tolerance_relative=False,
+    latency_input="30 ms of audio (one step), state carried", latency_steps=1, training_unit="epochs",
+    models=tuple(_MODELS),
+)

@@ -7,6 +7,7 @@ Python 3.12, WAVE_FORMAT_EXTENSIBLE headers), and scipy.io.wavfile would bring s
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -32,7 +33,8 @@ def read_wav(data: bytes) -> tuple[np.ndarray, int]:
         chunks.setdefault(name, data[position + 8 : position + 8 + size])
         position += 8 + size + (size & 1)
     if b"fmt " not in chunks or b"data" not in chunks:
-        raise AudioError(f"the WAV file has no {'fmt' if b'fmt ' not in chunks else 'data'} chunk; accepted: {ACCEPTED}")
+        missing = "fmt" if b"fmt " not in chunks else "data"
+        raise AudioError(f"the WAV file has no {missing} chunk; accepted: {ACCEPTED}")
     fmt = chunks[b"fmt "]
     if len(fmt) < 16:
         raise AudioError("the WAV fmt chunk is truncated")
@@ -72,7 +74,7 @@ HOP = 80  # samples: 10 ms, one frame
 FFT_SIZE = 256
 MEL_BANDS = 40
 LOWEST_HZ, HIGHEST_HZ = 20.0, SAMPLE_RATE / 2
-LOG_FLOOR = 1e-6  # power below this is silence: keeps log() finite on digital zeros
+LOG_FLOOR = 1e-4  # power below this is silence: digital zeros and a quiet room's hiss look alike to the models
 
 
 def hz_to_mel(hz: np.ndarray | float) -> np.ndarray:
@@ -131,3 +133,65 @@ def resample(samples: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> np.nd
                                                                                       len(window)), window)
         outputs.append((padded[taps + half_width] * weights).sum(axis=1))
     return np.concatenate(outputs).astype(np.float32) if outputs else np.zeros(0, np.float32)
+
+
+PRIOR_FRAMES = 10  # the training mean counts as this many frames when a recording starts
+RUNNING_MEAN_RATE = 0.01  # the slowest the mean forgets: a time constant of 100 frames (1 s)
+
+
+def normalise(frames: np.ndarray, mean: np.ndarray, std: np.ndarray,
+              running: tuple[np.ndarray, int] | None = None) -> tuple[np.ndarray, tuple[np.ndarray, int]]:
+    """(T, 40) log-mel frames -> ((T, 40) normalised, the running mean after them: ((40,), frames seen)).
+
+    Per-utterance normalisation that can stream: each band's running mean is subtracted and the training spread
+    (`std`) divided out, so a voice's or microphone's fixed colouring is taken away. The running mean starts at
+    the training mean (`mean`, worth PRIOR_FRAMES frames) and is the plain mean of the frames so far until it
+    has seen 90, then forgets exponentially, so it follows a long stream. A whole recording and the same
+    recording sent in chunks, with the running mean carried, give the same numbers.
+    """
+    current, seen = (mean.astype(np.float64), 0) if running is None else (running[0].astype(np.float64), running[1])
+    normalised = np.empty(frames.shape, dtype=np.float32)
+    for t, frame in enumerate(frames):  # a recurrence over time; T is at most a few thousand frames
+        seen += 1
+        current = current + max(1.0 / (PRIOR_FRAMES + seen), RUNNING_MEAN_RATE) * (frame - current)
+        normalised[t] = (frame - current) / std
+    return normalised, (current.astype(np.float32), seen)
+
+
+STACK = 3  # log-mel frames per network step: 30 ms steps, a third of the recurrent work (Sak et al. 2015)
+STEP_FEATURES = STACK * MEL_BANDS
+END_SILENCE_S = 0.3  # appended when a recording ends: a digit is recognised once it has been heard to its end
+
+
+@dataclass(frozen=True)
+class FeatureState:
+    """Where a stream's preprocessing stands between chunks."""
+    pending: np.ndarray  # samples from the next frame's first sample on (fewer than a frame's hop + window)
+    running: tuple[np.ndarray, int] | None  # normalise()'s running mean; None before the first frame
+    frames: np.ndarray  # (k < STACK, 40) normalised frames waiting for the rest of their step
+
+
+def feature_steps(samples: np.ndarray, mean: np.ndarray, std: np.ndarray,
+                  state: FeatureState | None = None) -> tuple[np.ndarray, FeatureState]:
+    """(N,) samples at SAMPLE_RATE, following `state` -> ((S, 120) network steps, the state after them).
+
+    A step is STACK consecutive normalised log-mel frames side by side. A recording cut into chunks of any sizes
+    gives the same steps as the whole, because frames start at fixed sample positions and what is left over
+    (samples short of a frame, frames short of a step) waits in the state."""
+    if state is None:
+        state = FeatureState(np.zeros(0, np.float32), None, np.zeros((0, MEL_BANDS), np.float32))
+    audio = np.concatenate([state.pending, samples.astype(np.float32)])
+    frames = log_mel(audio)  # (T, 40)
+    normalised, running = normalise(frames, mean, std, state.running) if len(frames) else (frames, state.running)
+    waiting = np.vstack([state.frames, normalised])
+    count = len(waiting) // STACK
+    steps = waiting[: count * STACK].reshape(count, STEP_FEATURES)  # (S, 120): frame 3s, 3s+1, 3s+2 in a row
+    return steps, FeatureState(audio[len(frames) * HOP :], running, waiting[count * STACK :])
+
+
+def recording_steps(samples: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """(N,) samples of a whole recording -> (S, 120) steps, END_SILENCE_S of silence appended: how training and
+    serving both present a finished recording to a model."""
+    steps, state = feature_steps(samples, mean, std)
+    end, _ = feature_steps(np.zeros(int(END_SILENCE_S * SAMPLE_RATE), np.float32), mean, std, state)
+    return np.vstack([steps, end])

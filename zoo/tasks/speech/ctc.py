@@ -1,6 +1,8 @@
 """Reading a CTC model's output (Graves et al. 2006): per frame, a distribution over the ten digits and a blank
-("no new digit here"). The digits are the best path with repeats merged and blanks dropped; a digit's time is
-the span of frames whose best class was it, and its confidence the mean probability the model gave it there.
+("no new digit here"), each network step being STACK frames (30 ms). The digits are the best path with repeats
+merged and blanks dropped; a digit's time is the span of steps whose best class was it (a CTC model emits a digit
+in a short spike, usually just after the word has been heard to its end), and its confidence the mean
+probability the model gave it there.
 Written in numpy: a dozen lines, and the served bento needs them without torch."""
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from zoo.tasks.speech.audio import HOP, SAMPLE_RATE, WINDOW
+from zoo.tasks.speech.audio import HOP, SAMPLE_RATE, STACK, WINDOW
 
 BLANK = 10  # class 10 is the blank; classes 0-9 are the digits themselves
 
@@ -28,9 +30,9 @@ def probabilities(logits: np.ndarray) -> np.ndarray:
     return exponentials / exponentials.sum(axis=-1, keepdims=True)
 
 
-def greedy_digits(logits: np.ndarray, first_frame: int = 0) -> list[Digit]:
-    """(T, 11) logits of consecutive frames, the first being frame `first_frame` of its recording -> the digits
-    on the best path, in order."""
+def greedy_digits(logits: np.ndarray, first_step: int = 0) -> list[Digit]:
+    """(S, 11) logits of consecutive steps, the first being step `first_step` of its recording -> the digits on
+    the best path, in order."""
     if len(logits) == 0:
         return []
     p = probabilities(logits.astype(np.float64))
@@ -41,7 +43,7 @@ def greedy_digits(logits: np.ndarray, first_frame: int = 0) -> list[Digit]:
         label = int(best[run[0]])
         if label == BLANK:
             continue
-        first, last = first_frame + int(run[0]), first_frame + int(run[-1])
+        first, last = (first_step + int(run[0])) * STACK, (first_step + int(run[-1])) * STACK + STACK - 1  # frames
         digits.append(Digit(label, round(first * HOP / SAMPLE_RATE, 4), round((last * HOP + WINDOW) / SAMPLE_RATE, 4),
                             round(float(p[run, label].mean()), 4)))
     return digits

@@ -1,0 +1,92 @@
+"""Speech preprocessing and predictor (issue 19): the running normalisation streams, a tiny trained recogniser
+transcribes recordings alone or batched the same, and the shipped models are re-measured against their cards."""
+import numpy as np
+import pytest
+
+from training.speech import train
+from training.speech.data import load_recordings
+from training.speech.export import model_numbers
+from zoo import get_spec, list_models
+from zoo.artifacts import ARTIFACTS_DIR
+from zoo.cards import ModelCard
+from zoo.tasks.speech.audio import END_SILENCE_S, SAMPLE_RATE, STACK, feature_steps, log_mel, normalise
+from zoo.tasks.speech.predictor import SpeechPredictor
+
+
+@pytest.fixture(scope="module")
+def recordings(data_dir):
+    return load_recordings(data_dir)
+
+
+def test_the_running_normalisation_gives_the_same_frames_in_chunks(recordings):
+    frames = log_mel(np.concatenate([r.samples for r in recordings[:6]]))
+    mean, std = frames.mean(axis=0), frames.std(axis=0)
+    whole, last = normalise(frames, mean, std)
+    pieces, running = [], None
+    for start in range(0, len(frames), 37):
+        piece, running = normalise(frames[start : start + 37], mean, std, running)
+        pieces.append(piece)
+    assert np.allclose(np.vstack(pieces), whole, atol=1e-5) and np.allclose(running[0], last[0], atol=1e-5)
+    assert running[1] == last[1] == len(frames)
+    louder, _ = normalise(frames + 3.0, mean, std)  # +3 in log power: a fixed gain of 13 dB
+    assert np.abs(louder - whole)[300:].max() < 0.05 * np.abs(3.0 / std).max()  # faded within 3 s
+    assert np.abs(louder - whole)[40:].max() < 0.25 * np.abs(3.0 / std).max()  # mostly gone within 0.4 s
+
+
+def test_steps_are_the_same_whatever_chunks_the_audio_arrives_in(recordings):
+    samples = np.concatenate([r.samples for r in recordings[:4]])
+    mean, std = np.zeros(40, np.float32), np.full(40, 3.0, np.float32)
+    whole, _ = feature_steps(samples, mean, std)
+    assert whole.shape == (len(log_mel(samples)) // STACK, 40 * STACK)
+    rng, pieces, state, start = np.random.default_rng(0), [], None, 0
+    while start < len(samples):  # chunks of 1 to 2,000 samples: shorter than a frame, longer than a step
+        size = int(rng.integers(1, 2000))
+        piece, state = feature_steps(samples[start : start + size], mean, std, state)
+        pieces.append(piece)
+        start += size
+    assert np.allclose(np.vstack(pieces), whole, atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory, data_dir) -> SpeechPredictor:
+    root = tmp_path_factory.mktemp("speech")
+    train.main(["--model", "test-digits-gru", "--epochs", "1", "--utterances", "48", "--synthetic-voices", "2",
+                "--monitor-voices", "1",
+                "--data-dir", str(data_dir), "--checkpoint-dir", str(root / "checkpoints"),
+                "--artifacts-dir", str(root / "zoo")])
+    return SpeechPredictor(root / "zoo" / "test-digits-gru", ["CPUExecutionProvider"])
+
+
+def test_a_tiny_recogniser_reads_recordings_alone_or_batched_and_in_chunks(tiny, recordings):
+    rows = [tiny.features(r.samples) for r in recordings[:5]]
+    together = tiny.run(rows)
+    for row, recording, logits in zip(rows, recordings, together):
+        (alone,) = tiny.run([row])
+        assert logits.shape == (len(row), 11) and np.allclose(logits, alone, atol=1e-4)
+        ending = len(log_mel(np.zeros(int(END_SILENCE_S * SAMPLE_RATE) + len(recording.samples)))) // STACK
+        assert len(row) == ending  # the silence that lets the last digit out is part of every recording
+    samples = np.concatenate([r.samples for r in recordings[:3]])
+    (whole,) = tiny.run([tiny.features(samples)])
+    stream = tiny.open_stream()
+    for start in range(0, len(samples), 800):  # 100 ms of audio at a time
+        heard = tiny.listen(stream, samples[start : start + 800])
+    assert np.allclose(np.vstack(stream.logits), whole[: sum(map(len, stream.logits))], atol=1e-4)
+    assert heard == tiny.transcribe(samples) and stream.samples == len(samples)
+    card = ModelCard.load(tiny.directory)
+    assert [m.name for m in card.metrics] == ["isolated_digit_accuracy", "isolated_digit_accuracy_vs_majority",
+                                              "string_digit_error_rate"]
+    assert card.preprocessing.statistics["speakers"] == {"test": "george",
+                                                         "train": ["jackson", "lucas", "nicolas", "yweweler"]}
+
+
+SHIPPED = [name for name in list_models("speech") if not get_spec(name).quantized_from]
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_speech_cards_are_reproduced_by_onnxruntime(name, data_dir):
+    card = ModelCard.load(ARTIFACTS_DIR / name)
+    numbers = model_numbers(SpeechPredictor(ARTIFACTS_DIR / name, ["CPUExecutionProvider"]), data_dir)
+    assert card.metric("isolated_digit_accuracy").value == pytest.approx(numbers.accuracy, abs=1e-4)
+    assert card.metric("string_digit_error_rate").value == pytest.approx(numbers.error_rate, abs=1e-4)
+    assert numbers.accuracy > card.metric("isolated_digit_accuracy").baseline_value  # beats the GMM-HMM
+    assert numbers.error_rate < card.metric("string_digit_error_rate").baseline_value

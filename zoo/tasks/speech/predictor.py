@@ -1,0 +1,110 @@
+"""Speech predictor: audio -> log-mel frames -> running normalisation -> steps of three frames -> a step-capable
+ONNX graph (features + state in, per-step digit and blank scores + state out) -> the digits on the best CTC path.
+A stream (Transcription) carries the preprocessing's and the network's state between chunks, so a recording sent
+in pieces is heard exactly as the whole."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from zoo.cards import CardError, ModelCard
+from zoo.checks import expect, state_tensors
+from zoo.predictor import RecurrentPredictor
+from zoo.tasks.speech.audio import (END_SILENCE_S, MEL_BANDS, SAMPLE_RATE, STEP_FEATURES, FeatureState, feature_steps,
+                                    recording_steps)
+from zoo.tasks.speech.ctc import Digit, greedy_digits
+
+CLASSES = 11  # the ten digits and the CTC blank
+
+
+class SpeechPredictor(RecurrentPredictor):
+    """Card + feature statistics + step-capable ONNX session of one digit recogniser.
+
+    The graph takes `features (B, S, 120)` (steps of three normalised log-mel frames, 30 ms apart) and the state
+    (`h0`, and `c0` for LSTMs), and returns `logits (B, S, 11)` (digits 0-9, then the blank) and the new state.
+    """
+
+    task = "speech"
+    primary_input = "features"
+
+    @staticmethod
+    def check_contract(card: ModelCard) -> None:
+        arch, where = card.architecture, f"{card.name} ({card.task})"
+        states = ["h0", "c0"] if arch.cell == "lstm" else ["h0"]
+        expect(f"{where} inputs", card.inputs, [("features", "float32", ["batch", "sequence", STEP_FEATURES]),
+                                                *state_tensors(states, arch.num_layers, arch.hidden_size)])
+        expect(f"{where} outputs", card.outputs, [("logits", "float32", ["batch", "sequence", CLASSES]),
+                                                  *state_tensors([s[0] + "N" for s in states], arch.num_layers,
+                                                                 arch.hidden_size)])
+
+    def load_preprocessing(self) -> None:
+        super().load_preprocessing()
+        statistics = self.card.preprocessing.statistics
+        try:
+            self.mean = np.asarray(statistics["mean"], dtype=np.float32)
+            self.std = np.asarray(statistics["std"], dtype=np.float32)
+            if self.mean.shape != (MEL_BANDS,) or self.std.shape != (MEL_BANDS,) or not (self.std > 0).all():
+                raise ValueError(f"mean and std must be {MEL_BANDS} numbers, std > 0")
+            if int(statistics["sample_rate"]) != SAMPLE_RATE:
+                raise ValueError(f"sample_rate {statistics['sample_rate']} is not {SAMPLE_RATE}")
+        except (KeyError, TypeError, ValueError) as error:
+            raise CardError(f"{self.card.name}: preprocessing.statistics is incomplete: {error}") from None
+        self.max_samples = self.card.preprocessing.max_chars
+
+    def features(self, samples: np.ndarray) -> np.ndarray:
+        """(N,) samples at 8 kHz of a whole recording -> (S, 120) steps, END_SILENCE_S of silence appended."""
+        return recording_steps(samples, self.mean, self.std)
+
+    def run(self, rows: list[np.ndarray]) -> list[np.ndarray]:
+        """(S_i, 120) steps of whole recordings -> (S_i, 11) logits each, in one right-padded call."""
+        width = max(1, max(len(row) for row in rows))
+        inputs = np.zeros((len(rows), width, STEP_FEATURES), dtype=np.float32)  # (B, S, 120)
+        for i, row in enumerate(rows):
+            inputs[i, : len(row)] = row
+        (logits,), _ = self.step(inputs, self.initial_state(len(rows)))
+        return [logits[i, : len(row)] for i, row in enumerate(rows)]
+
+    def transcribe(self, samples: np.ndarray) -> list[Digit]:
+        """(N,) samples at 8 kHz -> the digits heard, in order."""
+        (logits,) = self.run([self.features(samples)])
+        return greedy_digits(logits)
+
+    def chunk_steps(self, stream: "Transcription", samples: np.ndarray) -> np.ndarray:
+        """The next chunk of a stream (N,) -> its (S, 120) steps; the stream's preprocessing state advances."""
+        steps, stream.features = feature_steps(samples, self.mean, self.std, stream.features)
+        stream.samples += len(samples)
+        return steps
+
+    def ending_steps(self, stream: "Transcription") -> np.ndarray:
+        """(S, 120) steps of END_SILENCE_S of silence after the stream so far, the stream left as it was: run from
+        the stream's state and thrown away, they let its last digit out as if it had ended here."""
+        ending, _ = feature_steps(np.zeros(int(END_SILENCE_S * SAMPLE_RATE), np.float32), self.mean, self.std,
+                                  stream.features)
+        return ending
+
+    def listen(self, stream: "Transcription", samples: np.ndarray) -> list[Digit]:
+        """Feed the next chunk of a stream -> the digits heard so far, as if the stream ended here. (In process;
+        the service's sessions do the same with their calls merged across sessions.)"""
+        steps = self.chunk_steps(stream, samples)
+        if len(steps):
+            (logits,), stream.state = self.step(steps[None], stream.state)
+            stream.logits.append(logits[0])
+        (tail,), _ = self.step(self.ending_steps(stream)[None], stream.state)
+        return stream.digits(tail[0])
+
+    def open_stream(self) -> "Transcription":
+        return Transcription(state=self.initial_state(1))
+
+
+@dataclass
+class Transcription:
+    """One audio stream's state between chunks: the preprocessing's, the network's, and the logits so far."""
+    state: list[np.ndarray]  # the network's, [(L, 1, H), ...] after every step so far
+    features: FeatureState | None = None  # the preprocessing's; None before the first chunk
+    logits: list[np.ndarray] = field(default_factory=list)  # (S_i, 11) per chunk: decoding looks back over all
+    samples: int = 0
+
+    def digits(self, tail: np.ndarray) -> list[Digit]:
+        """The digits on the best path through every step so far, then `tail` (S, 11): an ending's logits."""
+        return greedy_digits(np.vstack([*self.logits, tail]))
