@@ -99,7 +99,7 @@ class JSONRequests:
         declared = (header(scope, b"content-type") or b"").decode("latin-1")
         media = declared.split(";")[0].strip().lower()
         if scope.get("path") in self.uploads:
-            if media == "multipart/form-data" and "boundary=" in declared:
+            if media == "multipart/form-data" and "boundary=" in declared.lower():
                 return None
             return (f"Content-Type {media!r} is not accepted here; send multipart/form-data with the file as a part "
                     "(curl -F audio=@recording.wav)")

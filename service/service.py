@@ -96,7 +96,7 @@ class RNNZoo(*ENDPOINTS):
     @bentoml.api(route="/sessions/start")
     @unavailable_as_503
     async def start_session(self, model: SessionModel) -> SessionStartResponse:
-        """Open a session on a vitals, text-generation or music model: the server keeps its recurrent state,
+        """Open a session on a vitals, text-generation, music or speech model: the server keeps its recurrent state,
         so each /sessions/step costs the same however long the history."""
         kinds = [session.describe for session in SESSIONS.values()]
         described = ", ".join(kinds[:-1]) + " and " + kinds[-1] if len(kinds) > 1 else kinds[0]
@@ -119,7 +119,8 @@ class RNNZoo(*ENDPOINTS):
         far: vitals sessions take `observations` (the rows since the last step) and answer as /vitals;
         text sessions take `text` and answer with the next-character candidates and, if asked, a sampled
         continuation that the state does not keep; music sessions take `frames` and answer with their NLL,
-        the likeliest next frame and, if asked, a continuation. Steps of one session apply in arrival order."""
+        the likeliest next frame and, if asked, a continuation; speech sessions take the next chunk of `audio`
+        and answer with the digits heard so far. Steps of one session apply in arrival order."""
         session = self._session(session_id)
         async with session.lock:  # first come, first served: one step at a time, in arrival order
             if self.sessions.sessions.get(session.id) is not session:  # ended while this step waited

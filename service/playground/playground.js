@@ -712,12 +712,19 @@ async function startRecording() {
   if (!navigator.mediaDevices || !window.MediaRecorder) {
     throw new Error("This browser cannot record here (the microphone needs https or localhost); choose a file.");
   }
-  const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+  $("sp-record").disabled = true;  // before any await: a second click must not open a second recorder
+  let stream;
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+  } catch (error) {
+    $("sp-record").disabled = false;
+    throw error;
+  }
   const recorder = new MediaRecorder(stream);
-  recording = { recorder, chunks: [], timer: setTimeout(stopRecording, MAX_RECORDING_S * 1000) };
-  recorder.addEventListener("dataavailable", (event) => recording && recording.chunks.push(event.data));
+  const chunks = [];  // the recorder's own: its last piece arrives with "stop", after `recording` is cleared
+  recording = { recorder, chunks, timer: setTimeout(stopRecording, MAX_RECORDING_S * 1000) };
+  recorder.addEventListener("dataavailable", (event) => chunks.push(event.data));
   recorder.start();
-  $("sp-record").disabled = true;
   $("sp-stop").disabled = false;
   $("sp-status").textContent = `Recording (at most ${MAX_RECORDING_S} s): say some digits, then Stop.`;
 }
@@ -725,14 +732,14 @@ async function startRecording() {
 async function stopRecording() {
   if (!recording) return;
   const { recorder, chunks, timer } = recording;
+  recording = null;  // before any await: a second Stop (or the time limit) finds nothing left to stop
+  $("sp-stop").disabled = true;
   clearTimeout(timer);
   const stopped = new Promise((resolve) => recorder.addEventListener("stop", resolve, { once: true }));
   recorder.stop();
   await stopped;
   recorder.stream.getTracks().forEach((track) => track.stop());
-  recording = null;
   $("sp-record").disabled = false;
-  $("sp-stop").disabled = true;
   // The browser records a compressed format; decode it here and send plain PCM, which the service takes.
   const context = new AudioContext();
   const audio = await context.decodeAudioData(await new Blob(chunks).arrayBuffer());

@@ -20,15 +20,14 @@ from pydantic import BaseModel, Field
 from service.core import ModelServer, unavailable_as_503
 from service.sessions import Session, StepInputError
 from zoo.tasks.speech import TASK
-from zoo.tasks.speech.audio import ACCEPTED, SAMPLE_RATE, AudioError, read_wav, resample
+from zoo.tasks.speech.audio import ACCEPTED, MAX_SECONDS, SAMPLE_RATE, AudioError, read_wav, resample
 from zoo.tasks.speech.ctc import Digit, greedy_digits
 from zoo.tasks.speech.predictor import SpeechPredictor, Transcription
 
-MAX_SECONDS = 60  # also on each speech card (preprocessing.statistics.max_seconds)
 MAX_AUDIO_CHARS = 4 * 1024 * 1024  # base64 characters; the request body limit (RNNZOO_MAX_BODY_BYTES) comes first
 MAX_BATCH_RECORDINGS, MAX_QUEUED_RECORDINGS = 32, 256
 MAX_CHUNK_SECONDS = 10  # per session step
-MAX_STREAM_SECONDS = 600  # per session: a step decodes the whole stream's best path again (a few ms at 10 min)
+MAX_STREAM_SECONDS = 600  # per session: a bound on what one client may hold a session open with
 RAW_RATES = (8000, 11025, 16000, 22050, 32000, 44100, 48000)  # raw PCM chunks: 16-bit little-endian mono
 
 
@@ -129,8 +128,8 @@ class SpeechStepResult(BaseModel):
 
 @dataclass(eq=False, kw_only=True)
 class SpeechSession(Session):
-    """An audio stream so far: the preprocessing's state, the logits of every step, and the network's state
-    (the session's `state`, kept equal to the stream's)."""
+    """An audio stream so far: the preprocessing's state, the digits heard, and the network's state (the
+    session's `state`, kept equal to the stream's)."""
     stream: Transcription
 
     step_fields: ClassVar[dict[str, tuple[Any, Any]]] = {"audio": (ChunkAudio, None),
@@ -154,12 +153,13 @@ class SpeechSession(Session):
                                  f"of audio; a session takes at most {MAX_STREAM_SECONDS} s: start a new one")
         batcher = server.session_batcher(predictor)
         try:
-            steps = predictor.chunk_steps(self.stream, samples)  # (S, 120)
+            steps = await asyncio.to_thread(predictor.chunk_steps, self.stream, samples)  # (S, 120)
             if len(steps):
                 (logits,), self.state = await batcher.submit(steps, self.state)
-                self.stream.logits.append(logits)
+                self.stream.hear(logits)
                 self.stream.state = self.state
-            (tail,), _ = await batcher.submit(predictor.ending_steps(self.stream), self.state)
+            ending = await asyncio.to_thread(predictor.ending_steps, self.stream)  # (S', 120)
+            (tail,), _ = await batcher.submit(ending, self.state)
         except Exception:
             raise server.failed_step(self) from None
         return SpeechStepResult(seconds_heard=round(self.stream.samples / SAMPLE_RATE, 4),

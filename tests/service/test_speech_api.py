@@ -43,6 +43,7 @@ def test_a_recording_is_heard_the_same_in_every_wav_form(api, george):
     (b64(wav(np.zeros(10, np.float32)).replace(b"\x01\x00\x01\x00", b"\x55\x00\x01\x00", 1)), "format tag 85"),
     (b64(wav(np.zeros(0, np.float32))), "holds no samples"),
     (b64(wav(np.zeros(61 * 8000, np.float32))), "audio lasts 61.0 s; the maximum is 60 s"),
+    (b64(wav(np.full(800, 3e17, np.float32), bits=32, float_samples=True)), "float samples reach 3e+17"),
     ("", "at least 1 character"),
 ])
 def test_bad_uploads_get_a_400_that_says_what_is_accepted(api, audio, message):

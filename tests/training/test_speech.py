@@ -119,6 +119,7 @@ def test_every_accepted_wav_form_reads_back(form):
     (wav(np.zeros(10, np.float32), bits=12), "12-bit integer"),
     (wav(np.zeros(10, np.float32)).replace(b"\x01\x00\x01\x00", b"\x02\x00\x01\x00", 1), "format tag 2"),
     (wav(np.array([np.nan, 0], np.float32), bits=32, float_samples=True), "non-finite"),
+    (wav(np.array([1e18, 0], np.float32), bits=32, float_samples=True), "float samples reach 1e"),
 ])
 def test_refused_audio_says_what_is_accepted(data, message):
     with pytest.raises(AudioError, match=message):

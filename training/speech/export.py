@@ -25,14 +25,14 @@ from zoo import get_spec
 from zoo.artifacts import create_session
 from zoo.cards import MODEL_FILE, Architecture, Metric, ModelCard, Preprocessing, TensorSpec, TrainingData
 from zoo.models import parameter_count
-from zoo.tasks.speech.audio import (END_SILENCE_S, HOP, MEL_BANDS, PRIOR_FRAMES, RUNNING_MEAN_RATE, SAMPLE_RATE, STACK,
-                                    STEP_FEATURES, WINDOW, recording_steps)
+from zoo.tasks.speech.audio import (END_SILENCE_S, HOP, MAX_SECONDS, MEL_BANDS, PRIOR_FRAMES, RUNNING_MEAN_RATE,
+                                    SAMPLE_RATE, SPEECH_MARGIN, STACK, STEP_FEATURES, WINDOW, recording_steps)
 from zoo.tasks.speech.network import StepGraph
-from zoo.tasks.speech.predictor import CLASSES, SpeechPredictor
+from zoo.tasks.speech.ctc import CLASSES
+from zoo.tasks.speech.predictor import SpeechPredictor
 
 PARITY_TOLERANCE = 1e-4
 STEP_TOLERANCE = 1e-5
-MAX_SECONDS = 60  # the longest upload /transcribe takes
 TEST_STRINGS, TEST_STRINGS_SEED = 300, 2  # seeded digit strings of the test speaker, 2-7 digits
 
 
@@ -145,7 +145,7 @@ def export_speech(checkpoint_path: Path, artifacts_dir: Path, data_dir: str | No
                            "normalised by the running mean and the training spread (preprocessing.statistics)")]
         + [TensorSpec(n, "float32", [layers, "batch", hidden], "state in; zeros start a recording") for n in inputs],
         outputs=[TensorSpec("logits", "float32", ["batch", "sequence", CLASSES],
-                            "per-frame scores of the digits 0-9 and, last, the CTC blank")]
+                            "per-step scores of the digits 0-9 and, last, the CTC blank")]
         + [TensorSpec(n, "float32", [layers, "batch", hidden], "state after the last step") for n in outputs],
         preprocessing=Preprocessing(
             tokenizer_file="", tokenizer_sha256="", max_chars=MAX_SECONDS * SAMPLE_RATE,
@@ -153,8 +153,9 @@ def export_speech(checkpoint_path: Path, artifacts_dir: Path, data_dir: str | No
             normalisation=f"audio resampled to {SAMPLE_RATE} Hz mono, {END_SILENCE_S} s of silence appended when a "
                           f"recording ends; log-mel ({MEL_BANDS} bands, {WINDOW}-sample Hann windows every {HOP} "
                           f"samples); minus each band's running mean (starting at `mean`, worth {PRIOR_FRAMES} "
-                          f"frames; the plain mean of the frames so far, forgetting at {RUNNING_MEAN_RATE} per frame "
-                          f"at the slowest), divided by `std`; {STACK} frames per step",
+                          f"frames; the plain mean of the frames counted so far, forgetting at {RUNNING_MEAN_RATE} per "
+                          f"frame at the slowest; a frame more than {SPEECH_MARGIN} nats quieter on average than "
+                          f"the mean is not counted), divided by `std`; {STACK} frames per step",
             statistics={"mean": extras["mean"], "std": extras["std"], "sample_rate": SAMPLE_RATE,
                         "max_seconds": MAX_SECONDS, "speakers": extras["speakers"]}),
         training_data=TrainingData(

@@ -36,7 +36,7 @@ def speak(text: str, voice: str, pitch: int, rate: int) -> np.ndarray:
     """(N,) float32 at SAMPLE_RATE: `text` spoken by espeak-ng, ends trimmed."""
     if not available():
         raise DataError("espeak-ng is not installed (apt install espeak-ng); train with --synthetic-voices 0 "
-                        "to use the recordings only")
+                        "--monitor-voices 0 to use the recordings only")
     wav = subprocess.run(["espeak-ng", "--stdout", "-v", voice, "-p", str(pitch), "-s", str(rate), text],
                          check=True, capture_output=True).stdout
     samples, source_rate = read_wav(wav)

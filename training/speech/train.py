@@ -2,7 +2,8 @@
 them, then export it (step-capable ONNX with explicit state) to zoo/artifacts/<name>/ with a card.
 
     python -m training.speech.train --model digits-gru
-    python -m training.speech.train --model test-digits-gru --epochs 1 --utterances 64 --synthetic-voices 0
+    python -m training.speech.train --model test-digits-gru --epochs 1 --utterances 64 --synthetic-voices 0 \
+        --monitor-voices 0    # the recordings only: no espeak-ng needed
 
 Speaker-independent: the model never hears the test speaker (george). Every cell gets the same recipe: a fixed
 schedule whose last epoch is kept, so no choice is made by looking at any real held-out speaker.
@@ -151,7 +152,7 @@ def train(config: Config) -> Path:
         heard = decode(model, monitor_steps) if monitor_steps else []
         accuracy = float(np.mean([h == [r.digit] for h, r in zip(heard, monitor)])) if heard else math.nan
         history.append({"epoch": epoch, "train_loss": round(total / len(groups), 4),
-                        "synthetic_monitor_accuracy": round(accuracy, 4)})
+                        "synthetic_monitor_accuracy": None if math.isnan(accuracy) else round(accuracy, 4)})
         print(f"epoch {epoch}: loss {total / len(groups):.4f}, unseen synthetic voices' accuracy {accuracy:.3f} "
               f"({time.perf_counter() - started:.0f} s)", flush=True)
         if time.perf_counter() - started > 60 * config.max_minutes:

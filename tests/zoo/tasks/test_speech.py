@@ -10,7 +10,8 @@ from zoo import get_spec, list_models
 from zoo.artifacts import ARTIFACTS_DIR
 from zoo.cards import ModelCard
 from zoo.tasks.speech.audio import END_SILENCE_S, SAMPLE_RATE, STACK, feature_steps, log_mel, normalise
-from zoo.tasks.speech.predictor import SpeechPredictor
+from zoo.tasks.speech.ctc import BLANK, greedy_digits
+from zoo.tasks.speech.predictor import SpeechPredictor, Transcription
 
 
 @pytest.fixture(scope="module")
@@ -27,10 +28,23 @@ def test_the_running_normalisation_gives_the_same_frames_in_chunks(recordings):
         piece, running = normalise(frames[start : start + 37], mean, std, running)
         pieces.append(piece)
     assert np.allclose(np.vstack(pieces), whole, atol=1e-5) and np.allclose(running[0], last[0], atol=1e-5)
-    assert running[1] == last[1] == len(frames)
+    assert running[1] == last[1] and 0.5 * len(frames) < last[1] < len(frames)  # the pauses are not counted
     louder, _ = normalise(frames + 3.0, mean, std)  # +3 in log power: a fixed gain of 13 dB
     assert np.abs(louder - whole)[300:].max() < 0.05 * np.abs(3.0 / std).max()  # faded within 3 s
     assert np.abs(louder - whole)[40:].max() < 0.25 * np.abs(3.0 / std).max()  # mostly gone within 0.4 s
+
+
+def test_silence_before_speech_leaves_the_running_mean_alone(recordings):
+    speech = log_mel(recordings[0].samples)
+    mean, std = speech.mean(axis=0) + 1.0, speech.std(axis=0)  # a prior a little off, as for a new speaker
+    silence = log_mel(np.zeros(SAMPLE_RATE // 2, np.float32))  # 0.5 s of digital zeros: every band at the floor
+    alone, _ = normalise(speech, mean, std)
+    after_silence, (_, counted) = normalise(np.vstack([silence, speech]), mean, std)
+    assert np.allclose(after_silence[len(silence) :], alone, atol=1e-5)
+    assert counted <= len(speech)  # none of the silence
+    hiss = silence + 1.0  # a quiet room's hiss, 4 dB over the floor and far under the speech
+    after_hiss, _ = normalise(np.vstack([hiss, speech]), mean, std)
+    assert np.abs(after_hiss[len(hiss) :] - alone).max() < 0.05 * np.abs(alone).max()
 
 
 def test_steps_are_the_same_whatever_chunks_the_audio_arrives_in(recordings):
@@ -70,13 +84,29 @@ def test_a_tiny_recogniser_reads_recordings_alone_or_batched_and_in_chunks(tiny,
     stream = tiny.open_stream()
     for start in range(0, len(samples), 800):  # 100 ms of audio at a time
         heard = tiny.listen(stream, samples[start : start + 800])
-    assert np.allclose(np.vstack(stream.logits), whole[: sum(map(len, stream.logits))], atol=1e-4)
     assert heard == tiny.transcribe(samples) and stream.samples == len(samples)
+    assert stream.pending_from + len(stream.pending) == len(whole) - len(tiny.ending_steps(stream))
     card = ModelCard.load(tiny.directory)
     assert [m.name for m in card.metrics] == ["isolated_digit_accuracy", "isolated_digit_accuracy_vs_majority",
                                               "string_digit_error_rate"]
     assert card.preprocessing.statistics["speakers"] == {"test": "george",
                                                          "train": ["jackson", "lucas", "nicolas", "yweweler"]}
+
+
+def test_a_stream_decoded_chunk_by_chunk_keeps_only_its_last_run_and_hears_what_the_whole_says():
+    rng = np.random.default_rng(0)
+    classes = np.repeat(rng.choice([*range(10), BLANK, BLANK, BLANK], 120), rng.integers(1, 9, 120))  # runs
+    logits = rng.normal(0, 0.3, (len(classes), 11)).astype(np.float32)
+    logits[np.arange(len(classes)), classes] += 3.0  # (S, 11): each step's best class is its run's
+    stream, start = Transcription(state=[]), 0
+    while start < len(logits):
+        size = int(rng.integers(1, 12))
+        stream.hear(logits[start : start + size])
+        start = min(start + size, len(logits))
+        assert stream.digits(np.zeros((0, 11))) == greedy_digits(logits[:start])
+        kept = set(stream.pending.argmax(axis=-1).tolist())  # only the last run, and only if it is a digit
+        assert kept == set() or (len(kept) == 1 and BLANK not in kept and classes[start - 1] in kept)
+        assert stream.pending_from + len(stream.pending) == start
 
 
 SHIPPED = [name for name in list_models("speech") if not get_spec(name).quantized_from]

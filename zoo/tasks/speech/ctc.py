@@ -13,6 +13,7 @@ import numpy as np
 from zoo.tasks.speech.audio import HOP, SAMPLE_RATE, STACK, WINDOW
 
 BLANK = 10  # class 10 is the blank; classes 0-9 are the digits themselves
+CLASSES = BLANK + 1
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from torch import nn
 
 from zoo.models import RecurrentCore
 from zoo.tasks.speech.audio import STEP_FEATURES
+from zoo.tasks.speech.ctc import CLASSES
 
 
 class DigitRecognizer(nn.Module):
@@ -17,7 +18,7 @@ class DigitRecognizer(nn.Module):
     is an input and an output, so audio can arrive in chunks of any size."""
 
     def __init__(self, cell: str, hidden_size: int, num_layers: int, dropout: float, features: int = STEP_FEATURES,
-                 classes: int = 11):
+                 classes: int = CLASSES):
         super().__init__()
         self.core = RecurrentCore(cell, features, hidden_size, num_layers, dropout)
         self.dropout = nn.Dropout(dropout)

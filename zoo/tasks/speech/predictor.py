@@ -13,9 +13,8 @@ from zoo.checks import expect, state_tensors
 from zoo.predictor import RecurrentPredictor
 from zoo.tasks.speech.audio import (END_SILENCE_S, MEL_BANDS, SAMPLE_RATE, STEP_FEATURES, FeatureState, feature_steps,
                                     recording_steps)
-from zoo.tasks.speech.ctc import Digit, greedy_digits
+from zoo.tasks.speech.ctc import BLANK, CLASSES, Digit, greedy_digits
 
-CLASSES = 11  # the ten digits and the CTC blank
 
 
 class SpeechPredictor(RecurrentPredictor):
@@ -50,7 +49,6 @@ class SpeechPredictor(RecurrentPredictor):
                 raise ValueError(f"sample_rate {statistics['sample_rate']} is not {SAMPLE_RATE}")
         except (KeyError, TypeError, ValueError) as error:
             raise CardError(f"{self.card.name}: preprocessing.statistics is incomplete: {error}") from None
-        self.max_samples = self.card.preprocessing.max_chars
 
     def features(self, samples: np.ndarray) -> np.ndarray:
         """(N,) samples at 8 kHz of a whole recording -> (S, 120) steps, END_SILENCE_S of silence appended."""
@@ -89,7 +87,7 @@ class SpeechPredictor(RecurrentPredictor):
         steps = self.chunk_steps(stream, samples)
         if len(steps):
             (logits,), stream.state = self.step(steps[None], stream.state)
-            stream.logits.append(logits[0])
+            stream.hear(logits[0])
         (tail,), _ = self.step(self.ending_steps(stream)[None], stream.state)
         return stream.digits(tail[0])
 
@@ -99,12 +97,28 @@ class SpeechPredictor(RecurrentPredictor):
 
 @dataclass
 class Transcription:
-    """One audio stream's state between chunks: the preprocessing's, the network's, and the logits so far."""
+    """One audio stream's state between chunks: the preprocessing's, the network's, and what has been heard.
+
+    Decoding is incremental, so a step costs the same at second 1 and at second 500: the best path's runs that
+    have ended are decoded once into `settled`, and only the last run's logits are kept (`pending`), since the
+    next chunk may continue it."""
     state: list[np.ndarray]  # the network's, [(L, 1, H), ...] after every step so far
     features: FeatureState | None = None  # the preprocessing's; None before the first chunk
-    logits: list[np.ndarray] = field(default_factory=list)  # (S_i, 11) per chunk: decoding looks back over all
+    settled: list[Digit] = field(default_factory=list)  # digits whose run on the best path has ended
+    pending: np.ndarray = field(default_factory=lambda: np.zeros((0, CLASSES), np.float32))  # (s, 11) last run
+    pending_from: int = 0  # the step number of pending's first step
     samples: int = 0
+
+    def hear(self, logits: np.ndarray) -> None:
+        """Take the next (S, 11) logits of the stream."""
+        pending = np.vstack([self.pending, logits])
+        best = pending.argmax(axis=-1)  # (s + S,)
+        last_run = int(np.flatnonzero(np.diff(best))[-1]) + 1 if (np.diff(best) != 0).any() else 0
+        self.settled += greedy_digits(pending[:last_run], first_step=self.pending_from)
+        if best[-1] == BLANK:  # a run of blanks says nothing, and whatever follows it is a new digit
+            last_run = len(pending)
+        self.pending, self.pending_from = pending[last_run:], self.pending_from + last_run
 
     def digits(self, tail: np.ndarray) -> list[Digit]:
         """The digits on the best path through every step so far, then `tail` (S, 11): an ending's logits."""
-        return greedy_digits(np.vstack([*self.logits, tail]))
+        return self.settled + greedy_digits(np.vstack([self.pending, tail]), first_step=self.pending_from)
