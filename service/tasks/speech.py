@@ -160,6 +160,9 @@ class SpeechSession(Session):
                 self.stream.state = self.state
             ending = await asyncio.to_thread(predictor.ending_steps, self.stream)  # (S', 120)
             (tail,), _ = await batcher.submit(ending, self.state)
+        except asyncio.CancelledError:  # the client went away mid-step: the stream may be ahead of the state
+            server.sessions.discard(self.id)
+            raise
         except Exception:
             raise server.failed_step(self) from None
         return SpeechStepResult(seconds_heard=round(self.stream.samples / SAMPLE_RATE, 4),

@@ -8,6 +8,7 @@ Seeded: the same seed gives the same voices, and espeak-ng is deterministic.
 """
 from __future__ import annotations
 
+import functools
 import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -45,10 +46,12 @@ def speak(text: str, voice: str, pitch: int, rate: int) -> np.ndarray:
     return samples[loud[0] : loud[-1] + 1] if len(loud) else samples
 
 
+@functools.lru_cache(maxsize=2)  # leave-one-speaker-out trains five times in one process on the same voices
 def synthetic_speakers(count: int, seed: int = 0, threads: int = 2) -> list[Recording]:
     """10 x `count` recordings: every digit word once per synthetic speaker. A speaker is an accent, a voice
     variant, a pitch (0-99, espeak-ng's scale, 50 its default) and a rate (words per minute, 175 its default),
-    drawn at random; its name, e.g. "espeak:en-gb-scotland+f3:p62:s150", says which."""
+    drawn at random; its name, e.g. "espeak:en-gb-scotland+f3:p62:s150", says which. Cached: callers must not
+    change the list."""
     rng = np.random.default_rng(seed)
     speakers = [(f"{ACCENTS[rng.integers(len(ACCENTS))]}+{VARIANTS[rng.integers(len(VARIANTS))]}",
                  int(rng.integers(15, 90)), int(rng.integers(110, 230))) for _ in range(count)]

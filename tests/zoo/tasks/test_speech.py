@@ -27,8 +27,8 @@ def test_the_running_normalisation_gives_the_same_frames_in_chunks(recordings):
     for start in range(0, len(frames), 37):
         piece, running = normalise(frames[start : start + 37], mean, std, running)
         pieces.append(piece)
-    assert np.allclose(np.vstack(pieces), whole, atol=1e-5) and np.allclose(running[0], last[0], atol=1e-5)
-    assert running[1] == last[1] and 0.5 * len(frames) < last[1] < len(frames)  # the pauses are not counted
+    assert np.allclose(np.vstack(pieces), whole, atol=1e-5) and np.allclose(running.mean, last.mean, atol=1e-5)
+    assert running.counted == last.counted and 0.3 * len(frames) < last.counted < len(frames)  # pauses uncounted
     louder, _ = normalise(frames + 3.0, mean, std)  # +3 in log power: a fixed gain of 13 dB
     assert np.abs(louder - whole)[300:].max() < 0.05 * np.abs(3.0 / std).max()  # faded within 3 s
     assert np.abs(louder - whole)[40:].max() < 0.25 * np.abs(3.0 / std).max()  # mostly gone within 0.4 s
@@ -39,12 +39,22 @@ def test_silence_before_speech_leaves_the_running_mean_alone(recordings):
     mean, std = speech.mean(axis=0) + 1.0, speech.std(axis=0)  # a prior a little off, as for a new speaker
     silence = log_mel(np.zeros(SAMPLE_RATE // 2, np.float32))  # 0.5 s of digital zeros: every band at the floor
     alone, _ = normalise(speech, mean, std)
-    after_silence, (_, counted) = normalise(np.vstack([silence, speech]), mean, std)
-    assert np.allclose(after_silence[len(silence) :], alone, atol=1e-5)
-    assert counted <= len(speech)  # none of the silence
+    after_silence, running = normalise(np.vstack([silence, speech]), mean, std)
+    assert running.counted <= len(speech)  # none of the silence
+    assert np.abs(after_silence[len(silence) :] - alone).max() < 0.05 * np.abs(alone).max()
     hiss = silence + 1.0  # a quiet room's hiss, 4 dB over the floor and far under the speech
     after_hiss, _ = normalise(np.vstack([hiss, speech]), mean, std)
     assert np.abs(after_hiss[len(hiss) :] - alone).max() < 0.05 * np.abs(alone).max()
+
+
+def test_a_voice_that_becomes_quieter_is_followed_again(recordings):
+    near = log_mel(np.concatenate([r.samples for r in recordings[:10]]))  # about 5 s of one speaker
+    mean, std = near.mean(axis=0), near.std(axis=0)
+    far = near - np.log(10.0 ** 2.5)  # the same speech 25 dB quieter, still over the log floor for its vowels
+    _, after_near = normalise(near, mean, std)
+    _, after_far = normalise(far, mean, std, after_near)
+    assert after_far.counted > after_near.counted + 0.2 * len(far)  # counted again
+    assert np.abs(after_far.mean - (after_near.mean - np.log(10.0 ** 2.5))).max() < 1.5  # and followed
 
 
 def test_steps_are_the_same_whatever_chunks_the_audio_arrives_in(recordings):

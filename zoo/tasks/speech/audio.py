@@ -142,31 +142,47 @@ def resample(samples: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> np.nd
 
 PRIOR_FRAMES = 10  # the training mean counts as this many frames when a recording starts
 RUNNING_MEAN_RATE = 0.01  # the slowest the mean forgets: a time constant of 100 frames (1 s)
-SPEECH_MARGIN = 3.0  # nats (13 dB) of loudness below the running mean's under which a frame is not speech
+SPEECH_MARGIN = 4.0  # nats (17 dB) under the loudness level below which a frame is not counted as speech
+LEVEL_DECAY = 0.01  # nats per frame (4.3 dB a second) that the loudness level falls when nothing is as loud
+
+
+@dataclass(frozen=True)
+class RunningMean:
+    """Where the running normalisation stands: each band's mean, the frames it counts, the loudness level."""
+    mean: np.ndarray  # (40,) float64
+    counted: int
+    level: float  # a peak follower of the frames' loudness (their bands' mean log power), falling LEVEL_DECAY a frame
 
 
 def normalise(frames: np.ndarray, mean: np.ndarray, std: np.ndarray,
-              running: tuple[np.ndarray, int] | None = None) -> tuple[np.ndarray, tuple[np.ndarray, int]]:
-    """(T, 40) log-mel frames -> ((T, 40) normalised, the running mean after them: ((40,), frames counted)).
+              running: RunningMean | None = None) -> tuple[np.ndarray, RunningMean]:
+    """(T, 40) log-mel frames -> ((T, 40) normalised, where the running mean stands after them).
 
     Per-utterance normalisation that can stream: each band's running mean is subtracted and the training spread
     (`std`) divided out, so a voice's or microphone's fixed colouring is taken away. The running mean starts at
     the training mean (`mean`, worth PRIOR_FRAMES frames) and is the plain mean of the frames counted so far
-    until it has counted 90, then forgets exponentially, so it follows a long stream. Only speech is counted:
-    a frame whose loudness (its bands' mean log power) is more than SPEECH_MARGIN under the running mean's is
-    normalised but leaves the mean alone. Why: a pause is not the voice's colouring; counted, 0.2 s of silence
-    before a digit pulled the mean down for the whole word and cost a trained LSTM 8 points of accuracy on the
-    unseen speaker. The test is relative, so a gain moves the mean and the threshold together. A whole
-    recording and the same recording sent in chunks, with the running mean carried, give the same numbers.
+    until it has counted 90, then forgets exponentially, so it follows a long stream.
+
+    Only speech is counted: a frame more than SPEECH_MARGIN quieter than the loudness level is normalised but
+    leaves the mean alone. Why: a pause is not the voice's colouring; counted, 0.2 s of silence before a digit
+    pulled the mean down for the whole word and cost a trained LSTM 8 points of accuracy on the unseen speaker.
+    The level follows the loudest frames and falls slowly when nothing is as loud, so a voice that moves away
+    from the microphone is counted again within a second or two, and a gain moves the level and the frames
+    together. A whole recording and the same recording sent in chunks, with `running` carried, give the same
+    numbers.
     """
-    current, seen = (mean.astype(np.float64), 0) if running is None else (running[0].astype(np.float64), running[1])
+    if running is None:
+        running = RunningMean(mean.astype(np.float64), 0, float(mean.mean()))
+    current, counted, level = running.mean, running.counted, running.level
     normalised = np.empty(frames.shape, dtype=np.float32)
     for t, frame in enumerate(frames):  # a recurrence over time; T is at most a few thousand frames
-        if frame.mean() > current.mean() - SPEECH_MARGIN:
-            seen += 1
-            current = current + max(1.0 / (PRIOR_FRAMES + seen), RUNNING_MEAN_RATE) * (frame - current)
+        loudness = float(frame.mean())
+        level = max(loudness, level - LEVEL_DECAY)
+        if loudness > level - SPEECH_MARGIN:
+            counted += 1
+            current = current + max(1.0 / (PRIOR_FRAMES + counted), RUNNING_MEAN_RATE) * (frame - current)
         normalised[t] = (frame - current) / std
-    return normalised, (current.astype(np.float32), seen)
+    return normalised, RunningMean(current, counted, level)
 
 
 STACK = 3  # log-mel frames per network step: 30 ms steps, a third of the recurrent work (Sak et al. 2015)
@@ -178,7 +194,7 @@ END_SILENCE_S = 0.3  # appended when a recording ends: a digit is recognised onc
 class FeatureState:
     """Where a stream's preprocessing stands between chunks."""
     pending: np.ndarray  # samples from the next frame's first sample on (fewer than a frame's hop + window)
-    running: tuple[np.ndarray, int] | None  # normalise()'s running mean; None before the first frame
+    running: RunningMean | None  # normalise()'s; None before the first frame
     frames: np.ndarray  # (k < STACK, 40) normalised frames waiting for the rest of their step
 
 

@@ -111,6 +111,8 @@ class Transcription:
 
     def hear(self, logits: np.ndarray) -> None:
         """Take the next (S, 11) logits of the stream."""
+        if not len(logits):
+            return
         pending = np.vstack([self.pending, logits])
         best = pending.argmax(axis=-1)  # (s + S,)
         last_run = int(np.flatnonzero(np.diff(best))[-1]) + 1 if (np.diff(best) != 0).any() else 0
