@@ -161,8 +161,9 @@ def export_speech(checkpoint_path: Path, artifacts_dir: Path, data_dir: str | No
                           f"samples); minus each band's running mean (starting at `mean`, worth {PRIOR_FRAMES} "
                           f"frames; the plain mean of the frames counted so far, forgetting at {RUNNING_MEAN_RATE} per "
                           f"frame at the slowest; a frame whose mean log power is more than {SPEECH_MARGIN} nats under "
-                          f"the loudness level, a peak follower falling {LEVEL_DECAY} nats a frame from the "
-                          f"training mean's, is not counted), divided by `std`; {STACK} frames per step",
+                          f"the running mean's, or under a loudness level if lower (a peak follower falling "
+                          f"{LEVEL_DECAY} nats a frame), or within 1 nat of the log floor, is not counted), divided "
+                          f"by `std`; {STACK} frames per step",
             statistics={"mean": extras["mean"], "std": extras["std"], "sample_rate": SAMPLE_RATE,
                         "max_seconds": MAX_SECONDS, "speakers": extras["speakers"]}),
         training_data=TrainingData(

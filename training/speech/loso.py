@@ -6,7 +6,8 @@ differ a lot, so one held-out speaker (the shipped models' george) says little a
     python -m training.speech.loso --model test-digits-gru --epochs 1 --utterances 32 --speakers lucas
 
 Every flag of training.speech.train is accepted (--test-speaker is set per speaker); --checkpoint-dir and
---artifacts-dir get a folder per speaker (default checkpoints/loso/<speaker>). Prints a markdown table.
+--artifacts-dir get a folder per speaker (default checkpoints/loso/<speaker>). Prints a markdown table at the
+end, and each row as its speaker is done.
 """
 from __future__ import annotations
 
@@ -39,15 +40,18 @@ def leave_one_out(config: Config, speakers: list[str]) -> list[dict]:
         rows.append({"speaker": speaker, "accuracy": accuracy.value, "hmm_accuracy": accuracy.baseline_value,
                      "error_rate": strings.value, "hmm_error_rate": strings.baseline_value,
                      "minutes": card.training.seconds / 60})
+        print(f"LOSO {row(rows[-1])}", flush=True)  # each as it comes: the whole run takes most of an hour
     return rows
 
 
-def table(model: str, epochs: int, rows: list[dict]) -> str:
-    lines = [f"| held-out speaker | `{model}` ({epochs} epochs) isolated accuracy | GMM-HMM | `{model}` string digit "
-             "error rate | GMM-HMM with energy segmentation | training |", "|---|---|---|---|---|---|"]
-    lines += [f"| {r['speaker']} | **{r['accuracy']:.3f}** | {r['hmm_accuracy']:.3f} | **{r['error_rate']:.3f}** | "
-              f"{r['hmm_error_rate']:.3f} | {r['minutes']:.1f} min |" for r in rows]
-    return "\n".join(lines)
+def header(model: str, epochs: int) -> str:
+    return (f"| held-out speaker | `{model}` ({epochs} epochs) isolated accuracy | GMM-HMM | `{model}` string digit "
+            "error rate | GMM-HMM with energy segmentation | training |\n|---|---|---|---|---|---|")
+
+
+def row(r: dict) -> str:
+    return (f"| {r['speaker']} | **{r['accuracy']:.3f}** | {r['hmm_accuracy']:.3f} | **{r['error_rate']:.3f}** | "
+            f"{r['hmm_error_rate']:.3f} | {r['minutes']:.1f} min |")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -60,7 +64,9 @@ def main(argv: list[str] | None = None) -> None:
     if not any(a.startswith("--artifacts-dir") for a in rest):
         rest += ["--artifacts-dir", DEFAULT_DIR]
     config = parse_config(Config, rest, __doc__)
-    print(table(config.model, config.epochs, leave_one_out(config, known.speakers)))
+    rows = leave_one_out(config, known.speakers)
+    print(header(config.model, config.epochs))
+    print("\n".join(row(r) for r in rows))
 
 
 if __name__ == "__main__":

@@ -142,8 +142,9 @@ def resample(samples: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> np.nd
 
 PRIOR_FRAMES = 10  # the training mean counts as this many frames when a recording starts
 RUNNING_MEAN_RATE = 0.01  # the slowest the mean forgets: a time constant of 100 frames (1 s)
-SPEECH_MARGIN = 4.0  # nats (17 dB) under the loudness level below which a frame is not counted as speech
-LEVEL_DECAY = 0.01  # nats per frame (4.3 dB a second) that the loudness level falls when nothing is as loud
+SPEECH_MARGIN = 3.0  # nats (13 dB) under the reference loudness below which a frame is not counted as speech
+LEVEL_DECAY = 0.005  # nats per frame (2.2 dB a second) that the loudness level falls when nothing is as loud
+SILENT = float(np.log(LOG_FLOOR)) + 1.0  # loudness within 1 nat (4 dB) of digital silence: never counted
 
 
 @dataclass(frozen=True)
@@ -163,13 +164,13 @@ def normalise(frames: np.ndarray, mean: np.ndarray, std: np.ndarray,
     the training mean (`mean`, worth PRIOR_FRAMES frames) and is the plain mean of the frames counted so far
     until it has counted 90, then forgets exponentially, so it follows a long stream.
 
-    Only speech is counted: a frame more than SPEECH_MARGIN quieter than the loudness level is normalised but
-    leaves the mean alone. Why: a pause is not the voice's colouring; counted, 0.2 s of silence before a digit
-    pulled the mean down for the whole word and cost a trained LSTM 8 points of accuracy on the unseen speaker.
-    The level follows the loudest frames and falls slowly when nothing is as loud, so a voice that moves away
-    from the microphone is counted again within a second or two, and a gain moves the level and the frames
-    together. A whole recording and the same recording sent in chunks, with `running` carried, give the same
-    numbers.
+    Only speech is counted: a frame more than SPEECH_MARGIN quieter than the reference is normalised but leaves
+    the mean alone. Why: a pause is not the voice's colouring; counted, 0.2 s of silence before a digit pulled
+    the mean down for the whole word and cost a trained LSTM 8 points of accuracy on the unseen speaker. The
+    reference is the running mean's own loudness, or a loudness level if that is lower: the level follows the
+    loudest frames and falls slowly when nothing is as loud, so a voice that moves away from the microphone is
+    counted again after a few seconds instead of never. A gain moves the mean, the level and the frames together.
+    A whole recording and the same recording sent in chunks, with `running` carried, give the same numbers.
     """
     if running is None:
         running = RunningMean(mean.astype(np.float64), 0, float(mean.mean()))
@@ -178,7 +179,7 @@ def normalise(frames: np.ndarray, mean: np.ndarray, std: np.ndarray,
     for t, frame in enumerate(frames):  # a recurrence over time; T is at most a few thousand frames
         loudness = float(frame.mean())
         level = max(loudness, level - LEVEL_DECAY)
-        if loudness > level - SPEECH_MARGIN:
+        if loudness > max(SILENT, min(float(current.mean()), level) - SPEECH_MARGIN):
             counted += 1
             current = current + max(1.0 / (PRIOR_FRAMES + counted), RUNNING_MEAN_RATE) * (frame - current)
         normalised[t] = (frame - current) / std
