@@ -138,7 +138,7 @@ def test_a_model_named_with_its_version(api):
 @pytest.mark.parametrize("body, status, message", [
     ({"model": "nope"}, 404, "unknown model 'nope'; models with sessions"),
     ({"model": "sst2-gru"}, 400, "is a sentiment model, which has no sessions; models with sessions (vitals, "
-                                 "text generation and music): jsb-gru"),
+                                 "text generation, music and speech): digits-gru"),
     ({"model": "stock-gru"}, 400, "is a forecasting model, which has no sessions"),
     ({}, 400, "model"),
 ])
@@ -197,8 +197,9 @@ def test_the_openapi_page_documents_each_tasks_session_fields(api):
     schema = json.loads(api.get("/docs.json")[1])
     step = schema["components"]["schemas"]["step_session__Input"]
     assert list(step["properties"]) == ["session_id", "observations", "text", "max_new_tokens", "temperature",
-                                        "top_k", "top_p", "seed", "frames", "steps"] and step["required"] == ["session_id"]
+                                        "top_k", "top_p", "seed", "frames", "steps", "audio", "sample_rate"] and \
+        step["required"] == ["session_id"]
     answer = schema["components"]["schemas"]["SessionStepResponseIODescriptor"]["properties"]
-    assert list(answer) == ["session_id", "model", "vitals", "generation", "music"]
+    assert list(answer) == ["session_id", "model", "vitals", "generation", "music", "speech"]
     assert "a gorgeous, witty, seductive movie." in json.dumps(schema["paths"]["/sentiment"]) + json.dumps(
         schema.get("components", {}))
