@@ -47,6 +47,16 @@ def state_tensors(names: list[str], layers, hidden) -> list[tuple[str, str, list
     return [(name, "float32", [layers, "batch", hidden]) for name in names]
 
 
+def expect_step_graph(card: ModelCard, inputs: list[tuple[str, str, list]], outputs: list[tuple[str, str, list]]) -> None:
+    """The contract of a step-capable graph: `inputs` then the state in (h0, and c0 for LSTMs), `outputs` then the
+    state out (hN, cN), each state (layers, batch, hidden) float32; CardError saying what differs."""
+    arch, where = card.architecture, f"{card.name} ({card.task})"
+    states = ["h0", "c0"] if arch.cell == "lstm" else ["h0"]
+    expect(f"{where} inputs", card.inputs, [*inputs, *state_tensors(states, arch.num_layers, arch.hidden_size)])
+    expect(f"{where} outputs", card.outputs, [*outputs, *state_tensors([s[0] + "N" for s in states], arch.num_layers,
+                                                                       arch.hidden_size)])
+
+
 def _ort_dtype(type_name: str) -> str:
     """onnxruntime's 'tensor(float)' -> the card's 'float32'."""
     name = type_name.removeprefix("tensor(").removesuffix(")")

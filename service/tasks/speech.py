@@ -191,8 +191,12 @@ class SpeechEndpoints(ModelServer):
 
     async def _transcribe(self, model: str | None, decode, audio) -> TranscribeResponse:
         predictor = self.model(TASK.name, model)
-        samples, seconds = await asyncio.to_thread(decode, audio)
-        features = await asyncio.to_thread(predictor.features, samples)  # (S, 120)
+
+        def prepared() -> tuple[np.ndarray, float]:
+            samples, seconds = decode(audio)
+            return predictor.features(samples), seconds  # (S, 120)
+
+        features, seconds = await asyncio.to_thread(prepared)
         (logits,) = await self.predict(predictor, [features], MAX_BATCH_RECORDINGS, MAX_QUEUED_RECORDINGS)
         return TranscribeResponse(model=predictor.name, duration_s=round(seconds, 4),
                                   **response_digits(greedy_digits(logits)))

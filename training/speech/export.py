@@ -76,6 +76,13 @@ def parity(graph: StepGraph, path: Path, features: list[np.ndarray]) -> tuple[fl
     return torch_diff, step_diff
 
 
+@functools.lru_cache(maxsize=1)
+def recordings(data_dir: str | None) -> list:
+    """The five speakers' recordings, read and checked once a process: export, its metrics and the baselines all
+    read them (and leave-one-speaker-out five times over). Callers must not change the list."""
+    return load_recordings(data_dir)
+
+
 def evaluation_strings(test):
     return draw_utterances(test, TEST_STRINGS, seed=TEST_STRINGS_SEED, augmentation=Augmentation.none(),
                            single_share=0.0)
@@ -89,7 +96,7 @@ class HeldOutNumbers:
 
 
 def model_numbers(predictor: SpeechPredictor, data_dir: str | None) -> HeldOutNumbers:
-    test = split(load_recordings(data_dir), test_speaker(predictor.card))["test"]
+    test = split(recordings(data_dir), test_speaker(predictor.card))["test"]
     heard = [[d.digit for d in predictor.transcribe(r.samples)] for r in test]
     strings = evaluation_strings(test)
     errors = sum(edit_distance(u.digits, [d.digit for d in predictor.transcribe(u.samples)]) for u in strings)
@@ -104,7 +111,7 @@ def test_speaker(card: ModelCard) -> str:
 @functools.lru_cache(maxsize=5)
 def baseline_numbers(data_dir: str | None, speaker: str):
     """The classical baselines, fitted on the training speakers (the same for every model; computed once)."""
-    parts = split(load_recordings(data_dir), speaker)
+    parts = split(recordings(data_dir), speaker)
     return classical_baselines(parts["train"], parts["test"], evaluation_strings(parts["test"]))
 
 
@@ -133,7 +140,7 @@ def export_speech(checkpoint_path: Path, artifacts_dir: Path, data_dir: str | No
     graph = rebuild(checkpoint)
     export_onnx(graph, arguments["cell"], out / MODEL_FILE)
     speaker = extras["speakers"]["test"]
-    parts = split(load_recordings(data_dir), speaker)
+    parts = split(recordings(data_dir), speaker)
     mean, std = np.array(extras["mean"], np.float32), np.array(extras["std"], np.float32)
     sample_features = [recording_steps(r.samples, mean, std) for r in parts["test"][:3]]
     torch_diff, step_diff = parity(graph, out / MODEL_FILE, sample_features)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from zoo.cards import ModelCard
-from zoo.checks import expect, state_tensors
+from zoo.checks import expect_step_graph
 from zoo.predictor import RecurrentPredictor
 from zoo.tasks.generation.vocabulary import CharVocabulary
 
@@ -24,13 +24,8 @@ class GenerationPredictor(RecurrentPredictor):
 
     @staticmethod
     def check_contract(card: ModelCard) -> None:
-        arch, where = card.architecture, f"{card.name} ({card.task})"
-        states = ["h0", "c0"] if arch.cell == "lstm" else ["h0"]
-        expect(f"{where} inputs", card.inputs, [("tokens", "int64", ["batch", "sequence"]),
-                                                *state_tensors(states, arch.num_layers, arch.hidden_size)])
-        expect(f"{where} outputs", card.outputs, [("logits", "float32", ["batch", "sequence", arch.vocab_size]),
-                                                  *state_tensors([s[0] + "N" for s in states], arch.num_layers,
-                                                                 arch.hidden_size)])
+        expect_step_graph(card, [("tokens", "int64", ["batch", "sequence"])],
+                          [("logits", "float32", ["batch", "sequence", card.architecture.vocab_size])])
 
     def load_preprocessing(self) -> None:
         super().load_preprocessing()

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from zoo.cards import ModelCard
-from zoo.checks import expect, state_tensors
+from zoo.checks import expect_step_graph
 from zoo.predictor import RecurrentPredictor
 from zoo.tasks.music.rolls import KEYS, after_start, conditional_logits, draw_frames, frame_nll, model_inputs
 
@@ -37,14 +37,8 @@ class MusicPredictor(RecurrentPredictor):
 
     @staticmethod
     def check_contract(card: ModelCard) -> None:
-        arch, where = card.architecture, f"{card.name} ({card.task})"
-        states = ["h0", "c0"] if arch.cell == "lstm" else ["h0"]
-        expect(f"{where} inputs", card.inputs, [("frames", "float32", ["batch", "sequence", KEYS]),
-                                                *state_tensors(states, arch.num_layers, arch.hidden_size)])
-        expect(f"{where} outputs", card.outputs, [("logits", "float32", ["batch", "sequence", KEYS]),
-                                                  ("key_coupling", "float32", [KEYS, KEYS]),
-                                                  *state_tensors([s[0] + "N" for s in states], arch.num_layers,
-                                                                 arch.hidden_size)])
+        expect_step_graph(card, [("frames", "float32", ["batch", "sequence", KEYS])],
+                          [("logits", "float32", ["batch", "sequence", KEYS]), ("key_coupling", "float32", [KEYS, KEYS])])
 
     def step(self, inputs: np.ndarray, state: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """frames (B, T, 88) from state [(L, B, H), ...] -> ([logits (B, T, 88)], the state after them)."""

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from zoo.cards import CardError, ModelCard
-from zoo.checks import expect, state_tensors
+from zoo.checks import expect_step_graph
 from zoo.predictor import RecurrentPredictor
 from zoo.tasks.speech.audio import (END_SILENCE_S, MEL_BANDS, SAMPLE_RATE, STEP_FEATURES, FeatureState, feature_steps,
                                     recording_steps)
@@ -29,13 +29,8 @@ class SpeechPredictor(RecurrentPredictor):
 
     @staticmethod
     def check_contract(card: ModelCard) -> None:
-        arch, where = card.architecture, f"{card.name} ({card.task})"
-        states = ["h0", "c0"] if arch.cell == "lstm" else ["h0"]
-        expect(f"{where} inputs", card.inputs, [("features", "float32", ["batch", "sequence", STEP_FEATURES]),
-                                                *state_tensors(states, arch.num_layers, arch.hidden_size)])
-        expect(f"{where} outputs", card.outputs, [("logits", "float32", ["batch", "sequence", CLASSES]),
-                                                  *state_tensors([s[0] + "N" for s in states], arch.num_layers,
-                                                                 arch.hidden_size)])
+        expect_step_graph(card, [("features", "float32", ["batch", "sequence", STEP_FEATURES])],
+                          [("logits", "float32", ["batch", "sequence", CLASSES])])
 
     def load_preprocessing(self) -> None:
         super().load_preprocessing()
