@@ -6,6 +6,8 @@ from training.music.export import TRAINING_TASK as MUSIC
 from training.sentiment.export import TRAINING_TASK as SENTIMENT
 from training.speech.export import TRAINING_TASK as SPEECH
 from training.task import TrainingTask
+from training.translation.export import TRAINING_TASK as TRANSLATION
 from training.vitals.export import TRAINING_TASK as VITALS
 
-TRAINING_TASKS: dict[str, TrainingTask] = {task.name: task for task in (GENERATION, SENTIMENT, FORECASTING, VITALS, MUSIC, SPEECH)}
+TRAINING_TASKS: dict[str, TrainingTask] = {task.name: task for task in (GENERATION, SENTIMENT, FORECASTING, VITALS, MUSIC, SPEECH,
+                                                                               TRANSLATION)}

@@ -101,6 +101,16 @@ class Export:
 
 
 @dataclass
+class Graph:
+    """A model's second ONNX graph, run before its main one (a translator's encoder: the main graph is its decoder
+    step). Checked as the main graph is: checksum, the task's contract, IO spec and parity vectors."""
+    role: str  # what the task's predictor calls it, e.g. "encoder"
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
+    export: Export
+
+
+@dataclass
 class Quantization:
     """An int8 variant's record: where it came from and what quantization cost on the headline metric."""
     source: str  # the model whose file was quantized
@@ -132,12 +142,22 @@ class ModelCard:
     samples: list[str] = field(default_factory=list)  # generation models: text written with a fixed seed
     figures: list[str] = field(default_factory=list)  # PNG files beside the card, e.g. a forecast plot
     quantization: Quantization | None = None  # int8 variants only
+    graphs: list[Graph] = field(default_factory=list)  # graphs besides the main one (translation's encoder)
 
     def metric(self, name: str) -> Metric:
         for metric in self.metrics:
             if metric.name == name:
                 return metric
         raise KeyError(f"card {self.name} has no metric {name!r}; it has {[m.name for m in self.metrics]}")
+
+    def graph(self, role: str) -> "ModelCard":
+        """The card as its `role` graph sees it: that graph's tensors and export record, the rest shared, so the
+        checks written for a main graph (zoo.checks) check it unchanged."""
+        for graph in self.graphs:
+            if graph.role == role:
+                return dataclasses.replace(self, name=f"{self.name} ({role})", inputs=graph.inputs,
+                                           outputs=graph.outputs, export=graph.export, graphs=[])
+        raise KeyError(f"card {self.name} has no {role!r} graph; it has {[g.role for g in self.graphs]}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

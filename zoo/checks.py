@@ -134,13 +134,16 @@ def check_parity(card: ModelCard, directory: Path, session) -> float:
 def example_inputs(card: ModelCard, batch: int, steps: int, rng: np.random.Generator,
                    whole_rows: bool = False, zero_state: bool = False) -> dict[str, np.ndarray]:
     """Random feeds shaped as the card's inputs, for parity checks and benchmarks: token ids below the
-    vocabulary size (at most 2,000), `lengths` from 1 to `steps` (all `steps` with whole_rows), features and
-    state drawn from N(0, 0.25) (state zeros with zero_state: a new sequence)."""
+    vocabulary size (at most 2,000), `lengths` and `source_lengths` from 1 to `steps` (all `steps` with whole_rows),
+    `rows` (a translator's decoder: the sentence each row attends to; other named axes, "sentences" too, are `steps`
+    long) below `steps`, features and state drawn from N(0, 0.25) (state zeros with zero_state: a new sequence)."""
     feeds = {}
     for spec in card.inputs:
         shape = [batch if d == "batch" else steps if isinstance(d, str) else d for d in spec.shape]
-        if spec.name == "lengths":
-            feeds[spec.name] = (np.full(batch, steps) if whole_rows else rng.integers(1, steps + 1, batch)).astype(np.int64)
+        if spec.name in ("lengths", "source_lengths"):
+            feeds[spec.name] = (np.full(shape, steps) if whole_rows else rng.integers(1, steps + 1, shape)).astype(np.int64)
+        elif spec.name == "rows":
+            feeds[spec.name] = rng.integers(0, steps, shape).astype(np.int64)
         elif spec.dtype == "int64":
             feeds[spec.name] = rng.integers(1, min(card.architecture.vocab_size or 60, 2000), shape).astype(np.int64)
         elif zero_state and spec.shape[1:2] == ["batch"]:  # a state tensor (L, batch, H)

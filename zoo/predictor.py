@@ -28,10 +28,17 @@ class OnnxPredictor:
         model_bytes = verified_bytes(self.directory / MODEL_FILE, self.card.export.sha256)
         self.providers = providers or choose_providers()
         self.session = None
+        self.graphs = {}  # role -> session of each graph besides the main one (a translator's encoder)
+        graph_bytes = {g.role: verified_bytes(self.directory / g.export.onnx_file, g.export.sha256)
+                       for g in self.card.graphs}
         if with_session:  # without one only the card, checksum and contract are checked (tests, the naive server)
             self.session = create_session(model_bytes, self.providers, threads)
             check_io(self.card, self.session)
             check_parity(self.card, self.directory, self.session)
+            for role, data in graph_bytes.items():
+                self.graphs[role] = create_session(data, self.providers, threads)
+                check_io(self.card.graph(role), self.graphs[role])
+                check_parity(self.card.graph(role), self.directory, self.graphs[role])
             self.providers = self.session.get_providers()  # what onnxruntime really uses (CUDA may fall back)
 
     @staticmethod

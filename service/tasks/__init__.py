@@ -6,8 +6,9 @@ from service.tasks.generation import GenerationEndpoints
 from service.tasks.music import MusicEndpoints
 from service.tasks.sentiment import SentimentEndpoints
 from service.tasks.speech import SpeechEndpoints
+from service.tasks.translation import TranslationEndpoints
 from service.tasks.vitals import VitalsEndpoints
 
 ENDPOINTS = (SentimentEndpoints, ForecastingEndpoints, VitalsEndpoints, GenerationEndpoints, MusicEndpoints,
-             SpeechEndpoints)
+             SpeechEndpoints, TranslationEndpoints)
 SESSIONS = {endpoints.session.answer_field: endpoints.session for endpoints in ENDPOINTS if endpoints.session}

@@ -21,7 +21,7 @@ from service.core import ModelServer, unavailable_as_503
 from service.sessions import Session, StepInputError
 from zoo.tasks.speech import TASK
 from zoo.tasks.speech.audio import ACCEPTED, MAX_SECONDS, SAMPLE_RATE, AudioError, read_wav, resample
-from zoo.tasks.speech.ctc import Digit, greedy_digits
+from zoo.tasks.speech.ctc import Digit
 from zoo.tasks.speech.predictor import SpeechPredictor, Transcription
 
 MAX_AUDIO_CHARS = 4 * 1024 * 1024  # base64 characters; the request body limit (RNNZOO_MAX_BODY_BYTES) comes first
@@ -199,4 +199,4 @@ class SpeechEndpoints(ModelServer):
         features, seconds = await asyncio.to_thread(prepared)
         (logits,) = await self.predict(predictor, [features], MAX_BATCH_RECORDINGS, MAX_QUEUED_RECORDINGS)
         return TranscribeResponse(model=predictor.name, duration_s=round(seconds, 4),
-                                  **response_digits(greedy_digits(logits)))
+                                  **response_digits(predictor.decode(logits)))

@@ -197,6 +197,8 @@ def test_greedy_ctc_decoding_merges_repeats_and_drops_blanks():
     assert digits[0].start_s == pytest.approx(11 * STACK * HOP / SAMPLE_RATE)  # step 11: frames 33-35
     assert digits[0].end_s == pytest.approx(((12 * STACK + STACK - 1) * HOP + WINDOW) / SAMPLE_RATE)
     assert all(0.99 < d.confidence <= 1 for d in digits)
+    early = greedy_digits(logits, first_step=-2)  # two steps of lead-in before the audio: times start at 0
+    assert early[0].start_s == 0.0 and early[0].end_s == pytest.approx(((STACK - 1) * HOP + WINDOW) / SAMPLE_RATE)
     assert greedy_digits(np.zeros((0, 11))) == [] and greedy_digits(np.tile(logits[:1], (5, 1))) == []
 
 

@@ -25,8 +25,9 @@ from zoo import get_spec
 from zoo.artifacts import create_session
 from zoo.cards import MODEL_FILE, Architecture, Metric, ModelCard, Preprocessing, TensorSpec, TrainingData
 from zoo.models import parameter_count
-from zoo.tasks.speech.audio import (END_SILENCE_S, HOP, LEVEL_DECAY, MAX_SECONDS, MEL_BANDS, PRIOR_FRAMES,
-                                    RUNNING_MEAN_RATE, SAMPLE_RATE, SPEECH_MARGIN, STACK, STEP_FEATURES, WINDOW, recording_steps)
+from zoo.tasks.speech.audio import (END_SILENCE_S, HOP, LEAD_IN_SAMPLES, LEAD_IN_STEPS, LEVEL_DECAY, MAX_SECONDS,
+                                    MEL_BANDS, PRIOR_FRAMES, RUNNING_MEAN_RATE, SAMPLE_RATE, SPEECH_MARGIN, STACK,
+                                    STEP_FEATURES, WINDOW, recording_steps)
 from zoo.tasks.speech.network import StepGraph
 from zoo.tasks.speech.ctc import CLASSES
 from zoo.tasks.speech.predictor import SpeechPredictor
@@ -163,8 +164,9 @@ def export_speech(checkpoint_path: Path, artifacts_dir: Path, data_dir: str | No
         preprocessing=Preprocessing(
             tokenizer_file="", tokenizer_sha256="", max_chars=MAX_SECONDS * SAMPLE_RATE,
             labels=[str(d) for d in range(10)],
-            normalisation=f"audio resampled to {SAMPLE_RATE} Hz mono, {END_SILENCE_S} s of silence appended when a "
-                          f"recording ends; log-mel ({MEL_BANDS} bands, {WINDOW}-sample Hann windows every {HOP} "
+            normalisation=f"audio resampled to {SAMPLE_RATE} Hz mono, {LEAD_IN_SAMPLES / SAMPLE_RATE:g} s of silence "
+                          f"in front of every recording and stream ({LEAD_IN_STEPS} steps; digit times are the audio's "
+                          f"own), {END_SILENCE_S} s appended when a recording ends; log-mel ({MEL_BANDS} bands, {WINDOW}-sample Hann windows every {HOP} "
                           f"samples); minus each band's running mean (starting at `mean`, worth {PRIOR_FRAMES} "
                           f"frames; the plain mean of the frames counted so far, forgetting at {RUNNING_MEAN_RATE} per "
                           f"frame at the slowest; a frame whose mean log power is more than {SPEECH_MARGIN} nats under "

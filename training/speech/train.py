@@ -45,6 +45,7 @@ class Config:
     synthetic_voices: int = 300  # espeak-ng speakers trained on beside the real ones (0: none)
     real_share: float = 0.5  # of each epoch's utterances, those by the real speakers; the rest synthetic
     monitor_voices: int = 20  # other synthetic speakers, only to print progress (no real speaker is looked at)
+    average_last: int = 10  # the saved weights are the mean of those at the ends of the last 10 epochs (see train)
     warm_up: float = 0.3  # share of training with the aligned cross-entropy added to CTC (see aligned_targets)
     batch_size: int = 32
     learning_rate: float = 3e-3
@@ -112,7 +113,7 @@ def train(config: Config) -> Path:
           f"{config.synthetic_voices} synthetic voices ({time.perf_counter() - started:.0f} s to synthesise); "
           f"test speaker {config.test_speaker} never read here", flush=True)
     mean, std = feature_statistics(real)
-    featurise = lambda samples: recording_steps(samples, mean, std)  # noqa: E731
+    featurise = lambda samples: recording_steps(samples, mean, std, lead_in=False)  # noqa: E731
     monitor_steps = [featurise(r.samples) for r in monitor]
 
     model = create_model(config.model)
@@ -122,6 +123,7 @@ def train(config: Config) -> Path:
     history, started, epoch = [], time.perf_counter(), 0
     steps_per_epoch = math.ceil(config.utterances / config.batch_size)
     augmentation = Augmentation()
+    averaged, averaged_epochs = None, 0  # the running mean of the weights at the ends of the last epochs
     for epoch in range(1, config.epochs + 1):
         # Real and synthetic drawn apart: drawn together, 300 synthetic speakers would drown the four real ones.
         spoken = round(config.utterances * (config.real_share if voices else 1.0))
@@ -152,6 +154,11 @@ def train(config: Config) -> Path:
             nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)
             optimiser.step()
             total += loss.item()
+        if epoch > config.epochs - config.average_last:
+            averaged_epochs += 1
+            weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            averaged = weights if averaged is None else {
+                k: a + (weights[k] - a) / averaged_epochs for k, a in averaged.items()}
         heard = decode(model, monitor_steps) if monitor_steps else []
         accuracy = float(np.mean([h == [r.digit] for h, r in zip(heard, monitor)])) if heard else math.nan
         history.append({"epoch": epoch, "train_loss": round(total / len(groups), 4),
@@ -161,6 +168,11 @@ def train(config: Config) -> Path:
         if time.perf_counter() - started > 60 * config.max_minutes:
             break
     seconds = time.perf_counter() - started
+    if averaged is not None:  # None when max_minutes stopped training before the last average_last epochs
+        # Why: the mean of the weights at the ends of the last epochs (as ESPnet's recipes average their last 10
+        # checkpoints) sits nearer the middle of the valley the schedule ends in. Held out with 30 epochs and the
+        # last 8 averaged, the GRU's accuracy went 0.766 -> 0.792 on nicolas and 0.716 -> 0.718 on jackson.
+        model.load_state_dict(averaged)
     checkpoint = {
         "model_name": config.model, "model_arguments": dict(spec.arguments),
         "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()},

@@ -9,7 +9,8 @@ from training.speech.export import model_numbers
 from zoo import get_spec, list_models
 from zoo.artifacts import ARTIFACTS_DIR
 from zoo.cards import ModelCard
-from zoo.tasks.speech.audio import END_SILENCE_S, SAMPLE_RATE, STACK, feature_steps, log_mel, normalise
+from zoo.tasks.speech.audio import (END_SILENCE_S, LEAD_IN_STEPS, SAMPLE_RATE, STACK, feature_steps, log_mel,
+                                    normalise)
 from zoo.tasks.speech.ctc import BLANK, greedy_digits
 from zoo.tasks.speech.predictor import SpeechPredictor, Transcription
 
@@ -61,7 +62,8 @@ def test_steps_are_the_same_whatever_chunks_the_audio_arrives_in(recordings):
     samples = np.concatenate([r.samples for r in recordings[:4]])
     mean, std = np.zeros(40, np.float32), np.full(40, 3.0, np.float32)
     whole, _ = feature_steps(samples, mean, std)
-    assert whole.shape == (len(log_mel(samples)) // STACK, 40 * STACK)
+    assert whole.shape == (LEAD_IN_STEPS + len(log_mel(samples)) // STACK, 40 * STACK)  # the lead-in first
+    assert np.allclose(whole[: LEAD_IN_STEPS - 1], whole[0])  # silence, before the first frame the voice reaches
     rng, pieces, state, start = np.random.default_rng(0), [], None, 0
     while start < len(samples):  # chunks of 1 to 2,000 samples: shorter than a frame, longer than a step
         size = int(rng.integers(1, 2000))
@@ -88,14 +90,16 @@ def test_a_tiny_recogniser_reads_recordings_alone_or_batched_and_in_chunks(tiny,
         (alone,) = tiny.run([row])
         assert logits.shape == (len(row), 11) and np.allclose(logits, alone, atol=1e-4)
         ending = len(log_mel(np.zeros(int(END_SILENCE_S * SAMPLE_RATE) + len(recording.samples)))) // STACK
-        assert len(row) == ending  # the silence that lets the last digit out is part of every recording
+        assert len(row) == LEAD_IN_STEPS + ending  # silence in front, and the silence that lets the last digit out
     samples = np.concatenate([r.samples for r in recordings[:3]])
     (whole,) = tiny.run([tiny.features(samples)])
     stream = tiny.open_stream()
     for start in range(0, len(samples), 800):  # 100 ms of audio at a time
         heard = tiny.listen(stream, samples[start : start + 800])
     assert heard == tiny.transcribe(samples) and stream.samples == len(samples)
-    assert stream.pending_from + len(stream.pending) == len(whole) - len(tiny.ending_steps(stream))
+    assert stream.pending_from + len(stream.pending) == len(whole) - len(tiny.ending_steps(stream)) - LEAD_IN_STEPS
+    for digit, timed in zip(tiny.decode(whole), tiny.transcribe(samples)):  # in the audio's time, lead-in taken off
+        assert digit == timed and 0 <= digit.start_s < digit.end_s <= len(samples) / SAMPLE_RATE + END_SILENCE_S
     card = ModelCard.load(tiny.directory)
     assert [m.name for m in card.metrics] == ["isolated_digit_accuracy", "isolated_digit_accuracy_vs_majority",
                                               "string_digit_error_rate"]
@@ -113,10 +117,10 @@ def test_a_stream_decoded_chunk_by_chunk_keeps_only_its_last_run_and_hears_what_
         size = int(rng.integers(1, 12))
         stream.hear(logits[start : start + size])
         start = min(start + size, len(logits))
-        assert stream.digits(np.zeros((0, 11))) == greedy_digits(logits[:start])
+        assert stream.digits(np.zeros((0, 11))) == greedy_digits(logits[:start], first_step=-LEAD_IN_STEPS)
         kept = set(stream.pending.argmax(axis=-1).tolist())  # only the last run, and only if it is a digit
         assert kept == set() or (len(kept) == 1 and BLANK not in kept and classes[start - 1] in kept)
-        assert stream.pending_from + len(stream.pending) == start
+        assert stream.pending_from + len(stream.pending) == start - LEAD_IN_STEPS  # step 0 is the audio's first
 
 
 SHIPPED = [name for name in list_models("speech") if not get_spec(name).quantized_from]

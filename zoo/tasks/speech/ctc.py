@@ -33,7 +33,8 @@ def probabilities(logits: np.ndarray) -> np.ndarray:
 
 def greedy_digits(logits: np.ndarray, first_step: int = 0) -> list[Digit]:
     """(S, 11) logits of consecutive steps, the first being step `first_step` of its recording -> the digits on
-    the best path, in order."""
+    the best path, in order. A negative `first_step` says the logits start that many steps before the audio (a
+    lead-in of silence); times are clamped to the audio's start."""
     if len(logits) == 0:
         return []
     p = probabilities(logits.astype(np.float64))
@@ -45,7 +46,8 @@ def greedy_digits(logits: np.ndarray, first_step: int = 0) -> list[Digit]:
         if label == BLANK:
             continue
         first, last = (first_step + int(run[0])) * STACK, (first_step + int(run[-1])) * STACK + STACK - 1  # frames
-        digits.append(Digit(label, round(first * HOP / SAMPLE_RATE, 4), round((last * HOP + WINDOW) / SAMPLE_RATE, 4),
+        digits.append(Digit(label, round(max(0, first * HOP) / SAMPLE_RATE, 4),
+                            round(max(0, last * HOP + WINDOW) / SAMPLE_RATE, 4),
                             round(float(p[run, label].mean()), 4)))
     return digits
 

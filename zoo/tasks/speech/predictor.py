@@ -11,8 +11,8 @@ import numpy as np
 from zoo.cards import CardError, ModelCard
 from zoo.checks import expect_step_graph
 from zoo.predictor import RecurrentPredictor
-from zoo.tasks.speech.audio import (END_SILENCE_S, MEL_BANDS, SAMPLE_RATE, STEP_FEATURES, FeatureState, feature_steps,
-                                    recording_steps)
+from zoo.tasks.speech.audio import (END_SILENCE_S, LEAD_IN_STEPS, MEL_BANDS, SAMPLE_RATE, STEP_FEATURES, FeatureState,
+                                    feature_steps, recording_steps)
 from zoo.tasks.speech.ctc import BLANK, CLASSES, Digit, greedy_digits
 
 
@@ -46,7 +46,8 @@ class SpeechPredictor(RecurrentPredictor):
             raise CardError(f"{self.card.name}: preprocessing.statistics is incomplete: {error}") from None
 
     def features(self, samples: np.ndarray) -> np.ndarray:
-        """(N,) samples at 8 kHz of a whole recording -> (S, 120) steps, END_SILENCE_S of silence appended."""
+        """(N,) samples at 8 kHz of a whole recording -> (S, 120) steps: LEAD_IN_STEPS of silence, the recording's
+        own steps, then END_SILENCE_S of silence."""
         return recording_steps(samples, self.mean, self.std)
 
     def run(self, rows: list[np.ndarray]) -> list[np.ndarray]:
@@ -61,7 +62,12 @@ class SpeechPredictor(RecurrentPredictor):
     def transcribe(self, samples: np.ndarray) -> list[Digit]:
         """(N,) samples at 8 kHz -> the digits heard, in order."""
         (logits,) = self.run([self.features(samples)])
-        return greedy_digits(logits)
+        return self.decode(logits)
+
+    @staticmethod
+    def decode(logits: np.ndarray) -> list[Digit]:
+        """(S, 11) logits of a whole recording, lead-in included -> the digits heard, timed in the audio's own time."""
+        return greedy_digits(logits, first_step=-LEAD_IN_STEPS)
 
     def chunk_steps(self, stream: "Transcription", samples: np.ndarray) -> np.ndarray:
         """The next chunk of a stream (N,) -> its (S, 120) steps; the stream's preprocessing state advances."""
@@ -101,7 +107,7 @@ class Transcription:
     features: FeatureState | None = None  # the preprocessing's; None before the first chunk
     settled: list[Digit] = field(default_factory=list)  # digits whose run on the best path has ended
     pending: np.ndarray = field(default_factory=lambda: np.zeros((0, CLASSES), np.float32))  # (s, 11) last run
-    pending_from: int = 0  # the step number of pending's first step
+    pending_from: int = -LEAD_IN_STEPS  # the step number of pending's first step; the audio's first is 0
     samples: int = 0
 
     def hear(self, logits: np.ndarray) -> None:
