@@ -8,11 +8,13 @@ recurrent state.
 Tensor data travels as JSON (the protocol's core); the binary-data extension is not implemented, so
 tritonclient users pass `binary_data=False`. Inputs and outputs are the ONNX graph's, listed on each
 model's card and by the metadata endpoint. A name may carry a version, `name/versions/{version}/...`,
-which must equal the card's.
+which must equal the card's. A model with a second graph (a translator's encoder) serves it as its own model,
+`{name}.{role}` (`multi30k-de-en-gru.encoder`): run it, then the main graph (the decoder step) per subword.
 """
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -32,6 +34,14 @@ class ProtocolError(ValueError):
         self.status = status
 
 
+@dataclass(frozen=True)
+class GraphModel:
+    """A model's second graph as the protocol sees a model: a name, the card (for its version), a session."""
+    name: str
+    card: object
+    session: object
+
+
 class OpenInference:
     """Filled by the service when its models are loaded (`attach`); until then every model is not ready."""
 
@@ -40,7 +50,9 @@ class OpenInference:
         self.executor: ThreadPoolExecutor | None = None
 
     def attach(self, predictors: dict, executor: ThreadPoolExecutor) -> None:
-        self.predictors, self.executor = predictors, executor
+        graphs = {f"{name}.{role}": GraphModel(f"{name}.{role}", p.card, session)
+                  for name, p in predictors.items() for role, session in getattr(p, "graphs", {}).items()}
+        self.predictors, self.executor = {**predictors, **graphs}, executor
 
     def _model(self, request: Request):
         name = request.path_params["name"]

@@ -78,6 +78,8 @@ def output_difference(source_dir: Path, target: Path, card: ModelCard, seed: int
 def quantize(name: str, artifacts_dir: Path = ARTIFACTS_DIR, data_dir: str | None = None) -> ModelCard:
     source_dir = Path(artifacts_dir) / name
     source = ModelCard.load(source_dir)
+    if source.graphs:  # a translator: its encoder and vocabularies would need quantizing and copying too
+        raise SystemExit(f"{name} has {len(source.graphs) + 1} graphs; this quantizes single-graph models only")
     target_dir = Path(artifacts_dir) / f"{name}{SUFFIX}"
     if target_dir.exists():
         shutil.rmtree(target_dir)

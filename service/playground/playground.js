@@ -12,6 +12,7 @@ const COLOURS = {
   risk: "#c2255c",     // mortality risk line
   primer: "#868e96",   // piano roll: the primer's notes
   notes: "#7048e8",    // piano roll: the generated notes
+  attention: "#1971c2",  // attention heat map: a cell's weight is this colour's opacity
   axis: "#868e96", grid: "#f1f3f5", text: "#495057",
 };
 
@@ -95,6 +96,7 @@ const SECTIONS = {
   vitals: { select: "vit-model", summary: "vit-model-summary", button: "vit-run" },
   music: { select: "mus-model", summary: "mus-model-summary", button: "mus-run" },
   speech: { select: "sp-model", summary: "sp-model-summary", button: "sp-run" },
+  translation: { select: "tr-model", summary: "tr-model-summary", button: "tr-run" },
 };
 const cards = {};  // name -> card
 
@@ -751,6 +753,67 @@ async function stopRecording() {
   await transcribe(wavOf(mono, audio.sampleRate), "the microphone");
 }
 
+// --- translation --------------------------------------------------------------------------------------
+let attention = null;  // the first translation's {source_pieces, target_pieces, attention}, redrawn on resize
+
+async function translate() {
+  const texts = $("tr-texts").value.split("\n").map((line) => line.trim()).filter((line) => line);
+  if (!texts.length) throw new Error("Type a German sentence first (one per line).");
+  const started = performance.now();
+  attention = null;
+  drawAttention();  // blank while the new answer is awaited
+  $("tr-status").textContent = `Translating ${texts.length} sentence(s)…`;
+  const answer = await postJSON("translate", withModel({ texts, beam_size: numberOrRaw($("tr-beam").value),
+                                                         attention: true }, "tr-model"));
+  $("tr-results").replaceChildren(...answer.translations.map((t) => {
+    const item = Object.assign(document.createElement("li"), { textContent: t.text });
+    if (t.unknown_characters.length) {
+      item.append(Object.assign(document.createElement("span"), {
+        className: "unknown", textContent: `  (read as unknown: ${t.unknown_characters.join(" ")})` }));
+    }
+    return item;
+  }));
+  attention = answer.translations[0];
+  drawAttention();
+  $("tr-status").textContent = `${answer.model}: ${texts.length} sentence(s) in ` +
+                               `${((performance.now() - started) / 1000).toFixed(2)} s`;
+  $("tr-status").dataset.done = String(Number($("tr-status").dataset.done || 0) + 1);
+}
+
+/** The heat map: a row per English piece, a column per German piece, darker where the weight is higher. */
+function drawAttention() {
+  const canvas = $("tr-attention");
+  if (!attention) return clearChart(canvas);
+  const { ctx, width, height } = prepare(canvas);
+  const rows = attention.target_pieces, columns = attention.source_pieces;
+  const left = 110, top = 12, bottom = 90;
+  const cell = Math.min((width - left - 10) / columns.length, (height - top - bottom) / rows.length);
+  ctx.font = "12px system-ui, sans-serif";
+  ctx.fillStyle = COLOURS.text;
+  const [r, g, b] = [1, 3, 5].map((i) => parseInt(COLOURS.attention.slice(i, i + 2), 16));
+  rows.forEach((piece, i) => {
+    ctx.textAlign = "right";
+    ctx.textBaseline = "middle";
+    ctx.fillStyle = COLOURS.text;
+    ctx.fillText(piece, left - 6, top + (i + 0.5) * cell);
+    columns.forEach((_, j) => {
+      ctx.fillStyle = `rgba(${r}, ${g}, ${b}, ${attention.attention[i][j]})`;
+      ctx.fillRect(left + j * cell, top + i * cell, cell - 1, cell - 1);
+    });
+  });
+  columns.forEach((piece, j) => {
+    ctx.save();
+    ctx.translate(left + (j + 0.5) * cell, top + rows.length * cell + 6);
+    ctx.rotate(-Math.PI / 3);
+    ctx.textAlign = "right";
+    ctx.textBaseline = "middle";
+    ctx.fillStyle = COLOURS.text;
+    ctx.fillText(piece, 0, 0);
+    ctx.restore();
+  });
+  canvas.dataset.rendered = String(Number(canvas.dataset.rendered || 0) + 1);
+}
+
 // --- wiring -------------------------------------------------------------------------------------------
 function start() {
   $("gen-temperature").addEventListener("input", () => {
@@ -770,6 +833,7 @@ function start() {
   $("mus-play").addEventListener("click", play);
   $("mus-stop").addEventListener("click", stopPlaying);
   $("sp-run").addEventListener("click", () => guarded($("sp-run"), "sp-error", transcribeFile));
+  $("tr-run").addEventListener("click", () => guarded($("tr-run"), "tr-error", translate));
   for (const [id, action] of [["sp-record", startRecording], ["sp-stop", stopRecording]]) {
     // not guarded(): these set which of the two buttons is enabled themselves
     $(id).addEventListener("click", () => {
@@ -780,7 +844,7 @@ function start() {
   let resizing = null;
   window.addEventListener("resize", () => {
     clearTimeout(resizing);
-    resizing = setTimeout(() => { drawForecast(); drawRisk(); drawPianoRoll(); }, 100);
+    resizing = setTimeout(() => { drawForecast(); drawRisk(); drawPianoRoll(); drawAttention(); }, 100);
   });
   countCloses();
   loadCatalogue();

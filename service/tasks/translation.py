@@ -12,21 +12,22 @@ from service.core import ModelServer, Unavailable, unavailable_as_503
 from service.tasks.translation_scheduler import Busy, TranslationScheduler
 from zoo.task import TextError
 from zoo.tasks.translation import TASK
-from zoo.tasks.translation.predictor import MAX_BEAM
+from zoo.tasks.translation.predictor import MAX_BEAM, MAX_SOURCE_SUBWORDS, MAX_TARGET_SUBWORDS as MAX_LENGTH
 from zoo.tasks.translation.vocabulary import MAX_TEXT_CHARS
 
 MAX_TEXTS = 64  # per request
 MAX_SENTENCES_IN_FLIGHT = 1024  # per model, over all requests: past it a request gets 503 and retries
-MAX_LENGTH = 256  # subwords a translation may have at most; by default 2 x source + 10
 
 GermanTexts = Annotated[list[str], Field(
     min_length=1, max_length=MAX_TEXTS,
-    description=f"1 to {MAX_TEXTS} German texts, each 1 to {MAX_TEXT_CHARS} characters",
+    description=f"1 to {MAX_TEXTS} German texts, each 1 to {MAX_TEXT_CHARS} characters and at most "
+                f"{MAX_SOURCE_SUBWORDS} subwords",
     examples=[["Ein Mann fährt mit dem Fahrrad über eine Brücke.", "Zwei Hunde spielen im Schnee."]])]
 BeamSize = Annotated[int, Field(ge=1, le=MAX_BEAM, description=f"hypotheses kept per sentence, 1 (greedy) to "
                                                                  f"{MAX_BEAM}", examples=[4])]
-MaxLength = Annotated[int | None, Field(ge=1, le=MAX_LENGTH, description=f"subwords per translation at most, 1 to "
-                                                                          f"{MAX_LENGTH}; omitted: 2 x source + 10")]
+MaxLength = Annotated[int | None, Field(
+    ge=1, le=MAX_LENGTH,
+    description=f"subwords per translation at most, 1 to {MAX_LENGTH}; omitted: 2 x source + 10, at most {MAX_LENGTH}")]
 TranslationModel = Annotated[str | None, Field(
     description="a translation model listed by GET /models, optionally as name@version; omitted: the best by "
                 "validation BLEU", examples=["multi30k-de-en-gru"])]
@@ -34,7 +35,8 @@ TranslationModel = Annotated[str | None, Field(
 
 class TranslationResult(BaseModel):
     text: str = Field(description="the English translation", examples=["A man rides a bicycle across a bridge."])
-    score: float = Field(description="log-probability the model gives the translation (its subwords and the end)")
+    score: float = Field(description="log-probability the model gives the translation (its subwords, and its end "
+                                     "unless max_length cut it)")
     unknown_characters: list[str] = Field(description="characters of the input the vocabulary has no piece for, "
                                                       "each read as the unknown token")
     source_pieces: list[str] | None = Field(None, description="with attention: the German subwords read, </s> last")

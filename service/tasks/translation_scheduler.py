@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from zoo.tasks.translation.beam import BeamSearch, Finished
-from zoo.tasks.translation.predictor import EXTRA_LENGTH, TranslationPredictor
+from zoo.tasks.translation.predictor import TranslationPredictor, target_limit
 from zoo.tasks.translation.vocabulary import Encoded
 
 
@@ -38,29 +38,31 @@ class TranslationScheduler:
         self.predictor, self.executor, self.max_sentences = predictor, executor, max_sentences
         self.observe = observe or (lambda rows: None)  # rows per decoder call, for the metrics
         self.jobs: list[_Job] = []
+        self.in_flight = 0  # sentences admitted and not answered yet, those still being encoded included
         self.driver: asyncio.Task | None = None
         self._merged: tuple | None = None  # (jobs it was built for, memory, keys, lengths, offsets)
 
-    @property
-    def sentences(self) -> int:
-        return sum(len(job.lengths) for job in self.jobs)
-
     async def translate(self, encoded: list[Encoded], beam_size: int, max_length: int | None) -> list[Finished]:
-        if self.sentences + len(encoded) > self.max_sentences:
-            raise Busy(f"{self.sentences} sentences are being translated by {self.predictor.name}, and at most "
+        if self.in_flight + len(encoded) > self.max_sentences:
+            raise Busy(f"{self.in_flight} sentences are being translated by {self.predictor.name}, and at most "
                        f"{self.max_sentences} are taken at once; retry shortly")
-        loop = asyncio.get_running_loop()
-        memory, keys, lengths, state = await loop.run_in_executor(self.executor, self.predictor.encoder, encoded)
-        limits = [min(max_length or 10**9, 2 * int(n) + EXTRA_LENGTH) for n in lengths]
-        job = _Job(BeamSearch(state, lengths, beam_size, limits), memory, keys, lengths)
-        self.jobs.append(job)
-        if self.driver is None or self.driver.done():
-            self.driver = asyncio.create_task(self._drive())
+        self.in_flight += len(encoded)  # counted before the first await, so concurrent requests see it
+        job = None
         try:
+            loop = asyncio.get_running_loop()
+            memory, keys, lengths, state = await loop.run_in_executor(self.executor, self.predictor.encoder, encoded)
+            limits = [target_limit(int(n), max_length) for n in lengths]
+            job = _Job(BeamSearch(state, lengths, beam_size, limits), memory, keys, lengths)
+            self.jobs.append(job)
+            if self.driver is None or self.driver.done():
+                self.driver = asyncio.create_task(self._drive())
             return await asyncio.shield(job.done)
         except asyncio.CancelledError:  # the client left: its rows leave at the next step
-            job.cancelled = True
+            if job is not None:
+                job.cancelled = True
             raise
+        finally:
+            self.in_flight -= len(encoded)
 
     async def _drive(self) -> None:
         loop = asyncio.get_running_loop()
@@ -73,14 +75,14 @@ class TranslationScheduler:
                 await loop.run_in_executor(self.executor, self._step, jobs)
             except Exception as error:  # noqa: BLE001 - every waiting request hears of it, none hangs
                 for job in jobs:
-                    if not job.done.done():
+                    if not job.cancelled and not job.done.done():
                         job.done.set_exception(error)
                     if job in self.jobs:
                         self.jobs.remove(job)
                 continue
             for job in jobs:
                 if job.search.done:
-                    if not job.done.done():
+                    if not job.cancelled and not job.done.done():
                         job.done.set_result(job.search.best())
                     self.jobs.remove(job)
 

@@ -20,6 +20,8 @@ def test_bento_builds_with_artifacts_and_without_torch(tmp_path):
         card = ModelCard.load(ARTIFACTS_DIR / name)
         files = ["model.onnx", "card.json", *card.figures]
         files += [card.preprocessing.tokenizer_file] if card.preprocessing.tokenizer_file else []
+        files += [graph.export.onnx_file for graph in card.graphs]  # a translator's encoder
+        files += [card.preprocessing.statistics["target_tokenizer_file"]] if card.task == "translation" else []
         for file in files:
             assert (root / "src" / "zoo" / "artifacts" / name / file).is_file()
     assert not list((root / "src").rglob("training/*.py")), "training code is not part of the served bento"

@@ -308,3 +308,32 @@ def test_the_apis_errors_are_shown_in_the_page(tab, server):
     assert page.inner_text("#gen-status") == ""  # no stale "done" beside the error
     assert len(tab.problems) == len(cases)  # one logged 4xx per request, nothing else
     tab.assert_clean(allowed=REFUSED)
+
+
+@pytest.mark.skipif(not list_models("translation"), reason="no translation model is shipped yet")
+def test_translation_lists_each_sentence_and_draws_the_attention(tab, server):
+    page = tab.page
+    model = list_models("translation")[0]
+    page.select_option("#tr-model", model)
+    page.fill("#tr-texts", "Zwei Hunde spielen im Schnee.\n\nEin Junge springt ins ☃ Wasser.")
+    page.click("#tr-run")
+    page.wait_for_selector("#tr-attention[data-rendered]")
+    status, expected = post(f"{server}/translate", {"texts": ["Zwei Hunde spielen im Schnee.",
+                                                             "Ein Junge springt ins ☃ Wasser."],
+                                                   "beam_size": 4, "model": model})
+    assert status == 200
+    shown = page.locator("#tr-results li").all_inner_texts()
+    assert [line.split("  (read as unknown")[0] for line in shown] == [t["text"] for t in expected["translations"]]
+    assert "read as unknown: ☃" in shown[1]
+    image = screenshot(page, "#tr-attention")
+    assert_drawn(image)
+    blue = np.array([0x19, 0x71, 0xc2])
+    # the cells: shades from white to the attention colour, at least one cell per English piece strongly
+    strong = int((np.abs(image - blue) <= 40).all(axis=-1).sum())
+    assert strong >= 50, f"{strong} pixels near the attention colour"
+    page.fill("#tr-beam", "11")  # the service's 400 is shown
+    page.click("#tr-run")
+    page.wait_for_selector("#tr-error:not([hidden])")
+    assert "POST /translate answered 400" in page.inner_text("#tr-error")
+    assert "less than or equal to 10" in page.inner_text("#tr-error")
+    tab.assert_clean(allowed=REFUSED)

@@ -10,7 +10,9 @@ from zoo.artifacts import create_session, ARTIFACTS_DIR
 from zoo.checks import example_inputs
 
 
-@pytest.mark.parametrize("name", [n for n in list_models() if get_spec(n).quantized_from is None])
+# Single-graph models: a translator's two graphs (encoder, decoder step) are checked against torch at export.
+@pytest.mark.parametrize("name", [n for n in list_models() if get_spec(n).quantized_from is None
+                                  and get_spec(n).task != "translation"])
 def test_the_rebuilt_torch_module_matches_onnxruntime(name):
     directory = ARTIFACTS_DIR / name
     card = ModelCard.load(directory)

@@ -17,6 +17,7 @@ from training.translation.subwords import learn_bpe
 from zoo.artifacts import ArtifactError
 from zoo.cards import ModelCard
 from zoo.checks import ValidationError
+from zoo.task import TextError
 from zoo.tasks.translation.predictor import TranslationPredictor
 from zoo.tasks.translation.vocabulary import EOS_ID, UNK_ID, SubwordVocabulary
 
@@ -97,10 +98,23 @@ def test_a_tiny_translator_trains_exports_two_graphs_and_translates(tiny, data_d
         assert alone.text == translation.text and alone.score == pytest.approx(translation.score, abs=1e-4)
         assert translation.attention.shape == (len(translation.target_pieces), len(translation.source_pieces))
         assert np.allclose(translation.attention.sum(axis=1), 1, atol=1e-3)
-    greedy = predictor.translate(texts, beam_size=1)
-    beam = predictor.translate(texts, beam_size=5)
-    assert sum(b.score for b in beam) >= sum(g.score for g in greedy) - 1e-6  # the wider search finds at least as good
-    assert all(len(t.target_pieces) <= 4 for t in predictor.translate(texts, beam_size=2, max_length=3))
+    assert [t.text for t in predictor.translate(texts, beam_size=1)] == [
+        t.text for start in range(5) for t in predictor.translate(texts[start : start + 1], beam_size=1)]
+    assert all(len(t.target_pieces) <= 3 for t in predictor.translate(texts, beam_size=2, max_length=3))
+    too_long = r"texts\[1\] reads as \d+ subwords \(\d+ unknown characters\); the maximum is 250"
+    with pytest.raises(TextError, match=too_long):
+        predictor.encode(["Hund", "Hund " + "☃" * 300])
+
+
+def test_decoder_calls_split_into_row_chunks_give_the_same_translations(tiny, data_dir, monkeypatch):
+    from zoo.tasks.translation import predictor as module
+
+    predictor = TranslationPredictor(tiny, ["CPUExecutionProvider"])
+    texts = [p.german for p in load_pairs("val", data_dir)[:6]]
+    whole = predictor.translate(texts, beam_size=4)
+    monkeypatch.setattr(module, "ROWS_X_SOURCE_PER_CALL", 50)  # a few rows per call
+    for one, other in zip(whole, predictor.translate(texts, beam_size=4)):
+        assert one.text == other.text and one.score == pytest.approx(other.score, abs=1e-4)
 
 
 def test_a_tampered_encoder_is_refused(tiny, tmp_path):

@@ -38,6 +38,10 @@ def test_artifact_is_complete_small_and_matches_its_card(name):
     assert (directory / MODEL_FILE).stat().st_size == card.export.size_bytes < MAX_BYTES
     assert card.architecture.cell == get_spec(name).arguments["cell"]
     assert card.export.parity_max_abs_diff <= card.export.parity_tolerance
+    for graph in card.graphs:  # a translator's encoder: its own file, checksum and parity
+        assert sha256_of(directory / graph.export.onnx_file) == graph.export.sha256
+        assert (directory / graph.export.onnx_file).stat().st_size == graph.export.size_bytes < MAX_BYTES
+        assert graph.export.parity_vectors is not None
 
 
 @pytest.mark.parametrize("name", list_models("sentiment"))

@@ -24,7 +24,7 @@ def test_unknown_name_lists_the_valid_ones():
 
 def test_unknown_task_is_refused():
     with pytest.raises(ValueError, match="tasks are"):
-        list_models("translation")
+        list_models("summarisation")
 
 
 @pytest.mark.parametrize("task", TASKS)

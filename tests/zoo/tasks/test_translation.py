@@ -2,6 +2,7 @@
 two exported graphs against torch, and the step scheduler's shared calls against one request at a time."""
 import asyncio
 import itertools
+import re
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -9,8 +10,12 @@ import pytest
 import torch
 
 from service.tasks.translation_scheduler import Busy, TranslationScheduler
+from zoo.artifacts import ARTIFACTS_DIR
+from zoo.cards import ModelCard
+from zoo.registry import get_spec, list_models
 from zoo.tasks.translation.beam import BeamSearch, length_normalised
 from zoo.tasks.translation.network import DecoderGraph, EncoderGraph, Translator
+from zoo.tasks.translation.predictor import TranslationPredictor
 from zoo.tasks.translation.vocabulary import BOS_ID, EOS_ID, PAD_ID, Encoded
 
 VOCAB, PRIME = 6, 1009
@@ -77,7 +82,8 @@ def test_a_wide_beam_finds_the_exhaustive_best_and_beam_one_is_greedy():
     for sentence, hypothesis in enumerate(search(decoder, sentences=3, beam=1, max_length=6)):
         greedy, h, previous = [], 0.0, BOS_ID
         for _ in range(6):
-            logits, _, (h,) = decoder.step(np.array([[previous]]), np.array([sentence]), [np.array([[[h]]], np.float32)])
+            logits, _, (h,) = decoder.step(np.array([[previous]]), np.array([sentence]),
+                                           [np.array([[[h]]], np.float32)])
             allowed = logits[0, 0].copy()
             allowed[[PAD_ID, BOS_ID]] = -np.inf
             h, previous = float(h[0, 0, 0]), int(allowed.argmax())
@@ -167,3 +173,23 @@ def test_concurrent_requests_share_decoder_calls_and_get_what_they_would_alone()
         await first
 
     asyncio.run(overfull())
+
+
+SHIPPED = [name for name in list_models("translation") if not get_spec(name).quantized_from]
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_translation_cards_are_reproduced_by_onnxruntime(name, data_dir):
+    """sacreBLEU on val of the shipped files, beam 4 and greedy, and the baselines: what the card says."""
+    from training.translation.export import metrics
+
+    card = ModelCard.load(ARTIFACTS_DIR / name)
+    measured = metrics(TranslationPredictor(ARTIFACTS_DIR / name, ["CPUExecutionProvider"]), str(data_dir))
+    unversioned = lambda split: re.sub(r"\|version:[\w.]+", "", split)  # noqa: E731 - another sacreBLEU release
+    for metric, again in zip(card.metrics, measured):
+        assert (metric.name, unversioned(metric.split), metric.examples) == (again.name, unversioned(again.split),
+                                                                             again.examples)
+        assert again.value == pytest.approx(metric.value, abs=0.02)
+        assert again.baseline_value == pytest.approx(metric.baseline_value, abs=0.02)
+    beam, greedy = card.metric("bleu_beam"), card.metric("bleu_greedy")
+    assert beam.value > beam.baseline_value + 5 and beam.value >= greedy.value - 0.5

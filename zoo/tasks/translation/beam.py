@@ -25,7 +25,7 @@ def length_normalised(score: float, length: int, alpha: float = LENGTH_PENALTY) 
 @dataclass
 class Finished:
     tokens: list[int]  # the translation's subword ids, EOS not included
-    score: float  # summed log-probability, EOS included
+    score: float  # summed log-probability (EOS included when `ended`)
     normalised: float
     attention: np.ndarray  # (T + 1, S) or (T, S): each written subword's (and EOS's) attention over the source
     ended: bool  # False when cut at the maximum length before writing EOS
@@ -85,6 +85,8 @@ class BeamSearch:
             live = 0
             for choice in best:
                 row, token, score = int(rows[choice // width]), int(choice % width), float(flat[choice])
+                if not np.isfinite(score):  # sorted: only never-written subwords (PAD, BOS) are left
+                    break
                 if token == EOS_ID or length >= sentence.max_length:
                     words = [*self.tokens[row].tolist(), *([] if token == EOS_ID else [token])]
                     history = np.concatenate([self.attention[row], attention[row, -1:]], axis=0)

@@ -3,6 +3,7 @@ per written subword, every live hypothesis of every sentence in one call) -> bea
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -10,11 +11,22 @@ from zoo.cards import CardError, ModelCard
 from zoo.checks import ValidationError, expect, expect_step_graph
 from zoo.predictor import OnnxPredictor
 from zoo.tasks.translation.beam import BeamSearch, Finished
+from zoo.task import TextError
 from zoo.tasks.translation.vocabulary import MAX_TEXT_CHARS, PAD_ID, Encoded, SubwordVocabulary
 
 ENCODER = "encoder"
 MAX_BEAM = 10
 EXTRA_LENGTH = 10  # a translation may have up to 2 x source + 10 subwords (English is rarely longer than that)
+MAX_TARGET_SUBWORDS = 256  # and never more than this
+MAX_SOURCE_SUBWORDS = 250  # per text (Multi30k's longest German sentence has 44; unknown characters count one each)
+# Elements of the (rows, source, memory + keys) tensors the decoder graph gathers in one call (about 256 MB at
+# the shipped widths): past it the rows go in several calls, so a wide beam over long sources cannot exhaust memory.
+ROWS_X_SOURCE_PER_CALL = 65_536
+
+
+def target_limit(source_subwords: int, max_length: int | None) -> int:
+    """The most subwords a translation of a source this long may have."""
+    return min(MAX_TARGET_SUBWORDS if max_length is None else max_length, 2 * source_subwords + EXTRA_LENGTH)
 
 
 @dataclass(frozen=True)
@@ -24,7 +36,7 @@ class Translation:
     target_pieces: list[str]  # the English subwords it wrote, EOS last unless cut at the maximum length
     attention: np.ndarray  # (target pieces, source pieces): where each written subword looked
     unknown: list[str]  # characters of the input read as <unk>
-    score: float  # log-probability of the translation, EOS included
+    score: float  # log-probability of the translation (its EOS included, unless cut at the maximum length)
 
 
 class TranslationPredictor(OnnxPredictor):
@@ -63,6 +75,9 @@ class TranslationPredictor(OnnxPredictor):
                                                                           statistics["target_tokenizer_sha256"]))
         except (KeyError, TypeError, ValueError) as error:
             raise CardError(f"{self.card.name}: the vocabularies are incomplete: {error}") from None
+        for graph in self.card.graphs:  # a file beside the card, never a path elsewhere
+            if Path(graph.export.onnx_file).name != graph.export.onnx_file:
+                raise CardError(f"{self.card.name}: graph file {graph.export.onnx_file!r} is not a plain file name")
         if self.target_vocabulary.size > self.card.architecture.vocab_size:
             raise CardError(f"{self.card.name}: the English vocabulary has {self.target_vocabulary.size} pieces, "
                             f"the model {self.card.architecture.vocab_size}")
@@ -71,7 +86,12 @@ class TranslationPredictor(OnnxPredictor):
 
     def encode(self, texts: list[str]) -> list[Encoded]:
         """German texts -> subword ids (EOS last) and the characters read as <unk>; TextError for bad texts."""
-        return self.source_vocabulary.encode(texts, self.max_chars)
+        encoded = self.source_vocabulary.encode(texts, self.max_chars)
+        for index, e in enumerate(encoded):
+            if len(e.ids) > MAX_SOURCE_SUBWORDS:
+                raise TextError(f"texts[{index}] reads as {len(e.ids)} subwords ({len(e.unknown)} unknown characters); "
+                                f"the maximum is {MAX_SOURCE_SUBWORDS}")
+        return encoded
 
     def encoder(self, encoded: list[Encoded]) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
         """-> memory (N, S, 2K), keys (N, S, H), lengths (N,), initial state [(1, N, H), ...], S = the longest."""
@@ -84,16 +104,26 @@ class TranslationPredictor(OnnxPredictor):
 
     def decoder_step(self, tokens: np.ndarray, memory: np.ndarray, keys: np.ndarray, lengths: np.ndarray,
                      rows: np.ndarray, state: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
-        """tokens (B, T) of rows attending to sentences `rows` (B,) -> logits (B, T, V), attention (B, T, S), state."""
-        feeds = {"tokens": tokens, "memory": memory, "keys": keys, "source_lengths": lengths, "rows": rows,
-                 **dict(zip(self.state_names, state))}
-        logits, attention, *new_state = self.session.run(None, feeds)
+        """tokens (B, T) of rows attending to sentences `rows` (B,) -> logits (B, T, V), attention (B, T, S), state.
+        The graph gathers each row's memory (B, S, 2K + H): rows go in calls of at most ROWS_X_SOURCE_PER_CALL / S."""
+        step = max(1, ROWS_X_SOURCE_PER_CALL // max(1, memory.shape[1]))
+        parts = []
+        for start in range(0, len(tokens), step):
+            feeds = {"tokens": tokens[start : start + step], "memory": memory, "keys": keys, "source_lengths": lengths,
+                     "rows": rows[start : start + step],
+                     **{name: s[:, start : start + step] for name, s in zip(self.state_names, state)}}
+            parts.append(self.session.run(None, feeds))
+        if len(parts) == 1:
+            logits, attention, *new_state = parts[0]
+        else:
+            logits, attention, *new_state = [np.concatenate([p[i] for p in parts], axis=1 if i > 1 else 0)
+                                              for i in range(len(parts[0]))]
         return logits, attention, new_state
 
     def search(self, encoded: list[Encoded], beam_size: int, max_length: int | None = None) -> list[Finished]:
         """The best hypothesis per sentence: beam search (greedy at beam_size 1), all sentences stepped together."""
         memory, keys, lengths, state = self.encoder(encoded)
-        limits = [min(max_length or 10**9, 2 * int(n) + EXTRA_LENGTH) for n in lengths]
+        limits = [target_limit(int(n), max_length) for n in lengths]
         search = BeamSearch(state, lengths, beam_size, limits)
         while not search.done:
             tokens, rows, carried = search.rows_to_step()
