@@ -58,9 +58,10 @@ def task_table(title: str, of_task: list[ModelCard], training_unit: str) -> str:
         values = " | ".join(f"**{number(card.metric(name).value)}** vs {number(card.metric(name).baseline_value)}"
                             for name in metrics)
         figures = " ".join(f"[{figure}]({ARTIFACTS_LINK}/{card.name}/{figure})" for figure in card.figures)
+        files = card.export.size_bytes + sum(g.export.size_bytes for g in card.graphs)  # a translator's encoder too
         lines.append(f"| `{card.name}` | {cell} | {parameters(arch.parameter_count)} | {values} | "
                      f"{card.training.seconds / 60:.1f} min, {card.training.epochs} {training_unit} | "
-                     f"{size(card.export.size_bytes)} |" + (f" {figures} |" if with_figures else ""))
+                     f"{size(files)} |" + (f" {figures} |" if with_figures else ""))
     lines.append("")
     lines += [f"- {metric.name}: {metric.split}, n={metric.examples}; baseline: {metric.baseline}"
               for metric in of_task[0].metrics]

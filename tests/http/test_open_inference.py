@@ -76,3 +76,26 @@ def test_speech_features_give_the_logits_transcribe_decodes(client, server, data
     served = post(f"{server}/transcribe", {"audio": base64.b64encode(wav(recording.samples)).decode(),
                                            "model": "digits-gru"})[1]
     assert [d.digit for d in greedy_digits(logits[0])] == [d["digit"] for d in served["digits"]]
+
+
+def test_a_translator_serves_its_encoder_beside_its_decoder_step(client, server):
+    from zoo import list_models
+    from zoo.artifacts import ARTIFACTS_DIR
+    from zoo.tasks.translation.predictor import TranslationPredictor
+
+    if not list_models("translation"):
+        pytest.skip("no translation model is shipped yet")
+    name = list_models("translation")[0]
+    predictor = TranslationPredictor(ARTIFACTS_DIR / name, ["CPUExecutionProvider"])
+    (encoded,) = predictor.encode(["Zwei Hunde spielen im Schnee."])
+    source, lengths = np.array([encoded.ids], dtype=np.int64), np.array([len(encoded.ids)], dtype=np.int64)
+    assert [i["name"] for i in client.get_model_metadata(f"{name}.encoder")["inputs"]] == ["source", "lengths"]
+    encoder = client.infer(f"{name}.encoder", [tensor("source", source), tensor("lengths", lengths)])
+    memory, keys, h0 = (encoder.as_numpy(n) for n in ("memory", "keys", "h0"))
+    step = client.infer(name, [tensor("tokens", np.array([[2]], dtype=np.int64)), tensor("memory", memory),
+                               tensor("keys", keys), tensor("source_lengths", lengths),
+                               tensor("rows", np.array([0], dtype=np.int64)), tensor("h0", h0)])
+    local_memory, local_keys, _, local_state = predictor.encoder([encoded])
+    logits, _, _ = predictor.decoder_step(np.array([[2]], dtype=np.int64), local_memory, local_keys, lengths,
+                                          np.array([0], dtype=np.int64), local_state)
+    np.testing.assert_allclose(step.as_numpy("logits"), logits, atol=1e-4)  # BOS in: the first subword's scores

@@ -10,12 +10,14 @@ import functools
 from pathlib import Path
 
 import numpy as np
+import onnx
 import sacrebleu
 import torch
 
 from training.checkpoints import build_model, load_checkpoint
 from training.cli import run_export
-from training.onnx_export import export_graph, export_record, round_weights_fp16, state_names, training_record
+from training.onnx_export import (export_graph, export_record, round_weights_fp16, share_transposed_weights,
+                                   state_names, training_record)
 from training.parity_vectors import BATCH, SEED, STEPS, torch_outputs
 from training.task import TrainingTask
 from training.translation.baselines import copy_source, lexical_baseline
@@ -92,6 +94,10 @@ def export_graphs(model: Translator, directory: Path, fp16: bool = True) -> tupl
                                "rows": {0: "batch"}, "logits": {0: "batch", 1: "sequence"},
                                "attention": {0: "batch", 1: "sequence", 2: "source"},
                                **{n: {1: "batch"} for n in [*states, *finals]}}, fp16=fp16)
+    if not share_transposed_weights(directory / MODEL_FILE):  # the tied output layer's copy of the embeddings
+        raise RuntimeError("the decoder graph holds no transposed copy of the English embeddings: has the output "
+                           "layer stopped being tied to them?")
+    onnx.checker.check_model(onnx.load(str(directory / MODEL_FILE)), full_check=True)
     return encoder, decoder
 
 
