@@ -74,7 +74,7 @@ def store_weights_fp16(path: Path, min_elements: int = 1024) -> None:
     onnx.save(model, str(path))
 
 
-def share_transposed_weights(path: Path) -> int:
+def share_transposed_weights(path: Path, min_elements: int = 1024) -> int:
     """Replace each initializer that is another one transposed by a Transpose node reading that one; returns how
     many were replaced. Why: a tied output layer (x @ E.T, E the embedding table) exports the transposed table as a
     second constant, doubling the file's largest tensor; onnxruntime folds the Transpose once at load instead."""
@@ -82,11 +82,11 @@ def share_transposed_weights(path: Path) -> int:
     arrays = {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}
     by_shape = {}
     for name, array in arrays.items():
-        if array.ndim == 2 and array.size >= 1024:
+        if array.ndim == 2 and array.size >= min_elements:
             by_shape.setdefault(array.shape, []).append(name)
     replaced = []
     for name, array in arrays.items():
-        if array.ndim != 2 or array.size < 1024 or name in replaced:
+        if array.ndim != 2 or array.size < min_elements or name in replaced:
             continue
         for other in by_shape.get(array.shape[::-1], []):
             if other != name and other not in replaced and name not in replaced and np.array_equal(arrays[other].T, array):

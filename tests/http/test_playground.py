@@ -323,7 +323,7 @@ def test_translation_lists_each_sentence_and_draws_the_attention(tab, server):
                                                    "beam_size": 4, "model": model})
     assert status == 200
     shown = page.locator("#tr-results li").all_inner_texts()
-    assert [line.split("  (read as unknown")[0] for line in shown] == [t["text"] for t in expected["translations"]]
+    assert [line.split(" (read as unknown")[0].rstrip() for line in shown] == [t["text"] for t in expected["translations"]]
     assert "read as unknown: ☃" in shown[1]
     image = screenshot(page, "#tr-attention")
     assert_drawn(image)

@@ -52,7 +52,7 @@ def test_the_attention_is_a_row_per_english_piece_over_the_german_pieces(api, tr
     ({"texts": ["Hallo"], "max_length": 0}, 400, "greater than or equal to 1"),
     ({"texts": ["Hallo"], "model": "sst2-lstm"}, 400, "is a sentiment model; translation models"),
     ({"texts": ["Hallo"], "model": "deepl"}, 404, "unknown model 'deepl'; translation models"),
-    ({"texts": "Hallo"}, 400, "list"),
+    ({"texts": "Hallo"}, 400, "texts: Input should be a valid array"),
 ])
 def test_bad_requests_get_a_4xx_that_says_what_is_allowed(api, body, status, message):
     answer_status, answer = api.post("/translate", body)
