@@ -94,7 +94,9 @@ def batches(sources: list[list[int]], targets: list[list[int]], batch_tokens: in
 
 @torch.no_grad()
 def translate_greedy(model: nn.Module, sources: list[list[int]], batch_size: int = 128) -> list[list[int]]:
-    """The most probable next subword, step by step, until EOS or 2 x source + 10 subwords: target ids per source."""
+    """The most probable next subword, step by step, until EOS or 2 x source + 10 subwords: target ids per source.
+    The cap is the batch's longest source (serving caps each sentence by its own): they differ only for outputs
+    that run on without EOS, so the epoch chosen is the same in all but odd cases."""
     model.eval()
     results = []
     for start in range(0, len(sources), batch_size):
