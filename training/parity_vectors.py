@@ -53,11 +53,16 @@ def record_parity(directory: Path, card: ModelCard, data: bytes, source: str, to
     return card
 
 
+def torch_parity_bytes(module: torch.nn.Module, card: ModelCard) -> bytes:
+    """The .npz of example inputs shaped as the card's and what `module` computes for them in torch eager."""
+    inputs = example_inputs(card, batch=BATCH, steps=STEPS, rng=np.random.default_rng(SEED))
+    return parity_bytes(inputs, torch_outputs(module, card, inputs))
+
+
 def from_torch(directory: Path, card: ModelCard, module: torch.nn.Module, tolerance: float | None = None) -> ModelCard:
     """Parity vectors whose expected outputs come from `module` in torch eager (the exporters' call)."""
-    inputs = example_inputs(card, batch=BATCH, steps=STEPS, rng=np.random.default_rng(SEED))
-    return record_parity(directory, card, parity_bytes(inputs, torch_outputs(module, card, inputs)),
-                         f"torch {torch.__version__} eager", tolerance or card.export.parity_tolerance)
+    return record_parity(directory, card, torch_parity_bytes(module, card), f"torch {torch.__version__} eager",
+                         tolerance or card.export.parity_tolerance)
 
 
 def int8_tolerance(difference: float) -> float:
