@@ -42,14 +42,15 @@ def get_task(name: str) -> Task:
         raise ValueError(f"unknown task {name!r}; tasks are {', '.join(TASKS)}") from None
 
 
-def list_models(task: str | None = None, include_test: bool = False) -> list[str]:
-    """Names of shipped models; include_test adds the unshipped ones (test-* twins, models in training)."""
+def list_models(task: str | None = None, shipped: bool | None = True) -> list[str]:
+    """Registered model names, of one task or all: shipped=True (default) those whose artifacts ship with the zoo,
+    False the others (tiny test-* twins, models registered before their first training), None both."""
     if task is not None:
         get_task(task)
     return sorted(
         name
         for name, spec in _REGISTRY.items()
-        if (task is None or spec.task == task) and (include_test or spec.shipped)
+        if (task is None or spec.task == task) and (shipped is None or spec.shipped == shipped)
     )
 
 
@@ -57,7 +58,7 @@ def get_spec(name: str) -> ModelSpec:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise UnknownModelError(name, list_models(include_test=True)) from None
+        raise UnknownModelError(name, list_models(shipped=None)) from None
 
 
 def create_model(name: str, **overrides):

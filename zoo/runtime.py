@@ -1,4 +1,5 @@
-"""Load every artifact folder of a zoo into its task's predictor, refusing broken ones with the reason."""
+"""Load the zoo's models: one by name (`load`), a task's best as a plain-Python pipeline (`pipeline`), or every
+artifact folder at once for the service (`load_zoo`), refusing broken ones with the reason."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -7,14 +8,54 @@ from pathlib import Path
 import onnxruntime as ort
 
 from zoo.artifacts import ARTIFACTS_DIR, ArtifactError, choose_providers, log
-from zoo.cards import CardError, ModelCard
-from zoo.task import Predictor
+from zoo.cards import CARD_FILE, CardError, ModelCard
+from zoo.registry import get_spec, get_task, list_models
+from zoo.task import Pipeline, Predictor
 from zoo.tasks import TASKS
 
 
 def default_model(cards: list[ModelCard], task: str) -> str | None:
     """The name of the task's best card by its headline metric, or None when the task has no card."""
     return TASKS[task].best(cards)
+
+
+def best_model(task: str, directory: Path = ARTIFACTS_DIR) -> str:
+    """The task's model the service answers with when a request names none: its best card in `directory` by
+    the task's headline metric (cards only: no model is opened)."""
+    get_task(task)  # ValueError naming the tasks
+    cards = [ModelCard.load(folder) for folder in sorted(Path(directory).iterdir()) if (folder / CARD_FILE).is_file()]
+    best = TASKS[task].best(cards)
+    if best is None:
+        raise ArtifactError(f"no {task} model in {directory}; train and export one (README: Retraining)")
+    return best
+
+
+def load(name: str, providers: list[str] | None = None, threads: int = 1,
+         directory: Path = ARTIFACTS_DIR) -> Predictor:
+    """The model `name` ready to run on onnxruntime, as the service loads it: the card read, every file's sha256
+    checked, the tensors matched to the task's contract and the parity vectors replayed. No torch involved.
+
+    `providers` defaults to CUDA where onnxruntime-gpu is installed, else CPU; `threads` is onnxruntime's
+    intra-op threads. Raises UnknownModelError (a KeyError naming the models) for an unregistered name and
+    ArtifactError for a registered model with no artifact in `directory`."""
+    spec = get_spec(name)
+    folder = Path(directory) / name
+    if not (folder / CARD_FILE).is_file():
+        raise ArtifactError(f"{name} is registered but has no artifact in {directory}; shipped models: "
+                            f"{', '.join(sorted(p.name for p in Path(directory).iterdir() if (p / CARD_FILE).is_file()))}")
+    return TASKS[spec.task].load(folder, providers, True, threads)
+
+
+def pipeline(task: str, model: str | None = None, providers: list[str] | None = None, threads: int = 1,
+             directory: Path = ARTIFACTS_DIR) -> Pipeline:
+    """A task's model with plain-Python inputs and outputs: calling it answers as the task's HTTP endpoint does
+    (README: Use it from Python). `model` defaults to the service's default, the task's best card."""
+    name = model if model is not None else best_model(task, directory)
+    predictor = load(name, providers, threads, directory)
+    if predictor.card.task != task:
+        raise ValueError(f"{name} is a {predictor.card.task} model, not {task}; {task} models: "
+                         f"{', '.join(list_models(task))}")
+    return TASKS[task].pipeline(predictor)
 
 
 @dataclass

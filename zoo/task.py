@@ -22,6 +22,30 @@ class TextError(InputError):
     """A text the model cannot take: too long, empty, or with characters outside the vocabulary."""
 
 
+def text_list(texts, what: str = "texts") -> list[str]:
+    """One text or a list of texts -> a non-empty list; InputError otherwise (the pipelines' plain inputs)."""
+    texts = [texts] if isinstance(texts, str) else texts
+    if not isinstance(texts, (list, tuple)) or not texts:
+        raise InputError(f"{what}: send a string or a non-empty list of strings, got {texts!r}"[:300])
+    return list(texts)
+
+
+def check_option(name: str, value, low=None, high=None, *, above: bool = False, optional: bool = False,
+                 integer: bool = False):
+    """`value` if it is a number (an int with `integer`) in [low, high] ((low, high] with `above`), else
+    InputError saying what is allowed: the pipelines' check of what the HTTP request schemas check."""
+    if value is None and optional:
+        return None
+    kinds = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds) or value != value:
+        raise InputError(f"{name} must be {'an integer' if integer else 'a number'}, got {value!r}")
+    if (low is not None and (value <= low if above else value < low)) or (high is not None and value > high):
+        bounds = (f"{'(' if above or low is None else '['}{'-inf' if low is None else f'{low:g}'}, "
+                  f"{'inf)' if high is None else f'{high:g}]'}")
+        raise InputError(f"{name} is {value!r}; allowed: {bounds}{' or None' if optional else ''}")
+    return value
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """One registered model: a name, its task, and the arguments of its task's torch network."""
@@ -69,12 +93,34 @@ class StatefulPredictor(Predictor, Protocol):
         """inputs (B, T, ...) from state [(L, B, H), ...] -> ([outputs (B, T, ...), ...], the state after them)."""
 
 
+class Pipeline:
+    """One model with plain-Python inputs and outputs, in process: calling it returns the body its task's HTTP
+    endpoint answers (the same keys, as dicts and lists), so code moves between the two unchanged. Each task's
+    pipeline (zoo/tasks/<task>/pipeline.py) defines `__call__` with the endpoint's options; bad input raises
+    InputError (a ValueError) with the message the endpoint's 400 carries."""
+
+    def __init__(self, predictor):
+        self.predictor = predictor
+
+    @property
+    def model(self) -> str:
+        return self.predictor.name
+
+    @property
+    def card(self) -> ModelCard:
+        return self.predictor.card
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(model={self.model!r}, providers={self.predictor.providers})"
+
+
 @dataclass(frozen=True)
 class Task:
     """Every fact about one task that code outside the task's own folders needs."""
     name: str  # as on the cards and in /models
     title: str  # for tables, with the data set: "... (SST-2)"
     predictor: type  # a Predictor class
+    pipeline: type  # a Pipeline class: the predictor with plain-Python inputs and outputs (zoo.pipeline)
     check_contract: Callable[[ModelCard], None]  # raises ValidationError unless the card's tensors fit the predictor
     headline_metric: str  # the card metric a task's default model is chosen by
     higher_is_better: bool

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from service.core import ModelServer, unavailable_as_503
 from zoo.tasks.forecasting import TASK
 from zoo.tasks.forecasting.features import HORIZONS, MAX_CLOSES  # also on each stock card (preprocessing)
-from zoo.tasks.forecasting.features import ForecastInputError, check_closes, forecast_days
+from zoo.tasks.forecasting.features import ForecastInputError
 
 MAX_BATCH_WINDOWS, MAX_QUEUED_WINDOWS = 512, 8192  # one price window per request (see the sentiment limits)
 
@@ -52,15 +52,9 @@ class ForecastingEndpoints(ModelServer):
                              model: ForecastModel = None) -> StockForecastResponse:
         """Quantiles (10%, 50%, 90%) of the close 1..horizon trading days after the last one sent."""
         forecaster = self.model(TASK.name, model)
-        if horizon > forecaster.horizons:
-            raise InvalidArgument(f"horizon {horizon} is beyond {forecaster.name}'s {forecaster.horizons} days; "
-                                  f"allowed: 1 to {forecaster.horizons}")
         try:
-            values = check_closes(closes, forecaster.window, forecaster.max_closes)
+            window = forecaster.window_of(closes, horizon)  # (W+1,)
         except ForecastInputError as error:
             raise InvalidArgument(str(error)) from None
-        window = values[-(forecaster.window + 1):]
         (quantiles,) = await self.predict(forecaster, [window], MAX_BATCH_WINDOWS, MAX_QUEUED_WINDOWS)  # (H, Q)
-        days = forecast_days(float(values[-1]), quantiles, forecaster.quantiles, horizon)
-        return StockForecastResponse(model=forecaster.name, last_close=float(values[-1]),
-                                     forecast=[ForecastDay(**day) for day in days])
+        return StockForecastResponse(**forecaster.answer(window, quantiles, horizon))

@@ -3,7 +3,6 @@ the adapter from pitch lists to piano rolls, and a session that keeps a piece's 
 are sampled by the step scheduler (service/step_scheduler.py), so concurrent pieces share onnxruntime calls."""
 from __future__ import annotations
 
-import base64
 import json
 import secrets
 from concurrent.futures import ThreadPoolExecutor
@@ -24,8 +23,7 @@ from zoo.task import InputError
 from zoo.tasks.music import TASK
 from zoo.tasks.music.predictor import MusicPredictor
 from zoo.tasks.music.rolls import (HIGHEST_PITCH, KEYS, LOWEST_PITCH, MIDI_TEMPO_BPM, after_start, conditional_logits,
-                                   draw_frames,
-                                   frame_nll, midi_file, pitches_from_roll, roll_from_pitches)
+                                   draw_frames, frame_nll, pitches_from_roll, roll_from_pitches)
 
 MAX_STEPS = 2000  # frames one generation writes
 MAX_PRIMER_FRAMES = 2000
@@ -211,9 +209,7 @@ class MusicEndpoints(ModelServer):
         same piece. The answer carries the frames as MIDI pitches and as a MIDI file."""
         predictor, scheduler, stream = await self._start_piece(primer, music_params(steps, temperature, seed), model)
         frames = [frame async for chunk in scheduler.items(stream) for frame in chunk]
-        return GenerateMusicResponse(model=predictor.name, frames=frames,
-                                     midi=base64.b64encode(midi_file(frames)).decode(),
-                                     finish_reason=stream.finish_reason)
+        return GenerateMusicResponse(**predictor.piece(frames, stream.finish_reason))
 
     @bentoml.api(route="/music/generate_stream")
     @unavailable_as_503
@@ -228,9 +224,7 @@ class MusicEndpoints(ModelServer):
             async for chunk in scheduler.items(stream):  # all that is ready: one write, an event each
                 frames.extend(chunk)
                 yield "".join(f"data: {json.dumps({'frame': frame})}\n\n" for frame in chunk)
-            done = {"model": predictor.name, "frames": frames, "midi": base64.b64encode(midi_file(frames)).decode(),
-                    "finish_reason": stream.finish_reason}
-            yield f"event: done\ndata: {json.dumps(done)}\n\n"
+            yield f"event: done\ndata: {json.dumps(predictor.piece(frames, stream.finish_reason))}\n\n"
 
         return StreamingResponse(events(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
@@ -246,5 +240,4 @@ class MusicEndpoints(ModelServer):
                                   f"{MAX_SCORE_FRAMES:,}: send them in several requests")
         rolls = rolls_of(pieces, "piece")
         losses = await self.predict(predictor, rolls, MAX_BATCH_PIECES, MAX_QUEUED_PIECES)
-        return ScoreResponse(model=predictor.name, nll=[round(float(nll.mean()), 6) for nll in losses],
-                             frames=[len(roll) for roll in rolls])
+        return ScoreResponse(**predictor.scores(rolls, losses))

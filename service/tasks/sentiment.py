@@ -57,7 +57,5 @@ class SentimentEndpoints(ModelServer):
         except TextError as error:
             raise InvalidArgument(str(error)) from None
         probabilities = np.array(await self.predict(predictor, token_ids, MAX_BATCH_TEXTS, MAX_QUEUED_TEXTS))  # (N, C)
-        labels = [predictor.labels[i] for i in probabilities.argmax(axis=1)]
-        positive = probabilities[:, predictor.labels.index("positive")].tolist()
         return SentimentResponse(model=predictor.name, predictions=[
-            SentimentPrediction(label=label, positive=p) for label, p in zip(labels, positive)])
+            SentimentPrediction(**prediction) for prediction in predictor.predictions(probabilities)])

@@ -20,9 +20,8 @@ from pydantic import BaseModel, Field
 from service.core import ModelServer, unavailable_as_503
 from service.sessions import Session, StepInputError
 from zoo.tasks.speech import TASK
-from zoo.tasks.speech.audio import ACCEPTED, MAX_SECONDS, SAMPLE_RATE, AudioError, read_wav, resample
-from zoo.tasks.speech.ctc import Digit
-from zoo.tasks.speech.predictor import SpeechPredictor, Transcription
+from zoo.tasks.speech.audio import ACCEPTED, MAX_SECONDS, SAMPLE_RATE, AudioError, resample, wav_recording
+from zoo.tasks.speech.predictor import SpeechPredictor, Transcription, heard
 
 MAX_AUDIO_CHARS = 4 * 1024 * 1024  # base64 characters; the request body limit (RNNZOO_MAX_BODY_BYTES) comes first
 MAX_BATCH_RECORDINGS, MAX_QUEUED_RECORDINGS = 32, 256
@@ -73,13 +72,9 @@ def base64_bytes(audio: str, what: str) -> bytes:
 def wav_samples(data: bytes, limit_s: float, hint: str) -> tuple[np.ndarray, float]:
     """WAV bytes -> ((N,) samples at 8 kHz, seconds); InvalidArgument saying what is wrong."""
     try:
-        samples, rate = read_wav(data)
+        return wav_recording(data, limit_s, hint)
     except AudioError as error:
         raise InvalidArgument(f"audio: {error}") from None
-    seconds = len(samples) / rate
-    if seconds > limit_s:
-        raise InvalidArgument(f"audio lasts {seconds:.1f} s; the maximum is {limit_s:g} s{hint}")
-    return resample(samples, rate, SAMPLE_RATE), seconds
 
 
 def decoded_audio(audio: str) -> tuple[np.ndarray, float]:
@@ -105,10 +100,6 @@ def chunk_samples(audio: str, sample_rate: int) -> np.ndarray:
                              f"{MAX_CHUNK_SECONDS} s per step: send it in smaller chunks")
     samples = (np.frombuffer(data, dtype="<i2") / 32768.0).astype(np.float32)
     return resample(samples, sample_rate, SAMPLE_RATE)
-
-
-def response_digits(digits: list[Digit]) -> dict[str, Any]:
-    return {"text": " ".join(str(d.digit) for d in digits), "digits": [HeardDigit(**vars(d)) for d in digits]}
 
 
 ChunkAudio = Annotated[str | None, Field(
@@ -166,7 +157,7 @@ class SpeechSession(Session):
         except Exception:
             raise server.failed_step(self) from None
         return SpeechStepResult(seconds_heard=round(self.stream.samples / SAMPLE_RATE, 4),
-                                **response_digits(self.stream.digits(tail)))
+                                **heard(self.stream.digits(tail)))
 
 
 class SpeechEndpoints(ModelServer):
@@ -198,5 +189,4 @@ class SpeechEndpoints(ModelServer):
 
         features, seconds = await asyncio.to_thread(prepared)
         (logits,) = await self.predict(predictor, [features], MAX_BATCH_RECORDINGS, MAX_QUEUED_RECORDINGS)
-        return TranscribeResponse(model=predictor.name, duration_s=round(seconds, 4),
-                                  **response_digits(predictor.decode(logits)))
+        return TranscribeResponse(**predictor.answer(predictor.decode(logits), seconds))

@@ -78,11 +78,6 @@ class TranslationEndpoints(ModelServer):
             best = await self.translation_scheduler(predictor).translate(encoded, beam_size, max_length)
         except Busy as error:
             raise Unavailable(str(error)) from None
-        results = []
-        for source, hypothesis in zip(encoded, best):
-            reading = predictor.reading(source, hypothesis)
-            extra = dict(source_pieces=reading.source_pieces, target_pieces=reading.target_pieces,
-                         attention=reading.attention.round(4).tolist()) if attention else {}
-            results.append(TranslationResult(text=reading.text, score=reading.score,
-                                             unknown_characters=reading.unknown, **extra))
-        return TranslateResponse(model=predictor.name, translations=results)
+        return TranslateResponse(model=predictor.name, translations=[
+            TranslationResult(**predictor.reading(source, hypothesis).answer(attention))
+            for source, hypothesis in zip(encoded, best)])

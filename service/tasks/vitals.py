@@ -6,15 +6,13 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar
 
 import bentoml
-import numpy as np
 from bentoml.exceptions import InvalidArgument
 from pydantic import BaseModel, Field
 
 from service.core import ModelServer, unavailable_as_503
 from service.sessions import Session
 from zoo.tasks.vitals import TASK
-from zoo.tasks.vitals.records import (MAX_OBSERVATIONS, VITALS, Clip, StayFeatures, VitalsInputError,
-                                      features, parse_observations, parse_record_text)
+from zoo.tasks.vitals.records import MAX_OBSERVATIONS, StayFeatures, VitalsInputError, features
 
 MAX_BATCH_STAYS, MAX_QUEUED_STAYS = 128, 1024  # ICU stays (up to 48 hours each) per call, and waiting
 MAX_RECORD_CHARS = 1_000_000  # a record file's text; the largest set-a file is about 20 kB
@@ -69,16 +67,6 @@ class VitalsResponse(BaseModel):
     clipped: list[ClippedValue] = Field(description="values outside physiological limits, and what was used instead")
 
 
-def vitals_response(model: str, hours: int, risk_by_hour: list[float], next_hour: np.ndarray,
-                    clipped: list[Clip]) -> VitalsResponse:
-    """The answer of /vitals and of a vitals session's step alike."""
-    return VitalsResponse(
-        model=model, hours_observed=hours, mortality_risk=risk_by_hour[-1], risk_by_hour=risk_by_hour,
-        next_hour={vital: round(float(value), 3) for vital, value in zip(VITALS, next_hour)},
-        clipped=[ClippedValue(time=c.time, parameter=c.parameter, value=c.value, clipped_to=c.clipped_to)
-                 for c in clipped])
-
-
 def rows_of(observations: list[Observation]) -> list[tuple[str, str, float]]:
     return [(o.time, o.parameter, o.value) for o in observations]
 
@@ -120,8 +108,8 @@ class VitalsSession(Session):
             (risk, change), _ = await batcher.submit(open_row, self.state)  # the open hour is not kept
         except Exception:
             raise server.failed_step(self) from None
-        return vitals_response(monitor.name, self.stay.hours_observed, self.risks + [float(risk[0])],
-                               monitor.expected_vitals(carried, change[0]), self.stay.clipped)
+        return VitalsResponse(**monitor.answer(self.stay.hours_observed, self.risks + [float(risk[0])],
+                                               monitor.expected_vitals(carried, change[0]), self.stay.clipped))
 
 
 class VitalsEndpoints(ModelServer):
@@ -134,17 +122,11 @@ class VitalsEndpoints(ModelServer):
         """Mortality risk after every observed hour and the next hour's vitals, from a PhysioNet-2012-style
         record: `observations` as JSON rows, or the record file's text as `record`."""
         monitor = self.model(TASK.name, model)
-        if (observations is None) == (record is None):
-            raise InvalidArgument("send exactly one of `observations` (JSON rows) or `record` (the record file's "
-                                  "Time,Parameter,Value text)")
         try:
-            stay = parse_record_text(record) if record is not None else parse_observations(rows_of(observations))
+            stay = monitor.read_stay(rows_of(observations) if observations is not None else None, record)
         except VitalsInputError as error:
             raise InvalidArgument(str(error)) from None
-        if not stay.rows:
-            raise InvalidArgument("no time series observations (only descriptors such as Age); send at least one "
-                                  "measurement such as HR")
         hours = stay.hours_observed
         ((risk_by_hour, change),) = await self.predict(monitor, [features(stay, monitor.statistics, hours)],
                                                        MAX_BATCH_STAYS, MAX_QUEUED_STAYS)
-        return vitals_response(monitor.name, hours, risk_by_hour, monitor.next_hour(stay, change), stay.clipped)
+        return VitalsResponse(**monitor.answer(hours, risk_by_hour, monitor.next_hour(stay, change), stay.clipped))

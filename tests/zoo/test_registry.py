@@ -12,7 +12,7 @@ def test_shipped_sentiment_models_are_listed():
 
 def test_test_variants_are_hidden_unless_asked_for():
     assert not any(name.startswith("test-") for name in list_models())
-    assert "test-sst2-gru" in list_models(include_test=True)
+    assert "test-sst2-gru" in list_models(shipped=None)
 
 
 def test_unknown_name_lists_the_valid_ones():
@@ -29,7 +29,7 @@ def test_unknown_task_is_refused():
 
 @pytest.mark.parametrize("task", TASKS)
 def test_every_task_registers_all_three_cells(task):
-    names = [n for n in list_models(task, include_test=True)
+    names = [n for n in list_models(task, shipped=None)
              if not n.startswith("test-") and get_spec(n).quantized_from is None]
     cells = sorted(get_spec(name).arguments["cell"] for name in names)  # each cell once per data set
     assert cells and cells == sorted(["gru", "lstm", "rnn"] * (len(cells) // 3))
@@ -44,7 +44,7 @@ def test_int8_variants_share_their_source_architecture():
         assert (get_spec(name).architecture, get_spec(name).arguments) == (source.architecture, source.arguments)
 
 
-@pytest.mark.parametrize("name", list_models(include_test=True))
+@pytest.mark.parametrize("name", list_models(shipped=None))
 def test_every_variant_builds_with_its_cell(name):
     cores = [m for m in create_model(name).modules() if isinstance(m, RecurrentCore)]
     assert cores and {core.cell for core in cores} == {get_spec(name).arguments["cell"]}

@@ -23,7 +23,6 @@ from zoo.artifacts import create_session
 from zoo.cards import (MODEL_FILE, Architecture, CardError, Metric, ModelCard, Preprocessing, TensorSpec,
                        TrainingData, sha256_of)
 from zoo.models import parameter_count
-from zoo.sampling import next_token
 from zoo.tasks.generation.network import StepGraph
 from zoo.tasks.generation.predictor import GenerationPredictor
 from zoo.tasks.generation.vocabulary import CharVocabulary
@@ -80,12 +79,8 @@ def parity(graph: StepGraph, path: Path, ids: np.ndarray) -> tuple[float, float]
 
 
 def write_sample(generator: GenerationPredictor, prompt: str, length: int, seed: int, temperature: float, top_k: int) -> str:
-    rng = np.random.default_rng(seed)
-    (logits,), state = generator.step(generator.vocabulary.encode(prompt)[None, :], generator.initial_state(1))
-    ids = []
-    for _ in range(length):
-        ids.append(next_token(logits[0, -1], rng, temperature=temperature, top_k=top_k))
-        (logits,), state = generator.step(np.array([[ids[-1]]], dtype=np.int64), state)
+    ids = generator.continuation(generator.vocabulary.encode(prompt), length, np.random.default_rng(seed),
+                                 temperature, top_k)
     return prompt + generator.vocabulary.decode(ids)
 
 

@@ -1,6 +1,7 @@
 """Stock forecasting: daily closes -> quantiles of the cumulative log return 1..5 trading days ahead."""
 from zoo.task import ModelSpec, Task
 from zoo.tasks.forecasting.features import FEATURES, HORIZONS, QUANTILES
+from zoo.tasks.forecasting.pipeline import ForecastingPipeline
 from zoo.tasks.forecasting.predictor import ForecastingPredictor
 
 NETWORK = "zoo.tasks.forecasting.network:QuantileForecaster"
@@ -18,6 +19,7 @@ _MODELS = [spec for cell in ("rnn", "lstm", "gru") for spec in (
 
 TASK = Task(
     name=ForecastingPredictor.task, title="Stock forecasting (daily closes)", predictor=ForecastingPredictor,
+    pipeline=ForecastingPipeline,
     check_contract=ForecastingPredictor.check_contract, headline_metric="pinball_loss", higher_is_better=False,
     int8_tolerance=0.01, int8_tolerance_relative=True,  # +1% of the source's loss
     latency_input="one 60-day window", latency_steps=60, training_unit="epochs",

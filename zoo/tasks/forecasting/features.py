@@ -44,14 +44,19 @@ class FeatureStatistics:
 
 def check_closes(closes, window: int = WINDOW, max_closes: int = MAX_CLOSES) -> np.ndarray:
     """The closes as float64, or ForecastInputError saying what is wrong and what is allowed."""
-    count = len(closes)
+    try:
+        values = np.asarray(closes, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ForecastInputError("closes must be a list of numbers (daily closing prices, oldest first)") from None
+    if values.ndim != 1:
+        raise ForecastInputError(f"closes must be a flat list of numbers, got an array of shape {values.shape}")
+    count = len(values)
     if count < window + 1:
         raise ForecastInputError(f"closes has {count} values; this model needs at least {window + 1} daily closes "
                                  f"(a window of {window} daily returns), oldest first, at most {max_closes}")
     if count > max_closes:
         raise ForecastInputError(f"closes has {count} values; at most {max_closes} are accepted "
                                  f"(the model reads the last {window + 1})")
-    values = np.asarray(closes, dtype=np.float64)
     bad = np.flatnonzero(~np.isfinite(values) | (values <= 0))
     if len(bad):
         raise ForecastInputError(f"closes[{bad[0]}] is {float(values[bad[0]])!r}; every close must be a finite price > 0 "

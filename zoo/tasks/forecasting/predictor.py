@@ -7,7 +7,8 @@ import numpy as np
 from zoo.cards import CardError, ModelCard
 from zoo.checks import ValidationError, expect
 from zoo.predictor import OnnxPredictor
-from zoo.tasks.forecasting.features import FeatureStatistics, features, to_log_returns
+from zoo.tasks.forecasting.features import (FeatureStatistics, ForecastInputError, check_closes, features,
+                                            forecast_days, to_log_returns)
 
 
 class ForecastingPredictor(OnnxPredictor):
@@ -43,6 +44,21 @@ class ForecastingPredictor(OnnxPredictor):
     def run(self, rows: list[np.ndarray]) -> np.ndarray:
         """Windows of W+1 positive closes, oldest first -> (B, H, Q) quantiles of the cumulative log return."""
         return self.log_return_quantiles(np.stack(rows))
+
+    def window_of(self, closes, horizon: int) -> np.ndarray:
+        """The closes a forecast of `horizon` days reads, (W+1,) oldest first; ForecastInputError saying what
+        is wrong and what is allowed (the check of /stock_forecast and of its pipeline)."""
+        if isinstance(horizon, bool) or not isinstance(horizon, int) or not 1 <= horizon <= self.horizons:
+            raise ForecastInputError(f"horizon {horizon!r} is beyond {self.name}'s {self.horizons} days; "
+                                     f"allowed: 1 to {self.horizons}")
+        return check_closes(closes, self.window, self.max_closes)[-(self.window + 1):]
+
+    def answer(self, window: np.ndarray, quantiles: np.ndarray, horizon: int) -> dict:
+        """(W+1,) closes read and their (H, Q) log-return quantiles -> the answer of /stock_forecast and of its
+        pipeline: {"model", "last_close", "forecast": [{"day", "p10", "p50", "p90"}, ...]}."""
+        last_close = float(window[-1])
+        return {"model": self.name, "last_close": last_close,
+                "forecast": forecast_days(last_close, quantiles, self.quantiles, horizon)}
 
     def log_return_quantiles(self, closes: np.ndarray) -> np.ndarray:
         """(B, W+1) positive closes, oldest first -> (B, H, Q) quantiles of the cumulative log return."""

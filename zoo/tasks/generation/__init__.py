@@ -1,5 +1,6 @@
 """Text generation: character-level language models of Tiny Shakespeare, sampled a character at a time."""
 from zoo.task import ModelSpec, Task, int8_variant
+from zoo.tasks.generation.pipeline import GenerationPipeline
 from zoo.tasks.generation.predictor import GenerationPredictor
 
 NETWORK = "zoo.tasks.generation.network:CharLanguageModel"
@@ -17,6 +18,7 @@ _MODELS = [spec for cell in ("rnn", "lstm", "gru") for spec in (
 
 TASK = Task(
     name=GenerationPredictor.task, title="Text generation (Tiny Shakespeare)", predictor=GenerationPredictor,
+    pipeline=GenerationPipeline,
     check_contract=GenerationPredictor.check_contract, headline_metric="validation_loss_nats_per_char",
     higher_is_better=False, int8_tolerance=0.01, int8_tolerance_relative=False,
     latency_input="one character, state carried", latency_steps=1, training_unit="steps",

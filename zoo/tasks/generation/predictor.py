@@ -7,6 +7,7 @@ import numpy as np
 from zoo.cards import ModelCard
 from zoo.checks import expect_step_graph
 from zoo.predictor import RecurrentPredictor
+from zoo.sampling import next_token
 from zoo.tasks.generation.vocabulary import CharVocabulary
 
 START_CHARACTER = "\n"
@@ -42,6 +43,18 @@ class GenerationPredictor(RecurrentPredictor):
             (logits,), _ = self.step(np.asarray(ids, dtype=np.int64)[None, :], self.initial_state(1))
             results.append(logits[0, -1])
         return results
+
+    def continuation(self, prompt: np.ndarray, steps: int, rng: np.random.Generator, temperature: float = 0.8,
+                     top_k: int | None = 40, top_p: float | None = None) -> list[int]:
+        """(P,) prompt ids (empty: the start character) -> `steps` ids sampled one at a time after it, the state
+        carried. One text alone; the service's scheduler steps many texts in one call, with the same draws."""
+        prompt = np.asarray(prompt, dtype=np.int64) if len(prompt) else np.array([self.start_id], dtype=np.int64)
+        (logits,), state = self.step(prompt[None, :], self.initial_state(1))
+        ids = []
+        for _ in range(steps):
+            ids.append(next_token(logits[0, -1], rng, temperature, top_k, top_p))
+            (logits,), state = self.step(np.array([[ids[-1]]], dtype=np.int64), state)
+        return ids
 
     def nats_per_char(self, text: str, chunk: int = 1024) -> float:
         """Mean next-character loss over `text` read as one stream from the zero state."""

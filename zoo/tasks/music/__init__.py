@@ -1,6 +1,7 @@
 """Polyphonic music: piano-roll models of JSB Chorales and Nottingham (Boulanger-Lewandowski et al. 2012), the
 benchmark Chung et al. (2014) compared tanh-RNN, LSTM and GRU on, sampled a frame at a time."""
 from zoo.task import ModelSpec, Task, int8_variant
+from zoo.tasks.music.pipeline import MusicPipeline
 from zoo.tasks.music.predictor import MusicPredictor
 
 NETWORK = "zoo.tasks.music.network:PianoRollModel"
@@ -28,6 +29,7 @@ def dataset_of(model: str) -> str:
 
 TASK = Task(
     name=MusicPredictor.task, title="Polyphonic music", predictor=MusicPredictor,
+    pipeline=MusicPipeline,
     check_contract=MusicPredictor.check_contract, headline_metric="validation_nll_per_frame",
     higher_is_better=False, int8_tolerance=0.01, int8_tolerance_relative=True,
     latency_input="one frame, state carried", latency_steps=1, training_unit="epochs",

@@ -2,6 +2,7 @@
 is scored in one call and each generated frame costs one more."""
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,8 @@ import numpy as np
 from zoo.cards import ModelCard
 from zoo.checks import expect_step_graph
 from zoo.predictor import RecurrentPredictor
-from zoo.tasks.music.rolls import KEYS, after_start, conditional_logits, draw_frames, frame_nll, model_inputs
+from zoo.tasks.music.rolls import (KEYS, after_start, conditional_logits, draw_frames, frame_nll, midi_file,
+                                  model_inputs)
 
 FRAMES_PER_CALL = 65_536  # padded frames (pieces x longest) one scoring call reads: about 23 MB of inputs
 
@@ -84,3 +86,14 @@ class MusicPredictor(RecurrentPredictor):
             frames.append(frame[0])
             (logits,), state = self.step(frame[None], state)
         return np.array(frames, dtype=np.float32).reshape(steps, KEYS)
+
+    def piece(self, frames: list[list[int]], finish_reason: str = "length") -> dict:
+        """Generated frames -> the answer of /music/generate (and its stream's last event, and the pipeline):
+        {"model", "frames", "midi" (base64 of a standard MIDI file), "finish_reason"}."""
+        return {"model": self.name, "frames": frames, "midi": base64.b64encode(midi_file(frames)).decode(),
+                "finish_reason": finish_reason}
+
+    def scores(self, rolls: list[np.ndarray], losses: list[np.ndarray]) -> dict:
+        """(T_i, 88) rolls and their (T_i,) frame NLLs -> the answer of /music/score: {"model", "nll", "frames"}."""
+        return {"model": self.name, "nll": [round(float(nll.mean()), 6) for nll in losses],
+                "frames": [len(roll) for roll in rolls]}

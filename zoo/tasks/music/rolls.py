@@ -19,9 +19,15 @@ VELOCITY = 80
 
 def roll_from_pitches(frames: list[list[int]], where: str = "piece") -> np.ndarray:
     """[[MIDI pitches sounding], ...] -> (T, 88) float32 0/1 roll; InputError naming the first bad pitch."""
+    if not isinstance(frames, (list, tuple)):
+        raise InputError(f"{where} must be a list of frames (each a list of MIDI pitches), got {type(frames).__name__}")
     roll = np.zeros((len(frames), KEYS), dtype=np.float32)
     for t, pitches in enumerate(frames):
+        if not isinstance(pitches, (list, tuple)):
+            raise InputError(f"{where} frame {t} is {pitches!r}; a frame is a list of MIDI pitches")
         for pitch in pitches:
+            if isinstance(pitch, bool) or not isinstance(pitch, (int, np.integer)):
+                raise InputError(f"{where} frame {t}: pitch {pitch!r} is not an integer MIDI pitch")
             if not LOWEST_PITCH <= pitch <= HIGHEST_PITCH:
                 raise InputError(f"{where} frame {t}: pitch {pitch} is off the 88-key piano roll; "
                                  f"allowed: MIDI pitches {LOWEST_PITCH}-{HIGHEST_PITCH}")

@@ -1,5 +1,6 @@
 """Sentiment: SST-2 sentences -> positive/negative, bidirectional recurrent classifiers over WordPiece tokens."""
 from zoo.task import ModelSpec, Task, int8_variant
+from zoo.tasks.sentiment.pipeline import SentimentPipeline
 from zoo.tasks.sentiment.predictor import SentimentPredictor
 
 NETWORK = "zoo.tasks.sentiment.network:SentimentClassifier"
@@ -20,6 +21,7 @@ _MODELS = [spec for cell in ("rnn", "lstm", "gru") for spec in (
 
 TASK = Task(
     name=SentimentPredictor.task, title="Sentiment (SST-2)", predictor=SentimentPredictor,
+    pipeline=SentimentPipeline,
     check_contract=SentimentPredictor.check_contract, headline_metric="accuracy", higher_is_better=True,
     int8_tolerance=0.005, int8_tolerance_relative=False,
     latency_input="one sentence of 24 tokens", latency_steps=24, training_unit="epochs",

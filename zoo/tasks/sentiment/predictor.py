@@ -47,3 +47,8 @@ class SentimentPredictor(OnnxPredictor):
 
     def probabilities(self, texts: list[str]) -> np.ndarray:
         return self.run(self.tokenizer.encode(texts))
+
+    def predictions(self, probabilities: np.ndarray) -> list[dict]:
+        """(N, C) class probabilities -> [{"label", "positive"}, ...]: the answer of /sentiment and its pipeline."""
+        positive = probabilities[:, self.labels.index("positive")].tolist()
+        return [{"label": self.labels[i], "positive": p} for i, p in zip(probabilities.argmax(axis=1), positive)]

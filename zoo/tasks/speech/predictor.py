@@ -17,6 +17,12 @@ from zoo.tasks.speech.ctc import BLANK, CLASSES, Digit, greedy_digits
 
 
 
+def heard(digits: list[Digit]) -> dict:
+    """{"text": "4 1 5", "digits": [{"digit", "start_s", "end_s", "confidence"}, ...]}: what a transcription and
+    a session's step both answer."""
+    return {"text": " ".join(str(d.digit) for d in digits), "digits": [vars(d).copy() for d in digits]}
+
+
 class SpeechPredictor(RecurrentPredictor):
     """Card + feature statistics + step-capable ONNX session of one digit recogniser.
 
@@ -63,6 +69,10 @@ class SpeechPredictor(RecurrentPredictor):
         """(N,) samples at 8 kHz -> the digits heard, in order."""
         (logits,) = self.run([self.features(samples)])
         return self.decode(logits)
+
+    def answer(self, digits: list[Digit], seconds: float) -> dict:
+        """The answer of /transcribe and of the pipeline: {"model", "text", "digits", "duration_s"}."""
+        return {"model": self.name, **heard(digits), "duration_s": round(seconds, 4)}
 
     @staticmethod
     def decode(logits: np.ndarray) -> list[Digit]:

@@ -38,6 +38,13 @@ class Translation:
     unknown: list[str]  # characters of the input read as <unk>
     score: float  # log-probability of the translation (its EOS included, unless cut at the maximum length)
 
+    def answer(self, attention: bool = False) -> dict:
+        """One item of /translate's answer (and the pipeline's): text, score, unknown characters, and with
+        `attention` the pieces and where each written piece looked."""
+        extra = dict(source_pieces=self.source_pieces, target_pieces=self.target_pieces,
+                     attention=self.attention.round(4).tolist()) if attention else {}
+        return {"text": self.text, "score": self.score, "unknown_characters": self.unknown, **extra}
+
 
 class TranslationPredictor(OnnxPredictor):
     """Card + two verified ONNX sessions (encoder, decoder step) + both vocabularies of one translator."""

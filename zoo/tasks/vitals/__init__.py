@@ -1,5 +1,6 @@
 """ICU vitals: PhysioNet 2012 stays -> in-hospital mortality risk every hour and the next hour's vitals."""
 from zoo.task import ModelSpec, Task, int8_variant
+from zoo.tasks.vitals.pipeline import VitalsPipeline
 from zoo.tasks.vitals.predictor import VitalsPredictor
 from zoo.tasks.vitals.records import FEATURE_COUNT, VITALS
 
@@ -19,6 +20,7 @@ _MODELS = [spec for cell in ("rnn", "lstm", "gru") for spec in (
 
 TASK = Task(
     name=VitalsPredictor.task, title="ICU vitals (PhysioNet 2012)", predictor=VitalsPredictor,
+    pipeline=VitalsPipeline,
     check_contract=VitalsPredictor.check_contract, headline_metric="mortality_auroc", higher_is_better=True,
     int8_tolerance=0.005, int8_tolerance_relative=False,
     latency_input="one 48-hour stay", latency_steps=48, training_unit="epochs",

@@ -7,8 +7,8 @@ import numpy as np
 from zoo.cards import CardError, ModelCard
 from zoo.checks import ValidationError, expect
 from zoo.predictor import RecurrentPredictor
-from zoo.tasks.vitals.records import (FEATURE_COUNT, VITALS, Record, VitalsStatistics, carried_forward,
-                                      vital_targets)
+from zoo.tasks.vitals.records import (FEATURE_COUNT, VITALS, Clip, Record, VitalsInputError, VitalsStatistics,
+                                      carried_forward, parse_observations, parse_record_text, vital_targets)
 
 
 class VitalsPredictor(RecurrentPredictor):
@@ -70,3 +70,25 @@ class VitalsPredictor(RecurrentPredictor):
     def expected_vitals(self, carried: np.ndarray, change: np.ndarray) -> np.ndarray:
         """(5,) last seen vitals (NaN: never seen, the training mean stands in) + (5,) change -> next hour's."""
         return np.where(np.isnan(carried), self.vital_mean, carried) + change * self.vital_std
+
+    @staticmethod
+    def read_stay(observations: list[tuple[str, str, float]] | None = None, record: str | None = None) -> Record:
+        """Exactly one of (time, parameter, value) rows or a record file's text -> a Record with at least one
+        time series row; VitalsInputError saying what is wrong (the check of /vitals and of its pipeline)."""
+        if (observations is None) == (record is None):
+            raise VitalsInputError("send exactly one of `observations` (JSON rows) or `record` (the record file's "
+                                   "Time,Parameter,Value text)")
+        if record is not None and not isinstance(record, str):
+            raise VitalsInputError(f"record must be the record file's text (a string), got {type(record).__name__}")
+        stay = parse_record_text(record) if record is not None else parse_observations(observations)
+        if not stay.rows:
+            raise VitalsInputError("no time series observations (only descriptors such as Age); send at least one "
+                                   "measurement such as HR")
+        return stay
+
+    def answer(self, hours: int, risk_by_hour: list[float], next_hour: np.ndarray, clipped: list[Clip]) -> dict:
+        """The answer of /vitals, of a vitals session's step and of the pipeline alike."""
+        return {"model": self.name, "hours_observed": hours, "mortality_risk": risk_by_hour[-1],
+                "risk_by_hour": risk_by_hour,
+                "next_hour": {vital: round(float(value), 3) for vital, value in zip(VITALS, next_hour)},
+                "clipped": [vars(clip).copy() for clip in clipped]}

@@ -1,0 +1,32 @@
+"""`zoo.pipeline("music")`: a primer in, /music/generate's answer out; `.score(pieces)` as /music/score."""
+from __future__ import annotations
+
+import secrets
+
+import numpy as np
+
+from zoo.task import InputError, Pipeline, check_option
+from zoo.tasks.music.rolls import pitches_from_roll, roll_from_pitches
+
+
+class MusicPipeline(Pipeline):
+    def __call__(self, primer: list[list[int]] | None = None, steps: int = 64, temperature: float = 1.0,
+                 seed: int | None = None) -> dict:
+        """Continue the primer (frames of MIDI pitches sounding; None: from silence) a frame at a time ->
+        {"model", "frames", "midi" (base64 MIDI file), "finish_reason"}; the same seed gives /music/generate's piece."""
+        check_option("steps", steps, 1, integer=True)
+        check_option("temperature", temperature, 0.0, above=True)
+        check_option("seed", seed, 0, 2**63 - 1, optional=True, integer=True)
+        roll = roll_from_pitches(primer or [], "primer")  # (P, 88)
+        rng = np.random.default_rng(seed if seed is not None else secrets.randbits(63))
+        frames = self.predictor.continuation(roll, steps, rng, temperature)  # (steps, 88)
+        return self.predictor.piece(pitches_from_roll(frames))
+
+    def score(self, pieces: list[list[list[int]]]) -> dict:
+        """Each piece's mean negative log-likelihood per frame, in nats -> {"model", "nll", "frames"}."""
+        if not isinstance(pieces, (list, tuple)) or not pieces:
+            raise InputError("pieces: send a non-empty list of pieces, each a non-empty list of frames")
+        rolls = [roll_from_pitches(piece, f"piece {i}") for i, piece in enumerate(pieces)]
+        if empty := [i for i, roll in enumerate(rolls) if not len(roll)]:
+            raise InputError(f"piece {empty[0]} has no frames; each piece needs at least one")
+        return self.predictor.scores(rolls, self.predictor.run(rolls))

@@ -1,0 +1,30 @@
+"""`zoo.pipeline("vitals")`: a stay's observations (or its record file's text) in, /vitals' answer out."""
+from __future__ import annotations
+
+from zoo.task import Pipeline
+from zoo.tasks.vitals.records import VitalsInputError, features
+
+Row = tuple[str, str, float] | dict
+
+
+def observation_rows(observations: list[Row]) -> list[tuple[str, str, float]]:
+    """(time, parameter, value) tuples or {"time", "parameter", "value"} dicts (as /vitals takes) -> tuples."""
+    if not isinstance(observations, (list, tuple)):
+        raise VitalsInputError(f"observations must be a list of rows, got {type(observations).__name__}")
+    try:
+        return [(row["time"], row["parameter"], row["value"]) if isinstance(row, dict) else tuple(row)
+                for row in observations]
+    except (KeyError, TypeError) as error:
+        raise VitalsInputError(f"each observation is a (time, parameter, value) row or a dict with those keys "
+                               f"({error!r})") from None
+
+
+class VitalsPipeline(Pipeline):
+    def __call__(self, observations: list[Row] | None = None, record: str | None = None) -> dict:
+        """Mortality risk after every observed hour and the next hour's vitals -> {"model", "hours_observed",
+        "mortality_risk", "risk_by_hour", "next_hour", "clipped"}; send `observations` or a record file's text."""
+        rows = observation_rows(observations) if observations is not None else None
+        stay = self.predictor.read_stay(rows, record)
+        hours = stay.hours_observed
+        ((risk_by_hour, change),) = self.predictor.run([features(stay, self.predictor.statistics, hours)])
+        return self.predictor.answer(hours, risk_by_hour, self.predictor.next_hour(stay, change), stay.clipped)
