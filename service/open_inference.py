@@ -5,8 +5,12 @@ recurrent state.
     GET  /v2/health/live, /v2/health/ready, /v2/models/{name}, /v2/models/{name}/ready
     POST /v2/models/{name}/infer     {"inputs": [{"name", "shape", "datatype", "data"}], "outputs": [{"name"}]?}
 
-Tensor data travels as JSON (the protocol's core); the binary-data extension is not implemented, so
-tritonclient users pass `binary_data=False`. Inputs and outputs are the ONNX graph's, listed on each
+Tensor data travels as JSON (the protocol's core) or as raw bytes after the JSON (Triton's binary tensor data
+extension, what tritonclient and perf_analyzer send by default): the `Inference-Header-Content-Length` header
+says where the JSON ends; an input with `"parameters": {"binary_data_size": n}` takes the next n bytes,
+little-endian, row-major; outputs asked for with `"parameters": {"binary_data": true}` (or all of them, with
+the request's `"parameters": {"binary_data_output": true}`) come back the same way. Inputs and outputs are the
+ONNX graph's, listed on each
 model's card and by the metadata endpoint. A name may carry a version, `name/versions/{version}/...`,
 which must equal the card's. A model with a second graph (a translator's encoder) serves it as its own model,
 `{name}.{role}` (`multi30k-de-en-gru.encoder`): run it, then the main graph (the decoder step) per subword.
@@ -14,13 +18,16 @@ which must equal the card's. A model with a second graph (a translator's encoder
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import json
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+HEADER_LENGTH = "Inference-Header-Content-Length"  # the binary extension: bytes of JSON before the tensors
 
 # ONNX tensor types <-> the protocol's datatypes
 DATATYPES = {"tensor(float)": "FP32", "tensor(int64)": "INT64", "tensor(int32)": "INT32", "tensor(double)": "FP64"}
@@ -86,15 +93,19 @@ class OpenInference:
         predictor = self._model(request)
         return JSONResponse({"name": predictor.name, "ready": True})
 
-    def _feeds(self, predictor, body) -> dict[str, np.ndarray]:
+    def _feeds(self, predictor, body, binary: bytes = b"") -> dict[str, np.ndarray]:
+        """The request's input tensors by name; `binary` holds the bytes after the JSON, taken in input order."""
         if not isinstance(body, dict) or not isinstance(body.get("inputs"), list) or not body["inputs"]:
             raise ProtocolError('the body must be {"inputs": [{"name", "shape", "datatype", "data"}, ...]}')
         expected = {v.name: v for v in predictor.session.get_inputs()}
-        feeds = {}
+        feeds, offset = {}, 0
         for index, tensor in enumerate(body["inputs"]):
-            if not isinstance(tensor, dict) or not {"name", "shape", "datatype", "data"} <= set(tensor):
-                raise ProtocolError(f"inputs[{index}] needs name, shape, datatype and data")
+            if not isinstance(tensor, dict) or not {"name", "shape", "datatype"} <= set(tensor):
+                raise ProtocolError(f"inputs[{index}] needs name, shape, datatype and data (or binary_data_size)")
             name, shape, datatype = tensor["name"], tensor["shape"], tensor["datatype"]
+            parameters = tensor.get("parameters") or {}
+            if not isinstance(parameters, dict) or any(key.startswith("shared_memory") for key in parameters):
+                raise ProtocolError(f"input {name!r}: shared memory is not supported; send the data in the body")
             if name not in expected:
                 raise ProtocolError(f"inputs[{index}]: {predictor.name} has no input {name!r}; inputs: "
                                     f"{', '.join(expected)}")
@@ -106,43 +117,110 @@ class OpenInference:
             if len(shape) != len(expected[name].shape):
                 raise ProtocolError(f"input {name!r} has {len(expected[name].shape)} dimensions "
                                     f"{expected[name].shape}, not {len(shape)}")
-            try:
-                values = np.asarray(tensor["data"], dtype=NUMPY[datatype]).reshape(-1)
-            except (TypeError, ValueError, OverflowError):
-                raise ProtocolError(f"input {name!r}: data must be numbers of type {datatype}") from None
-            if values.size != int(np.prod(shape)):
+            count = int(np.prod(shape))
+            if "binary_data_size" in parameters:
+                values, offset = self._binary_input(name, parameters["binary_data_size"], datatype, count, binary,
+                                                    offset, "data" in tensor)
+            elif "data" not in tensor:
+                raise ProtocolError(f"input {name!r} has neither data nor parameters.binary_data_size")
+            else:
+                try:
+                    values = np.asarray(tensor["data"], dtype=NUMPY[datatype]).reshape(-1)
+                except (TypeError, ValueError, OverflowError):
+                    raise ProtocolError(f"input {name!r}: data must be numbers of type {datatype}") from None
+            if values.size != count:
                 raise ProtocolError(f"input {name!r}: {values.size} values for shape {shape}")
             if not np.all(np.isfinite(values)):
                 raise ProtocolError(f"input {name!r}: values must be finite")
             feeds[name] = values.reshape(shape)
+        if offset != len(binary):
+            raise ProtocolError(f"the body has {len(binary) - offset} bytes after the JSON that no input's "
+                                "binary_data_size accounts for")
         missing = set(expected) - set(feeds)
         if missing:
             raise ProtocolError(f"{predictor.name} also needs inputs {sorted(missing)}")
         return feeds
 
-    async def infer(self, request: Request) -> JSONResponse:
-        predictor = self._model(request)
+    @staticmethod
+    def _binary_input(name: str, size, datatype: str, count: int, binary: bytes, offset: int,
+                      has_data: bool) -> tuple[np.ndarray, int]:
+        """(values, the offset after them): the input's bytes from the binary part of the body."""
+        if has_data:
+            raise ProtocolError(f"input {name!r} has both data and binary_data_size; send one")
+        itemsize = np.dtype(NUMPY[datatype]).itemsize
+        if isinstance(size, bool) or not isinstance(size, int) or size != count * itemsize:
+            raise ProtocolError(f"input {name!r}: binary_data_size {size!r} is not {count} {datatype} values "
+                                f"({count * itemsize} bytes) for its shape")
+        if offset + size > len(binary):
+            raise ProtocolError(f"input {name!r}: binary_data_size {size} runs past the end of the body "
+                                f"({len(binary) - offset} bytes left)")
+        values = np.frombuffer(binary, dtype=np.dtype(NUMPY[datatype]).newbyteorder("<"), count=count, offset=offset)
+        return values.astype(NUMPY[datatype]), offset + size
+
+    @staticmethod
+    def _split_body(raw: bytes, header_length: str | None) -> tuple[dict, bytes]:
+        """(the JSON part, the bytes after it): the whole body is JSON unless the binary extension's header
+        says how long the JSON is."""
+        cut = len(raw)
+        if header_length is not None:
+            try:
+                cut = int(header_length)
+            except ValueError:
+                cut = -1
+            if not 0 <= cut <= len(raw):
+                raise ProtocolError(f"{HEADER_LENGTH} must be a byte count within the body's {len(raw)} bytes, "
+                                    f"not {header_length!r}")
         try:
-            body = await request.json()
-        except ValueError:
-            raise ProtocolError("the body is not JSON") from None
-        feeds = self._feeds(predictor, body)
+            return json.loads(raw[:cut]), raw[cut:]
+        except (ValueError, UnicodeDecodeError):
+            raise ProtocolError("the body is not JSON" if header_length is None else
+                                f"the body's first {cut} bytes ({HEADER_LENGTH}) are not JSON") from None
+
+    @staticmethod
+    def _binary_outputs(body: dict, names: list[str]) -> set[str]:
+        """The outputs to send as bytes: those asked with parameters.binary_data, by default all when the request
+        says parameters.binary_data_output."""
+        parameters = body.get("parameters") if isinstance(body.get("parameters"), dict) else {}
+        default = parameters.get("binary_data_output") is True
+        asked = {o.get("name"): (o.get("parameters") or {}) for o in body.get("outputs") or [] if isinstance(o, dict)}
+        for name, options in asked.items():
+            if not isinstance(options, dict) or any(key.startswith("shared_memory") or key == "classification"
+                                                    for key in options):
+                raise ProtocolError(f"output {name!r}: shared memory and classification are not supported")
+        return {name for name in names if asked.get(name, {}).get("binary_data", default) is True}
+
+    async def infer(self, request: Request) -> Response:
+        predictor = self._model(request)
+        body, binary = self._split_body(await request.body(), request.headers.get(HEADER_LENGTH))
+        feeds = self._feeds(predictor, body, binary)
         names = [v.name for v in predictor.session.get_outputs()]
         asked = [o.get("name") for o in body.get("outputs") or [] if isinstance(o, dict)]
         unknown = [name for name in asked if name not in names]
         if unknown:
             raise ProtocolError(f"{predictor.name} has no outputs {unknown}; outputs: {', '.join(names)}")
+        as_bytes = self._binary_outputs(body, asked or names)
         loop = asyncio.get_running_loop()
         try:
             results = await loop.run_in_executor(self.executor, predictor.session.run, asked or names, feeds)
         except Exception as error:  # onnxruntime's own types: a shape the graph cannot take, an id out of range
             raise ProtocolError(f"the model refused these tensors: {str(error)[:500]}") from None
-        answer = {"model_name": predictor.name, "model_version": predictor.card.version, "outputs": [
-            {"name": name, "datatype": FROM_NUMPY[r.dtype],
-             "shape": list(r.shape), "data": r.reshape(-1).tolist()} for name, r in zip(asked or names, results)]}
+        outputs, chunks = [], []
+        for name, result in zip(asked or names, results):
+            output = {"name": name, "datatype": FROM_NUMPY[result.dtype], "shape": list(result.shape)}
+            if name in as_bytes:
+                chunks.append(np.ascontiguousarray(result, dtype=result.dtype.newbyteorder("<")).tobytes())
+                output["parameters"] = {"binary_data_size": len(chunks[-1])}
+            else:
+                output["data"] = result.reshape(-1).tolist()
+            outputs.append(output)
+        answer = {"model_name": predictor.name, "model_version": predictor.card.version, "outputs": outputs}
         if isinstance(body.get("id"), str):
             answer["id"] = body["id"]
-        return JSONResponse(answer)
+        if not chunks:
+            return JSONResponse(answer)
+        header = json.dumps(answer, separators=(",", ":")).encode()
+        return Response(header + b"".join(chunks), media_type="application/octet-stream",
+                        headers={HEADER_LENGTH: str(len(header))})
 
 
 def protocol_errors(handler):

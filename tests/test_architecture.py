@@ -13,10 +13,12 @@ import pytest
 from tests.helpers import REPO
 from zoo.tasks import TASKS
 
-PACKAGES = ("zoo", "service", "training", "benchmarks")
-# What each layer must not import (training -> zoo <- service; benchmarks may import anything).
-FORBIDDEN = {"zoo": {"service", "training", "benchmarks"}, "service": {"training", "benchmarks"},
-             "training": {"service", "benchmarks"}, "benchmarks": set()}
+PACKAGES = ("zoo", "service", "training", "benchmarks", "rnnzoo")
+# What each layer must not import (training -> zoo <- service; benchmarks may import anything; the rnnzoo
+# command imports zoo and runs the service, training and benchmarks as child processes).
+FORBIDDEN = {"zoo": {"service", "training", "benchmarks", "rnnzoo"}, "service": {"training", "benchmarks", "rnnzoo"},
+             "training": {"service", "benchmarks", "rnnzoo"}, "benchmarks": set(), "rnnzoo": {"service", "training",
+                                                                                                "benchmarks"}}
 # The served bento's dependencies (bentofile.yaml) and what bentoml itself brings; nothing else may be imported.
 SERVED_THIRD_PARTY = {"bentoml", "onnxruntime", "numpy", "pydantic", "tokenizers", "mido", "uvloop", "httptools",
                       "starlette", "prometheus_client"}

@@ -113,6 +113,11 @@ class Pipeline:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model={self.model!r}, providers={self.predictor.providers})"
 
+    def from_command_line(self, inputs: list[str], options: dict[str, Any]) -> dict:
+        """`rnnzoo predict <task> INPUT... -o key=value`: the command line's words as this task's inputs. The
+        default reads each word as one text; tasks whose input is numbers or a file override it."""
+        return self(inputs, **options)
+
 
 @dataclass(frozen=True)
 class Task:

@@ -92,8 +92,9 @@ class MusicStepResult(BaseModel):
     probabilities: list[float] = Field(description=f"P(each of the {KEYS} keys sounds in the next frame | the keys "
                                                    f"below it as in likely_pitches), key 0 = MIDI {LOWEST_PITCH}, "
                                                    "temperature 1; for independent-key models simply P(key sounds)")
-    continuation: list[list[int]] | None = Field(description="sampled frames when steps > 0 (not stored: send them "
-                                                             "back as `frames` to keep them)")
+    # Arrays are never null in answers: BentoML's own client (SyncHTTPClient) fails on a null array.
+    continuation: list[list[int]] = Field(description="sampled frames when steps > 0, else empty (not stored: send "
+                                                      "them back as `frames` to keep them)")
     finish_reason: str | None = Field(description="as /music/generate's, when there is a continuation")
 
 
@@ -159,7 +160,7 @@ class MusicSession(Session):
                 self.logits, self.frames = logits[-1], self.frames + len(roll)
         except Exception:
             raise server.failed_step(self) from None
-        continuation = finish_reason = None
+        continuation, finish_reason = [], None
         if params.max_new_tokens:
             scheduler = server.frame_scheduler(predictor)
             try:

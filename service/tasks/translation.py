@@ -39,10 +39,11 @@ class TranslationResult(BaseModel):
                                      "unless max_length cut it)")
     unknown_characters: list[str] = Field(description="characters of the input the vocabulary has no piece for, "
                                                       "each read as the unknown token")
-    source_pieces: list[str] | None = Field(None, description="with attention: the German subwords read, </s> last")
-    target_pieces: list[str] | None = Field(None, description="with attention: the English subwords written")
-    attention: list[list[float]] | None = Field(
-        None, description="with attention: one row per target piece, one weight per source piece (rows sum to 1)")
+    # Empty, not null, without `attention`: BentoML's own client (SyncHTTPClient) fails on a null array.
+    source_pieces: list[str] = Field(description="with attention: the German subwords read, </s> last; else empty")
+    target_pieces: list[str] = Field(description="with attention: the English subwords written; else empty")
+    attention: list[list[float]] = Field(
+        description="with attention: one row per target piece, one weight per source piece (rows sum to 1); else empty")
 
 
 class TranslateResponse(BaseModel):

@@ -92,6 +92,7 @@ def test_quickstart_notebook_runs_on_tiny_settings(tmp_path, data_dir, monkeypat
     generated = re.search(r"POST /generate: test-shakespeare-gru wrote (\d+) characters \(finish reason: length\)", text)
     assert generated and int(generated.group(1)) == 300
     assert "the same text as the card's sample: True" in text  # same weights, seed and sampler as the export
+    assert "the same answer as the pipeline in process: True" in text  # zoo.pipeline == bentoml.SyncHTTPClient
     assert sum("image/png" in output.get("data", {}) for output in outputs) == 2  # the loss curve, the frequencies
 
     # The server stopped in the notebook's last cell, the work folder is gone, the repository gained no files.

@@ -99,3 +99,52 @@ def test_a_translator_serves_its_encoder_beside_its_decoder_step(client, server)
     logits, _, _ = predictor.decoder_step(np.array([[2]], dtype=np.int64), local_memory, local_keys, lengths,
                                           np.array([0], dtype=np.int64), local_state)
     np.testing.assert_allclose(step.as_numpy("logits"), logits, atol=1e-4)  # BOS in: the first subword's scores
+
+
+def served_graphs() -> list[tuple[str, str, str | None]]:
+    """(name the protocol serves, model folder, graph role or None) of every shipped model and second graph."""
+    from zoo import list_models
+    from zoo.artifacts import ARTIFACTS_DIR
+    from zoo.cards import ModelCard
+
+    found = []
+    for name in list_models():
+        found.append((name, name, None))
+        found += [(f"{name}.{graph.role}", name, graph.role) for graph in ModelCard.load(ARTIFACTS_DIR / name).graphs]
+    return found
+
+
+@pytest.mark.parametrize("served, folder, role", served_graphs())
+def test_tritonclient_with_its_defaults_gets_every_models_outputs(client, served, folder, role):
+    """The binary tensor extension: tritonclient's defaults send every input as bytes and, asking for no output
+    in particular, get every output as bytes; the numbers are onnxruntime's for the same feeds."""
+    from zoo.artifacts import ARTIFACTS_DIR, create_session
+    from zoo.cards import ModelCard
+    from zoo.checks import example_inputs
+
+    card = ModelCard.load(ARTIFACTS_DIR / folder)
+    card = card.graph(role) if role else card
+    feeds = example_inputs(card, batch=2, steps=5, rng=np.random.default_rng(0))
+    inputs = []
+    for name, values in feeds.items():
+        inputs.append(httpclient.InferInput(name, list(values.shape), {np.int64: "INT64", np.float32: "FP32"}[values.dtype.type]))
+        inputs[-1].set_data_from_numpy(values)  # binary_data=True: the default
+    result = client.infer(served, inputs)
+    session = create_session((ARTIFACTS_DIR / folder / card.export.onnx_file).read_bytes(), ["CPUExecutionProvider"])
+    expected = session.run(None, feeds)
+    for output, values in zip(session.get_outputs(), expected):
+        assert result.get_output(output.name)["parameters"]["binary_data_size"] == values.nbytes
+        np.testing.assert_allclose(result.as_numpy(output.name), values, rtol=1e-5, atol=1e-5)
+
+
+def test_binary_and_json_tensors_mix_in_one_request(client):
+    tokens = np.array([[18, 27, 25]], dtype=np.int64)
+    binary = httpclient.InferInput("tokens", [1, 3], "INT64")
+    binary.set_data_from_numpy(tokens)
+    json_state = tensor("h0", np.zeros((2, 1, 512), dtype=np.float32))
+    outputs = [httpclient.InferRequestedOutput("logits", binary_data=False), httpclient.InferRequestedOutput("hN")]
+    mixed = client.infer("shakespeare-gru", [binary, json_state], outputs=outputs)
+    plain = client.infer("shakespeare-gru", [tensor("tokens", tokens), json_state])
+    assert "data" in mixed.get_output("logits") and "binary_data_size" in mixed.get_output("hN")["parameters"]
+    np.testing.assert_allclose(mixed.as_numpy("logits"), plain.as_numpy("logits"), atol=1e-6)
+    np.testing.assert_allclose(mixed.as_numpy("hN"), plain.as_numpy("hN"), atol=1e-6)

@@ -203,3 +203,30 @@ def test_the_openapi_page_documents_each_tasks_session_fields(api):
     assert list(answer) == ["session_id", "model", "vitals", "generation", "music", "speech"]
     assert "a gorgeous, witty, seductive movie." in json.dumps(schema["paths"]["/sentiment"]) + json.dumps(
         schema.get("components", {}))
+
+
+def binary_request(header: dict, tensors: bytes, length: int | None = None) -> tuple[bytes, dict]:
+    data = json.dumps(header).encode()
+    return data + tensors, {"Inference-Header-Content-Length": str(len(data) if length is None else length)}
+
+
+@pytest.mark.parametrize("header, tensors, length, message", [
+    ({"inputs": [{"name": "features", "shape": [1, 60, 3], "datatype": "FP32", "parameters": {"binary_data_size": 8}}]},
+     b"\0" * 8, None, "binary_data_size 8 is not 180 FP32 values (720 bytes)"),
+    ({"inputs": [{"name": "features", "shape": [1, 60, 3], "datatype": "FP32", "parameters": {"binary_data_size": 720}}]},
+     b"\0" * 100, None, "runs past the end of the body"),
+    ({"inputs": [{"name": "features", "shape": [1, 60, 3], "datatype": "FP32", "parameters": {"binary_data_size": 720}}]},
+     b"\0" * 726, None, "6 bytes after the JSON"),
+    ({"inputs": [{"name": "features", "shape": [1, 60, 3], "datatype": "FP32", "data": [0.0] * 180,
+                  "parameters": {"binary_data_size": 720}}]}, b"\0" * 720, None, "both data and binary_data_size"),
+    ({"inputs": [{"name": "features", "shape": [1, 60, 3], "datatype": "FP32"}]}, b"", None,
+     "neither data nor parameters.binary_data_size"),
+    ({"inputs": []}, b"", 10_000, "Inference-Header-Content-Length must be a byte count within the body"),
+    ({"inputs": []}, b"", 3, "first 3 bytes (Inference-Header-Content-Length) are not JSON"),
+    ({"inputs": [{"name": "features", "shape": [1, 60, 3], "datatype": "FP32",
+                  "parameters": {"shared_memory_region": "x"}}]}, b"", None, "shared memory is not supported"),
+])
+def test_bad_binary_tensor_requests_get_400_saying_what_is_wrong(api, header, tensors, length, message):
+    body, headers = binary_request(header, tensors, length)
+    status, answer = api.post("/v2/models/stock-gru/infer", body, headers)
+    assert status == 400 and message in answer["error"], answer

@@ -28,3 +28,6 @@ class GenerationPipeline(Pipeline):
         text = self.predictor.vocabulary.decode(
             self.predictor.continuation(ids, max_new_tokens, rng, temperature, top_k, top_p))
         return {"model": self.model, "text": text, "tokens_generated": len(text), "finish_reason": "length"}
+
+    def from_command_line(self, inputs: list[str], options: dict) -> dict:
+        return self(" ".join(inputs), **options)  # the words as one prompt

@@ -1,7 +1,9 @@
 """`zoo.pipeline("music")`: a primer in, /music/generate's answer out; `.score(pieces)` as /music/score."""
 from __future__ import annotations
 
+import json
 import secrets
+from pathlib import Path
 
 import numpy as np
 
@@ -30,3 +32,16 @@ class MusicPipeline(Pipeline):
         if empty := [i for i, roll in enumerate(rolls) if not len(roll)]:
             raise InputError(f"piece {empty[0]} has no frames; each piece needs at least one")
         return self.predictor.scores(rolls, self.predictor.run(rolls))
+
+    def from_command_line(self, inputs: list[str], options: dict) -> dict:
+        """Nothing (start from silence), or the primer as JSON frames (`[[60, 64, 67], [62]]`) or a file of them."""
+        if len(inputs) > 1:
+            raise InputError("send at most one primer: JSON frames such as [[60,64,67],[62]], or a file of them")
+        if not inputs:
+            return self(**options)
+        text = Path(inputs[0]).read_text() if Path(inputs[0]).is_file() else inputs[0]
+        try:
+            primer = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise InputError(f"the primer is not JSON frames such as [[60,64,67],[62]]: {error}") from None
+        return self(primer, **options)

@@ -34,3 +34,8 @@ class SpeechPipeline(Pipeline):
         "start_s", "end_s", "confidence"}, ...], "duration_s"}."""
         samples, seconds = recording(audio, sample_rate)
         return self.predictor.answer(self.predictor.transcribe(samples), seconds)
+
+    def from_command_line(self, inputs: list[str], options: dict) -> dict:
+        if len(inputs) != 1:
+            raise InputError(f"send one WAV file, got {len(inputs)} inputs")
+        return self(Path(inputs[0]), **options)

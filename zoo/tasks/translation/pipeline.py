@@ -9,7 +9,8 @@ class TranslationPipeline(Pipeline):
     def __call__(self, texts: str | list[str], beam_size: int = 4, max_length: int | None = None,
                  attention: bool = False) -> dict:
         """English translations of German sentences -> {"model", "translations": [{"text", "score",
-        "unknown_characters"} (+ "source_pieces", "target_pieces", "attention" with `attention`), ...]}."""
+        "unknown_characters", "source_pieces", "target_pieces", "attention"}, ...]}; the last three are
+        empty unless `attention`."""
         check_option("beam_size", beam_size, 1, MAX_BEAM, integer=True)
         check_option("max_length", max_length, 1, MAX_TARGET_SUBWORDS, optional=True, integer=True)
         translations = self.predictor.translate(text_list(texts), beam_size, max_length)

@@ -40,10 +40,11 @@ class Translation:
 
     def answer(self, attention: bool = False) -> dict:
         """One item of /translate's answer (and the pipeline's): text, score, unknown characters, and with
-        `attention` the pieces and where each written piece looked."""
-        extra = dict(source_pieces=self.source_pieces, target_pieces=self.target_pieces,
-                     attention=self.attention.round(4).tolist()) if attention else {}
-        return {"text": self.text, "score": self.score, "unknown_characters": self.unknown, **extra}
+        `attention` the pieces and where each written piece looked (empty lists without)."""
+        return {"text": self.text, "score": self.score, "unknown_characters": self.unknown,
+                "source_pieces": self.source_pieces if attention else [],
+                "target_pieces": self.target_pieces if attention else [],
+                "attention": self.attention.round(4).tolist() if attention else []}
 
 
 class TranslationPredictor(OnnxPredictor):

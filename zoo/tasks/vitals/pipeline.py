@@ -1,6 +1,8 @@
 """`zoo.pipeline("vitals")`: a stay's observations (or its record file's text) in, /vitals' answer out."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from zoo.task import Pipeline
 from zoo.tasks.vitals.records import VitalsInputError, features
 
@@ -28,3 +30,9 @@ class VitalsPipeline(Pipeline):
         hours = stay.hours_observed
         ((risk_by_hour, change),) = self.predictor.run([features(stay, self.predictor.statistics, hours)])
         return self.predictor.answer(hours, risk_by_hour, self.predictor.next_hour(stay, change), stay.clipped)
+
+    def from_command_line(self, inputs: list[str], options: dict) -> dict:
+        """One record file (PhysioNet 2012's Time,Parameter,Value text)."""
+        if len(inputs) != 1:
+            raise VitalsInputError(f"send one record file (Time,Parameter,Value text), got {len(inputs)} inputs")
+        return self(record=Path(inputs[0]).read_text(), **options)
