@@ -91,7 +91,7 @@ def info(name: str, as_json: bool) -> None:
         fail(str(error))
     if card is None:
         fail(f"{name} is registered but does not ship; train it with `rnnzoo train {get_spec(name).task}`")
-    click.echo(json.dumps(card.to_dict(), indent=2) if as_json else markdown(card))
+    click.echo(json.dumps(card.to_dict(), indent=2) if as_json else markdown(card, with_front_matter=False))
 
 
 def option_value(text: str):

@@ -3,7 +3,7 @@ onnx.helper...) -> a zoo artifact folder with a card, served like the zoo's own.
 
     python -m training.bring_your_own --onnx my_lstm.onnx --task generation --name keras-shakespeare-lstm \\
         --tokenizer vocab.json --parity parity.npz --parity-source "keras 3.6 model.predict" \\
-        --exporter "tf2onnx 1.16, opset 17" --trained-on "Tiny Shakespeare first 90%" --license "MIT"
+        --exporter "tf2onnx 1.16, opset 17" --trained-on "Tiny Shakespeare first 90%" --license mit
 
 What it checks and measures (zoo/docs/bring-your-own-model.md explains each step):
 - the graph has a recurrent op (LSTM, GRU or RNN) and the inputs and outputs the task's endpoint feeds and
@@ -171,6 +171,7 @@ def bring(args: argparse.Namespace) -> ModelCard:
             inputs=inputs, outputs=outputs, preprocessing=preprocessing,
             training_data=dataclasses.replace(template.training_data, train_split=args.trained_on, license=args.license,
                                               source=f"brought model: {args.trained_on}"),
+            weights_license=args.license, weights_license_terms=args.license_terms,
             metrics=[dataclasses.replace(metric, value=math.nan) for metric in template.metrics],
             training=TrainingRun(seconds=0.0, hardware="not reported (brought model)", epochs=0, seed=0,
                                  command="python -m training.bring_your_own " + shlex.join(args.argv),
@@ -209,7 +210,9 @@ def main(argv: list[str] | None = None) -> ModelCard:
     parser.add_argument("--parity-tolerance", type=float, default=1e-4)
     parser.add_argument("--exporter", required=True, help='how the ONNX file was made, e.g. "tf2onnx 1.16, opset 17"')
     parser.add_argument("--trained-on", required=True, help="what the model was trained on, in words")
-    parser.add_argument("--license", required=True, help="the weights' license")
+    parser.add_argument("--license", required=True,
+                        help="the weights' license, a Hugging Face license id (apache-2.0, mit, cc-by-4.0, ...) or 'other'")
+    parser.add_argument("--license-terms", default="", help="with --license other: what the terms are")
     parser.add_argument("--batch-major-state", default="",
                         help='comma-separated state inputs and outputs exported as (batch, hidden), e.g. "h0,c0,hN,cN" '
                              "from Keras: they get the contract's leading layer axis (one-layer models)")

@@ -1,9 +1,16 @@
-"""A model card for people: the facts of a card.json as Markdown (what `rnnzoo info` prints). Names no task:
-everything comes from the card and from its task's Task object."""
+"""A model card for people: the facts of a card.json as Markdown, with the Hugging Face model-card front matter
+(license, datasets, metrics as model-index, `library_name: onnx`). `python -m zoo.leaderboard --write` writes it
+as README.md beside every shipped card.json (a test fails when one is stale); `rnnzoo info` prints it. Names no
+task: everything comes from the card and from its task's Task object."""
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 from zoo.cards import ModelCard
 from zoo.tasks import TASKS
+
+README_FILE = "README.md"
 
 
 def _megabytes(size_bytes: int) -> str:
@@ -40,11 +47,35 @@ def metrics_table(card: ModelCard) -> list[str]:
     return rows
 
 
-def markdown(card: ModelCard) -> str:
+def front_matter(card: ModelCard) -> list[str]:
+    """The Hugging Face card metadata. Values are written as JSON, which is YAML too: no YAML library is needed."""
+    fields = {"license": card.weights_license or "other"}
+    if fields["license"] == "other":  # the terms are the data's: the License section below says them
+        fields["license_name"] = f"{card.name}-data-terms"
+    fields |= {"library_name": "onnx", "tags": ["rnn-zoo", card.task, card.architecture.cell, "onnx"],
+               "datasets": [card.training_data.dataset],
+               "metrics": sorted({metric.name for metric in card.metrics}),
+               "model-index": [{"name": card.name, "results": [
+                   {"task": {"type": card.task, "name": TASKS[card.task].title if card.task in TASKS else card.task},
+                    "dataset": {"name": card.training_data.dataset, "type": card.training_data.dataset, "split": split},
+                    "metrics": [{"type": m.name, "name": f"{m.name} (baseline, {m.baseline}: {_number(m.baseline_value)})",
+                                 "value": m.value} for m in card.metrics if m.split == split]}
+                   for split in dict.fromkeys(metric.split for metric in card.metrics)]}]}
+    return ["---", *(f"{key}: {json.dumps(value, ensure_ascii=False)}" for key, value in fields.items()), "---", ""]
+
+
+def license_lines(card: ModelCard) -> list[str]:
+    terms = f": {card.weights_license_terms}" if card.weights_license_terms else ""
+    return ["## License", "",
+            f"Weights: `{card.weights_license or 'other'}`{terms}. Training data: {card.training_data.license}. "
+            "The zoo's code: Apache-2.0.", ""]
+
+
+def markdown(card: ModelCard, with_front_matter: bool = True) -> str:
     """The card as a readable page: summary, facts, intended use, limitations, data, training, evaluation beside
-    the baselines, export and parity, figures and samples, and how to call it."""
+    the baselines, export and parity, figures and samples, license, and how to call it."""
     task = TASKS.get(card.task)
-    lines = [f"# {card.name}", "", card.summary, "",
+    lines = [*(front_matter(card) if with_front_matter else []), f"# {card.name}", "", card.summary, "",
              "| | |", "|---|---|",
              f"| task | `{card.task}`{f': {task.title}' if task else ''} |",
              f"| version | {card.version} |",
@@ -79,8 +110,19 @@ def markdown(card: ModelCard) -> str:
         lines += ["## Figures", "", *[f"![{figure}]({figure})" for figure in card.figures], ""]
     if card.samples:
         lines += ["## Samples", "", *[block for sample in card.samples for block in ("```text", sample, "```")], ""]
-    lines += ["## Use", "", "```python", "import zoo", "",
+    lines += [*license_lines(card), "## Use", "", "```python", "import zoo", "",
               f'model = zoo.pipeline("{card.task}", model="{card.name}")  # onnxruntime only, no torch',
               "```", "",
               f"or `rnnzoo predict {card.task} ... --model {card.name}`, or over HTTP with `rnnzoo serve` (README).", ""]
     return "\n".join(lines)
+
+
+def write_readmes(directory: Path) -> list[Path]:
+    """README.md beside every card.json under `directory`; the paths whose text changed."""
+    changed = []
+    for card_path in sorted(Path(directory).glob("*/card.json")):
+        readme, text = card_path.parent / README_FILE, markdown(ModelCard.load(card_path.parent))
+        if not readme.exists() or readme.read_text() != text:
+            readme.write_text(text)
+            changed.append(readme)
+    return changed

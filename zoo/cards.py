@@ -143,6 +143,10 @@ class ModelCard:
     figures: list[str] = field(default_factory=list)  # PNG files beside the card, e.g. a forecast plot
     quantization: Quantization | None = None  # int8 variants only
     graphs: list[Graph] = field(default_factory=list)  # graphs besides the main one (translation's encoder)
+    # The license of the weights (a Hugging Face license id: apache-2.0, cc-by-sa-4.0, or "other" with the terms
+    # in weights_license_terms); the training data's own license is training_data.license.
+    weights_license: str = "other"
+    weights_license_terms: str = ""
 
     def metric(self, name: str) -> Metric:
         for metric in self.metrics:

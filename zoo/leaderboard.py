@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from zoo.artifacts import ARTIFACTS_DIR, cpu_name, create_session, verified_bytes
+from zoo.card_markdown import write_readmes
 from zoo.cards import MODEL_FILE, ModelCard
 from zoo.checks import example_inputs
 from zoo.registry import list_models
@@ -208,7 +209,8 @@ def docs_page(cards: list[ModelCard], measured: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--write", action="store_true", help="rewrite README.md's tables and zoo/docs/leaderboard.md")
+    parser.add_argument("--write", action="store_true", help="rewrite README.md's tables, zoo/docs/leaderboard.md and "
+                                                              "each model's README.md (zoo.card_markdown)")
     parser.add_argument("--measure", action="store_true", help="re-measure latency into zoo/docs/latency.json first")
     args = parser.parse_args()
     cards = load_cards()
@@ -220,6 +222,7 @@ def main() -> None:
         readme = replace_table(README.read_text(), new_table)
         README.write_text(replace_table(readme, board, BOARD_BEGIN, BOARD_END))
         DOCS_PAGE.write_text(docs_page(cards, measured))
+        write_readmes(ARTIFACTS_DIR)  # each model's card as README.md beside its card.json
     else:
         print(f"{new_table}\n\n{board}")
 

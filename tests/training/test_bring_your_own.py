@@ -89,7 +89,7 @@ def arguments(tmp_path, model: onnx.ModelProto, weights, name="onnx-helper-lstm"
     return ["--onnx", str(tmp_path / "model.onnx"), "--task", "generation", "--name", name,
             "--tokenizer", str(VOCABULARY), "--parity", str(tmp_path / "parity.npz"),
             "--parity-source", "zoo.cells numpy reference", "--exporter", "onnx.helper, opset 17",
-            "--trained-on", "nothing: random weights (a test of the route, not a model)", "--license", "CC0-1.0",
+            "--trained-on", "nothing: random weights (a test of the route, not a model)", "--license", "cc0-1.0",
             "--artifacts-dir", str(tmp_path / "zoo")]
 
 

@@ -16,6 +16,8 @@ STOCKS_PACKAGE_FILE = "_data/stocks.csv.gz"  # inside the bokeh_sampledata packa
 STOCKS_SHA256 = "5abadf99b2d394f920120a27de6f0df129859d71d4cfb0bf661bcc99446ab1fd"  # bokeh-sampledata 2026.1
 STOCKS_SOURCE = "PyPI package bokeh-sampledata (Quandl WIKI daily prices, adjusted close)"
 STOCKS_LICENSE = "public domain (Quandl WIKI prices, as redistributed by bokeh-sampledata)"
+# The weights' license follows the data's terms (a Hugging Face license id, and what it asks of users).
+WEIGHTS_LICENSE, WEIGHTS_TERMS = "apache-2.0", "trained on public domain prices"
 STOCK_TICKERS = ("AAPL", "GOOG", "IBM", "MSFT")  # FB has only 196 days, all inside the test period
 # Walk-forward splits shared by every ticker, by the date of the forecast's last target day.
 STOCK_SPLITS = {"train": ("2000-01-01", "2009-12-31"), "validation": ("2010-01-01", "2010-12-31"),

@@ -12,8 +12,8 @@ import torch
 
 from training.checkpoints import build_model, load_checkpoint
 from training.cli import run_export
-from training.forecasting.data import (STOCK_SPLITS, STOCK_TICKERS, STOCKS_LICENSE, STOCKS_SOURCE, PriceSeries,
-                                       load_stocks)
+from training.forecasting.data import (STOCK_SPLITS, STOCK_TICKERS, STOCKS_LICENSE, STOCKS_SOURCE, WEIGHTS_LICENSE,
+                                       WEIGHTS_TERMS, PriceSeries, load_stocks)
 from training.forecasting.evaluation import evaluate
 from training.forecasting.windows import Windows, make_windows
 from training.onnx_export import export_graph, export_record, training_record
@@ -100,6 +100,7 @@ def export_forecasting(checkpoint_path: Path, artifacts_dir: Path, data_dir: str
 
     levels, horizons = list(arguments["quantiles"]), arguments["horizons"]
     card = ModelCard(
+        weights_license=WEIGHTS_LICENSE, weights_license_terms=WEIGHTS_TERMS,
         name=name, version="1.0.0", task="forecasting", summary=get_spec(name).description,
         architecture=Architecture(cell=arguments["cell"], num_layers=arguments["num_layers"],
                                   hidden_size=arguments["hidden_size"], bidirectional=False, embedding_dim=0,

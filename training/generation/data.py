@@ -10,6 +10,8 @@ TINY_SHAKESPEARE = RemoteFile(
     "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt",
     "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed")
 TINY_SHAKESPEARE_LICENSE = "public domain text (Shakespeare), compiled by Andrej Karpathy for char-rnn"
+# The weights' license follows the data's terms (a Hugging Face license id, and what it asks of users).
+WEIGHTS_LICENSE, WEIGHTS_TERMS = "apache-2.0", "trained on public domain text"
 TRAIN_FRACTION = 0.9  # first 90% of characters train, last 10% validate, as nanoGPT's shakespeare_char
 
 

@@ -13,7 +13,8 @@ import torch
 
 from training.checkpoints import load_checkpoint
 from training.cli import run_export
-from training.generation.data import TINY_SHAKESPEARE, TINY_SHAKESPEARE_LICENSE, load_tinyshakespeare
+from training.generation.data import (TINY_SHAKESPEARE, TINY_SHAKESPEARE_LICENSE, WEIGHTS_LICENSE, WEIGHTS_TERMS,
+                                      load_tinyshakespeare)
 from training.generation.ngram import KneserNey
 from training.onnx_export import export_graph, export_record, rebuild_step_graph, state_names, training_record
 from training.parity_vectors import from_torch
@@ -104,6 +105,7 @@ def export_generation(checkpoint_path: Path, artifacts_dir: Path, data_dir: str 
     inputs, outputs = state_names(arguments["cell"])
     layers, hidden = arguments["num_layers"], arguments["hidden_size"]
     card = ModelCard(
+        weights_license=WEIGHTS_LICENSE, weights_license_terms=WEIGHTS_TERMS,
         name=name, version="1.0.0", task="generation", summary=get_spec(name).description,
         architecture=Architecture(cell=arguments["cell"], num_layers=layers, hidden_size=hidden, bidirectional=False,
                                   embedding_dim=arguments["embedding_dim"], vocab_size=len(vocabulary),

@@ -15,7 +15,7 @@ import torch
 from training.checkpoints import load_checkpoint
 from training.cli import run_export
 from training.music.baselines import Baselines
-from training.music.data import DATASETS, LICENSE, load_pieces
+from training.music.data import DATASETS, LICENSE, WEIGHTS_LICENSE, WEIGHTS_TERMS, load_pieces
 from training.onnx_export import export_graph, export_record, rebuild_step_graph, state_names, training_record
 from training.parity_vectors import from_torch
 from training.task import TrainingTask
@@ -161,6 +161,7 @@ def export_music(checkpoint_path: Path, artifacts_dir: Path, data_dir: str | Non
     inputs, outputs = state_names(arguments["cell"])
     layers, hidden = arguments["num_layers"], arguments["hidden_size"]
     card = ModelCard(
+        weights_license=WEIGHTS_LICENSE, weights_license_terms=WEIGHTS_TERMS,
         name=name, version="1.0.0", task="music", summary=get_spec(name).description,
         architecture=Architecture(cell=arguments["cell"], num_layers=layers, hidden_size=hidden, bidirectional=False,
                                   embedding_dim=0, vocab_size=0, parameter_count=parameter_count(graph)),

@@ -15,6 +15,9 @@ SST2_FILES = {
                       "54a9c12c77e402fc14d6a66a506f24d999f596b0176eb777c972cccc2f9cc4b0", "SST-2/dev.tsv"),
 }
 SST2_LICENSE = "GLUE SST-2, research use; cite Socher et al. 2013 and Wang et al. 2018"
+# The weights' license follows the data's terms (a Hugging Face license id, and what it asks of users).
+WEIGHTS_LICENSE, WEIGHTS_TERMS = "other", ("research use, as SST-2 (GLUE), which they were trained on; "
+                                           "cite Socher et al. 2013 and Wang et al. 2018")
 
 
 

@@ -15,7 +15,7 @@ from training.checkpoints import build_model, load_checkpoint
 from training.cli import run_export
 from training.onnx_export import export_graph, export_record, round_weights_fp16, training_record
 from training.parity_vectors import from_torch
-from training.sentiment.data import SST2_FILES, SST2_LICENSE, load_sst2
+from training.sentiment.data import SST2_FILES, SST2_LICENSE, WEIGHTS_LICENSE, WEIGHTS_TERMS, load_sst2
 from training.task import TrainingTask
 from zoo import get_spec
 from zoo.artifacts import create_session
@@ -81,6 +81,7 @@ def export_sentiment(checkpoint_path: Path, artifacts_dir: Path, data_dir: str |
 
     arguments = checkpoint["model_arguments"]
     card = ModelCard(
+        weights_license=WEIGHTS_LICENSE, weights_license_terms=WEIGHTS_TERMS,
         name=name, version="1.0.0", task="sentiment", summary=spec.description,
         architecture=Architecture(
             cell=arguments["cell"], num_layers=arguments["num_layers"], hidden_size=arguments["hidden_size"],

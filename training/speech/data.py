@@ -25,6 +25,9 @@ from zoo.tasks.speech.audio import SAMPLE_RATE, read_wav
 
 SOURCE = "https://github.com/Jakobovski/free-spoken-digit-dataset/archive/refs/tags/v1.0.10.tar.gz"
 LICENSE = "CC BY-SA 4.0 (Free Spoken Digit Dataset, Jakobovski et al.)"
+# The weights' license follows the data's terms (a Hugging Face license id, and what it asks of users).
+WEIGHTS_LICENSE, WEIGHTS_TERMS = "cc-by-sa-4.0", ("share-alike, as the Free Spoken Digit Dataset they "
+                                                  "were trained on (CC BY-SA 4.0, Jakobovski et al.)")
 CHECKSUMS = "fsdd/SHA256SUMS"
 CHECKSUMS_SHA256 = "7ba4deefab61dff3c84d150938fd6fbfdde820d54cf5f15cc96bbc3018c4f679"
 SPEAKERS = ("george", "jackson", "lucas", "nicolas", "yweweler")  # theo is withheld

@@ -17,7 +17,7 @@ from training.cli import run_export
 from training.onnx_export import export_graph, export_record, rebuild_step_graph, state_names, training_record
 from training.parity_vectors import from_torch
 from training.speech.baselines import classical_baselines
-from training.speech.data import LICENSE, SOURCE, load_recordings, split
+from training.speech.data import LICENSE, SOURCE, WEIGHTS_LICENSE, WEIGHTS_TERMS, load_recordings, split
 from training.speech.strings import Augmentation, draw_utterances
 from training.speech.evaluation import edit_distance
 from training.task import TrainingTask
@@ -151,6 +151,7 @@ def export_speech(checkpoint_path: Path, artifacts_dir: Path, data_dir: str | No
     inputs, outputs = state_names(arguments["cell"])
     layers, hidden, config = arguments["num_layers"], arguments["hidden_size"], checkpoint["config"]
     card = ModelCard(
+        weights_license=WEIGHTS_LICENSE, weights_license_terms=WEIGHTS_TERMS,
         name=name, version="1.0.0", task="speech", summary=get_spec(name).description,
         architecture=Architecture(cell=arguments["cell"], num_layers=layers, hidden_size=hidden, bidirectional=False,
                                   embedding_dim=0, vocab_size=CLASSES, parameter_count=parameter_count(graph)),

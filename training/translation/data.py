@@ -14,6 +14,9 @@ from training.data import DataError, RemoteFile, data_dir, fetch
 
 LICENSE = "research use; cite Elliott, Frank, Sima'an and Specia, 'Multi30K: Multilingual English-German Image " \
           "Descriptions', 2016"
+# The weights' license follows the data's terms (a Hugging Face license id, and what it asks of users).
+WEIGHTS_LICENSE, WEIGHTS_TERMS = "other", ("research use, as Multi30k, which they were trained on; "
+                                           "cite Elliott, Frank, Sima'an and Specia 2016")
 SOURCE = "https://github.com/multi30k/dataset (data/task1/raw)"
 _RAW = "https://raw.githubusercontent.com/multi30k/dataset/master/data/task1/raw"
 SIZES = {"train": 29_000, "val": 1_014}

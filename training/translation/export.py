@@ -21,7 +21,7 @@ from training.onnx_export import (export_graph, export_record, round_weights_fp1
 from training.parity_vectors import torch_parity_bytes
 from training.task import TrainingTask
 from training.translation.baselines import copy_source, lexical_baseline
-from training.translation.data import LICENSE, SOURCE, load_pairs
+from training.translation.data import LICENSE, SOURCE, WEIGHTS_LICENSE, WEIGHTS_TERMS, load_pairs
 from zoo import get_spec
 from zoo.artifacts import create_session
 from zoo.cards import (MODEL_FILE, Architecture, Graph, Metric, ModelCard, ParityVectors, Preprocessing, TensorSpec,
@@ -195,6 +195,7 @@ def export_translation(checkpoint_path: Path, artifacts_dir: Path, data_dir: str
     encoder_inputs, encoder_outputs = encoder_tensors(cell, width, hidden)
     inputs, outputs = decoder_tensors(cell, width, hidden, vocab)
     card = ModelCard(
+        weights_license=WEIGHTS_LICENSE, weights_license_terms=WEIGHTS_TERMS,
         name=name, version="1.0.0", task="translation", summary=get_spec(name).description,
         architecture=Architecture(cell=cell, num_layers=1, hidden_size=hidden, bidirectional=True,
                                   embedding_dim=arguments["embedding_dim"], vocab_size=vocab,

@@ -24,6 +24,9 @@ PHYSIONET_OUTCOMES = {
                         "1305f29734da374a809483229a99f33a9230aa8d4fa74b1a2d6ad788136423d5"),
 }
 PHYSIONET_LICENSE = "ODC-BY 1.0; cite Silva et al., Computing in Cardiology 2012"
+# The weights' license follows the data's terms (a Hugging Face license id, and what it asks of users).
+WEIGHTS_LICENSE, WEIGHTS_TERMS = "apache-2.0", ("trained on PhysioNet 2012 (ODC-BY 1.0): attribute "
+                                                "the data, cite Silva et al., Computing in Cardiology 2012")
 
 
 @dataclass

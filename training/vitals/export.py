@@ -15,7 +15,7 @@ from training.cli import run_export
 from training.onnx_export import export_graph, export_record, training_record
 from training.parity_vectors import from_torch
 from training.task import TrainingTask
-from training.vitals.data import PHYSIONET_FILES, PHYSIONET_LICENSE, load_physionet
+from training.vitals.data import PHYSIONET_FILES, PHYSIONET_LICENSE, WEIGHTS_LICENSE, WEIGHTS_TERMS, load_physionet
 from training.vitals.evaluation import Evaluation, evaluate
 from zoo import get_spec
 from zoo.artifacts import create_session
@@ -119,6 +119,8 @@ def export_vitals(checkpoint_path: Path, artifacts_dir: Path, data_dir: str | No
         raise RuntimeError(f"{name}: parity torch vs onnxruntime {difference:.1e} (max {PARITY_TOLERANCE})")
 
     card = ModelCard(
+
+        weights_license=WEIGHTS_LICENSE, weights_license_terms=WEIGHTS_TERMS,
         name=name, version="1.0.0", task="vitals", summary=get_spec(name).description,
         architecture=Architecture(cell=arguments["cell"], num_layers=arguments["num_layers"],
                                   hidden_size=arguments["hidden_size"], bidirectional=False, embedding_dim=0,
