@@ -23,3 +23,9 @@ def http_root(tmp_path):
     thread.start()
     yield root, f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def no_download_retries(monkeypatch):
+    """A failing download fails at once in tests (pooch would wait 1 s, then 2 s, between retries)."""
+    monkeypatch.setattr("training.data.RETRIES", 0)

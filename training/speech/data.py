@@ -14,13 +14,12 @@ import re
 import shutil
 import tarfile
 import tempfile
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from training.data import DataError, data_dir
+from training.data import DataError, data_dir, fetch_source
 from zoo.tasks.speech.audio import SAMPLE_RATE, read_wav
 
 SOURCE = "https://github.com/Jakobovski/free-spoken-digit-dataset/archive/refs/tags/v1.0.10.tar.gz"
@@ -57,12 +56,11 @@ def checksum_list(recordings: dict[str, bytes]) -> bytes:
 def download(directory: Path, url: str = SOURCE, timeout_s: float = 120.0) -> None:
     """Fetch the release tarball, keep the five speakers' recordings, and write them with their SHA256SUMS, only
     if that list's sha256 is the pinned one."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as response:
-            payload = response.read()
-    except OSError as error:
-        raise DataError(f"{directory / 'fsdd'} is absent and downloading {url} failed: {error}. Point RNNZOO_DATA "
-                        "or --data-dir at a folder that has fsdd/recordings and fsdd/SHA256SUMS") from None
+    # The release tarball's own sha256 is not pinned (GitHub builds it on request): its recordings are checked.
+    tarball = fetch_source(url, directory, timeout_s=timeout_s,
+                           hint=f"{directory / 'fsdd'} is absent: point RNNZOO_DATA or --data-dir at a folder that has "
+                                "fsdd/recordings and fsdd/SHA256SUMS")
+    payload = tarball.read_bytes()
     recordings = {}
     try:
         with tarfile.open(fileobj=io.BytesIO(payload), mode="r:gz") as archive:
@@ -72,10 +70,12 @@ def download(directory: Path, url: str = SOURCE, timeout_s: float = 120.0) -> No
                 if member.isfile() and "/recordings/" in member.name and match and match[2] in SPEAKERS:
                     recordings[name] = archive.extractfile(member).read()  # read, never extracted to disk as is
     except (tarfile.TarError, OSError) as error:
+        tarball.unlink()
         raise DataError(f"{url} is not the FSDD release tarball: {error}") from None
     listing = checksum_list(recordings)
     actual = hashlib.sha256(listing).hexdigest()
     if actual != CHECKSUMS_SHA256:
+        tarball.unlink()  # not kept: a later call downloads afresh
         raise DataError(f"the {len(recordings)} recordings of {url} list to sha256 {actual}, expected "
                         f"{CHECKSUMS_SHA256}; not using them")
     target = Path(directory) / "fsdd"
@@ -86,6 +86,7 @@ def download(directory: Path, url: str = SOURCE, timeout_s: float = 120.0) -> No
             (staged / "recordings" / name).write_bytes(data)
         (staged / "SHA256SUMS").write_bytes(listing)
         shutil.move(str(staged), target)
+    tarball.unlink()  # its five speakers are in place; the rest of it (the withheld speaker) is not kept
 
 
 def load_recordings(directory: Path | str | None = None, speakers: tuple[str, ...] = SPEAKERS) -> list[Recording]:
