@@ -37,6 +37,15 @@ def test_splits_are_walk_forward_and_no_target_crosses_a_boundary(series):
         np.testing.assert_allclose(windows.targets[0], expected)
 
 
+def test_mase_is_scaled_by_the_naive_forecasts_in_sample_error():
+    from training.forecasting.evaluation import mase
+
+    train = np.array([[0.01, -0.02], [-0.03, 0.04]])  # (N, H): in-sample naive MAE 0.02 at h=1, 0.03 at h=2
+    test = np.array([[0.02, 0.03], [-0.02, -0.03]])
+    assert mase(np.zeros_like(test), test, train) == pytest.approx((0.02 / 0.02 + 0.03 / 0.03) / 2)
+    assert mase(test, test, train) == 0.0
+
+
 def test_pinball_loss_of_the_true_quantiles_beats_a_shifted_guess():
     rng = np.random.default_rng(0)
     targets = rng.normal(0, 1, (4000, 1))
@@ -91,8 +100,8 @@ def test_tiny_training_run_exports_a_servable_calibrated_model(tmp_path):
                       "--checkpoint-dir", str(tmp_path / "checkpoints"), "--artifacts-dir", str(tmp_path / "artifacts")])
     directory = tmp_path / "artifacts" / "test-stock-lstm"
     card = ModelCard.load(directory)
-    assert {m.name for m in card.metrics} == {"pinball_loss", "mase_median", "mae_median_log_return",
-                                              "coverage_80", "direction_accuracy_1d"}
+    assert {m.name for m in card.metrics} == {"pinball_loss", "mase_median", "mae_ratio_to_random_walk",
+                                              "mae_median_log_return", "coverage_80", "direction_accuracy_1d"}
     assert all(m.examples > 1000 for m in card.metrics)
     assert card.figures == ["forecast.png"] and (directory / "forecast.png").read_bytes()[:4] == b"\x89PNG"
     assert card.preprocessing.statistics["window"] == WINDOW and len(card.preprocessing.statistics["mean"]) == 3

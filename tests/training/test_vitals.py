@@ -3,10 +3,11 @@ summary features for the baseline, and a tiny training run on real set-a records
 import numpy as np
 import pytest
 import torch
+from sklearn.metrics import roc_auc_score
 
 import training.vitals.train as train_vitals
 from tests.helpers import VITALS_RECORD as RECORD
-from training.vitals.evaluation import average_precision, summary_features
+from training.vitals.evaluation import auroc_intervals, logistic_regression, summary_features
 from training.vitals.export import export_onnx
 from zoo import create_model
 from zoo.artifacts import create_session
@@ -15,12 +16,24 @@ from zoo.tasks.vitals.predictor import VitalsPredictor
 from zoo.tasks.vitals.records import features, parse_observations, parse_record_text, FEATURE_COUNT, HOURS, SERIES, VITALS
 
 
-def test_metrics_match_their_definitions():
-    labels = np.array([0, 0, 1, 1, 0, 1])
-    assert train_vitals.auroc(np.array([0.1, 0.2, 0.8, 0.9, 0.3, 0.7]), labels) == 1.0
-    assert train_vitals.auroc(np.array([0.5] * 6), labels) == 0.5  # ties count half
-    assert train_vitals.auroc(np.array([0.1, 0.4, 0.35, 0.8, 0.2, 0.9]), np.array([0, 0, 1, 1, 0, 1])) == pytest.approx(8 / 9)
-    assert average_precision(np.array([0.9, 0.8, 0.7]), np.array([1, 0, 1])) == pytest.approx((1 + 2 / 3) / 2)
+def test_the_interval_of_a_difference_is_paired_and_says_when_there_is_none():
+    rng = np.random.default_rng(0)
+    died = rng.integers(0, 2, 600)
+    noise = rng.normal(0, 1, 600)
+    sharp, blunt = died + 0.5 * noise, died + 2.0 * rng.normal(0, 1, 600)  # the first ranks deaths far better
+    (low, high), (apart_low, apart_high) = auroc_intervals(sharp, blunt, died)
+    assert low < roc_auc_score(died, sharp) < high and 0 < apart_low < apart_high
+    (_, _), same = auroc_intervals(sharp, sharp, died)
+    assert same == (0.0, 0.0)  # the same stays resampled for both: no difference, not two overlapping intervals
+
+
+def test_the_logistic_regression_chooses_its_penalty_by_cross_validation():
+    rng = np.random.default_rng(1)
+    inputs = rng.normal(0, 1, (400, 5))
+    labels = (inputs[:, 0] + 0.3 * rng.normal(0, 1, 400) > 0).astype(int)
+    fitted = logistic_regression(inputs, labels)
+    assert len(fitted.Cs_) == 10 and roc_auc_score(labels, fitted.predict_proba(inputs)[:, 1]) > 0.95
+    assert abs(fitted.coef_[0, 0]) > 5 * np.abs(fitted.coef_[0, 1:]).max()  # the informative feature
 
 
 def exported_monitor(cell: str, tmp_path):

@@ -135,7 +135,7 @@ def export_forecasting(checkpoint_path: Path, artifacts_dir: Path, data_dir: str
     )
     card = from_torch(out, card, model)  # saves the card with its parity vectors
     forecaster = ForecastingPredictor(out, ["CPUExecutionProvider"])
-    evaluation = evaluate(forecaster, series, test_windows)
+    evaluation = evaluate(forecaster, series, test_windows, make_windows(series, "train"))
     card.metrics = evaluation.metrics
     card.limitations = limitations(card, evaluation.skill_interval)
     plot(series, test_windows, evaluation.quantiles, levels, f"{name} on the test split: {horizons}-day-ahead forecasts", out / FIGURE_FILE)
@@ -148,7 +148,7 @@ def export_forecasting(checkpoint_path: Path, artifacts_dir: Path, data_dir: str
 def limitations(card: ModelCard, interval: tuple[float, float]) -> list[str]:
     """Plain words about what the measured numbers mean, written from the numbers themselves."""
     by_name = {m.name: m for m in card.metrics}
-    pinball, mase = by_name["pinball_loss"], by_name["mase_median"]
+    pinball, mase, ratio = by_name["pinball_loss"], by_name["mase_median"], by_name["mae_ratio_to_random_walk"]
     direction = by_name["direction_accuracy_1d"]
     skill = 1 - pinball.value / pinball.baseline_value
     beats = "beats" if interval[0] > 0 else "does not reliably beat"
@@ -157,8 +157,10 @@ def limitations(card: ModelCard, interval: tuple[float, float]) -> list[str]:
         f"on the test split (95% interval of the improvement, resampling whole months: {interval[0]:.1%} to "
         f"{interval[1]:.1%}): the model {beats} the random walk at describing the range of moves, which comes "
         "from reading the recent volatility, not from knowing the direction.",
-        f"Its median misses by {mase.value:.3f}x the random walk's error (MASE). A MASE near 1 means the median "
-        "forecast is no better than 'no change': daily returns of these stocks are close to a random walk.",
+        f"Its median misses by {ratio.value:.3f}x the random walk's error on the same test days: a ratio near 1 means "
+        "the median forecast is no better than 'no change', since daily returns of these stocks are close to a random "
+        f"walk. Its MASE (Hyndman and Koehler: scaled by the naive forecast's in-sample error) is {mase.value:.3f}, "
+        f"the random walk's {mase.baseline_value:.3f} on the same days.",
         f"Day-1 direction accuracy is {direction.value:.1%} against {direction.baseline_value:.1%} for always "
         "guessing 'up' on the same days. Do not trade on it: after costs and slippage there is no edge here.",
         "Trained on four large US technology stocks, 2000-2009, calibrated on 2010. Other markets, crises outside "
@@ -168,9 +170,12 @@ def limitations(card: ModelCard, interval: tuple[float, float]) -> list[str]:
 
 
 def measure(card: ModelCard, directory: Path, data_dir: str | None) -> ModelCard:
+    """The card's metrics, and the limitations written from them, measured again for the file in `directory`."""
     series = load_stocks()
     predictor = ForecastingPredictor(directory, ["CPUExecutionProvider"])
-    card.metrics = evaluate(predictor, series, make_windows(series, "test")).metrics
+    evaluation = evaluate(predictor, series, make_windows(series, "test"), make_windows(series, "train"))
+    card.metrics = evaluation.metrics
+    card.limitations = limitations(card, evaluation.skill_interval)
     return card
 
 

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.metrics import roc_auc_score
 from torch import nn
 
 from training.checkpoints import save_checkpoint
 from training.cli import run_training, start_run
 from training.vitals.data import Stay, load_physionet
-from training.vitals.evaluation import auroc
 from training.vitals.export import export_vitals
 from zoo import create_model
 from zoo.tasks.vitals.records import carried_forward, features, parse_record_text, vital_targets, HOURS, VITALS, VitalsStatistics
@@ -152,7 +152,7 @@ def train(config: Config) -> Path:
                 optimiser.step()
                 schedule.step()
         risk, change = predict(model, validation_set.features)
-        val_auroc = auroc(risk[:, -1], validation_set.died.numpy())
+        val_auroc = float(roc_auc_score(validation_set.died.numpy(), risk[:, -1]))
         predicted = validation_set.base + change * vital_std
         known = ~np.isnan(validation_set.next_vitals) & ~np.isnan(validation_set.carried)
         hr = VITALS.index("HR")
