@@ -19,7 +19,8 @@ from pydantic import BaseModel
 
 from training.from_onnx import torch_model
 from zoo.artifacts import ARTIFACTS_DIR
-from zoo.tasks.forecasting.features import features as forecast_features, forecast_days, to_log_returns
+from zoo.tasks.forecasting.features import features as forecast_features
+from zoo.tasks.forecasting.features import forecast_days, to_log_returns
 from zoo.tasks.forecasting.predictor import ForecastingPredictor
 from zoo.tasks.sentiment.predictor import SentimentPredictor
 

@@ -32,7 +32,7 @@ from zoo.registry import get_spec
 from zoo.tasks import TASKS
 from zoo.validate import main as validate_main
 
-SERVICE = "service.service:RNNZoo"  # as bentofile.yaml's `service`
+SERVICE = "service.service:RNNZoo"  # as pyproject.toml's [tool.bentoml.build] `service`
 BENCHMARK = "benchmarks.performance"
 
 main = click.Group("rnnzoo", help="RNN Zoo: small RNN, LSTM and GRU models on onnxruntime, in process or over HTTP. "

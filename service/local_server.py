@@ -23,9 +23,9 @@ def free_port() -> int:
 @contextmanager
 def local_server(log_path: Path, env: dict[str, str] | None = None, timeout_s: float = 180.0,
                  command: list[str] | None = None, ready_path: str = "/readyz", root: Path = REPO):
-    """Start `bentoml serve` from the repository root `root` (bentofile.yaml; another checkout for
-    benchmarks.revisions), or `command` (its "{port}" filled in), wait until `ready_path` answers 200,
-    yield its URL."""
+    """Start `bentoml serve` from the repository root `root` (pyproject.toml's [tool.bentoml.build]; another
+    checkout for benchmarks.revisions), or `command` (its "{port}" filled in), wait until `ready_path` answers
+    200, yield its URL."""
     port = free_port()
     command = command or [sys.executable, "-m", "bentoml", "serve", "--host", "127.0.0.1", "--port", "{port}"]
     with open(log_path, "w") as log:

@@ -11,6 +11,7 @@ within the timeout) but cancels the timer once the answer starts or the request 
 from __future__ import annotations
 
 import asyncio
+import warnings
 
 from starlette.responses import JSONResponse
 
@@ -41,7 +42,21 @@ async def _call_with_cancelled_timer(self, scope, receive, send) -> None:
         timer.cancel()
 
 
-def apply() -> None:
+PATCHED_VERSION = "1.4.40"  # the BentoML whose TimeoutMiddleware this replaces, line for line
+
+
+def apply(version: str | None = None) -> bool:
+    """Patch TimeoutMiddleware if the installed BentoML is the version the patch was written for; otherwise warn
+    and leave BentoML as it is (a newer one may have fixed it, or changed the class). True if applied."""
+    import bentoml
+
+    version = version or bentoml.__version__
+    if version != PATCHED_VERSION:
+        warnings.warn(f"service/patches.py was written for BentoML {PATCHED_VERSION}, not {version}: its "
+                      "TimeoutMiddleware fix is not applied (check whether this BentoML still leaks its timers)",
+                      RuntimeWarning, stacklevel=2)
+        return False
     from bentoml._internal.server.http.traffic import TimeoutMiddleware
 
     TimeoutMiddleware.__call__ = _call_with_cancelled_timer
+    return True

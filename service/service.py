@@ -2,7 +2,7 @@
 in service/tasks/ (listed in service/tasks/__init__.py); what they share is service/core.py; sessions'
 rules are each task's Session subclass; configuration is service/settings.py.
 
-    bentoml serve            # from the repository root (bentofile.yaml names RNNZoo)
+    bentoml serve            # from the repository root (pyproject.toml's [tool.bentoml.build] names RNNZoo)
 """
 from __future__ import annotations
 
@@ -23,10 +23,18 @@ from service import patches
 from service.core import unavailable_as_503
 from service.limits import BodySizeLimit, JSONRequests, max_body_bytes
 from service.metrics import ServiceMetrics
-from service.open_inference import OpenInference, routes as open_inference_routes
+from service.open_inference import OpenInference
+from service.open_inference import routes as open_inference_routes
 from service.playground import routes as playground_routes
-from service.session_api import (PRIMARY_FIELDS, SessionEndResponse, SessionId, SessionModel, SessionStartResponse,
-                                 SessionStepResponse, with_step_fields)
+from service.session_api import (
+    PRIMARY_FIELDS,
+    SessionEndResponse,
+    SessionId,
+    SessionModel,
+    SessionStartResponse,
+    SessionStepResponse,
+    with_step_fields,
+)
 from service.sessions import Session, SessionLimit, SessionStore, StepInputError, UnknownSession
 from service.settings import STRICT_ENV, Settings
 from service.tasks import ENDPOINTS, SESSIONS

@@ -19,7 +19,7 @@ PACKAGES = ("zoo", "service", "training", "benchmarks", "rnnzoo")
 FORBIDDEN = {"zoo": {"service", "training", "benchmarks", "rnnzoo"}, "service": {"training", "benchmarks", "rnnzoo"},
              "training": {"service", "benchmarks", "rnnzoo"}, "benchmarks": set(), "rnnzoo": {"service", "training",
                                                                                                 "benchmarks"}}
-# The served bento's dependencies (bentofile.yaml) and what bentoml itself brings; nothing else may be imported.
+# The served bento's dependencies (pyproject.toml's [project] dependencies) and what bentoml itself brings; nothing else may be imported.
 SERVED_THIRD_PARTY = {"bentoml", "onnxruntime", "numpy", "pydantic", "tokenizers", "mido", "uvloop", "httptools",
                       "starlette", "prometheus_client"}
 

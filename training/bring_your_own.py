@@ -28,7 +28,7 @@ import onnx
 
 from training.parity_vectors import record_parity
 from training.tasks import TRAINING_TASKS
-from zoo.artifacts import create_session, ARTIFACTS_DIR
+from zoo.artifacts import ARTIFACTS_DIR, create_session
 from zoo.cards import MODEL_FILE, Architecture, CardError, Export, ModelCard, TensorSpec, TrainingRun, sha256_of
 from zoo.checks import check_io, load_parity_vectors, parity_bytes
 from zoo.registry import list_models

@@ -22,7 +22,7 @@ from onnxruntime.quantization import QuantType, quantize_dynamic
 
 from training.parity_vectors import from_fp32_source
 from training.tasks import TRAINING_TASKS
-from zoo.artifacts import create_session, ARTIFACTS_DIR
+from zoo.artifacts import ARTIFACTS_DIR, create_session
 from zoo.cards import MODEL_FILE, ModelCard, Quantization, sha256_of
 from zoo.checks import example_inputs
 from zoo.registry import get_task

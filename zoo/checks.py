@@ -33,7 +33,7 @@ def expect(where: str, actual: list[TensorSpec], expected: list[tuple[str, str, 
     problems = []
     if [s.name for s in actual] != [name for name, _, _ in expected]:
         problems.append(f"names {[s.name for s in actual]}, expected {[name for name, _, _ in expected]}")
-    for spec, (name, dtype, shape) in zip(actual, expected):
+    for spec, (_, dtype, shape) in zip(actual, expected):
         if spec.dtype != dtype:
             problems.append(f"{spec.name} is {spec.dtype}, expected {dtype}")
         if len(spec.shape) != len(shape) or any(e is not None and a != e for a, e in zip(spec.shape, shape)):

@@ -136,7 +136,6 @@ def leaderboard(cards: list[ModelCard], measured: dict) -> str:
                 f"median of one batch-1 call on one thread ({measured.get('machine', 'not measured')}, onnxruntime "
                 f"{measured.get('onnxruntime', '-')}; `python -m zoo.leaderboard --write --measure`)."]
     for task in TASKS.values():
-        metric, higher_is_better = task.headline_metric, task.higher_is_better
         # The zoo's own fp32 models: the same recipe per task and data set, so the cell is the only difference
         # (brought models and int8 variants are in the full table). A task with several data sets (music) gets
         # a comparison per data set.

@@ -1,7 +1,8 @@
 """GET /playground: one self-contained page (HTML, vanilla JS, inline CSS; nothing fetched from elsewhere)
 that calls the service's own endpoints, plus the files it loads from under /playground/.
 
-The files sit beside this module and ship with the bento (bentofile.yaml includes service/playground/*).
+The files sit beside this module and ship with the bento (pyproject.toml's [tool.bentoml.build] includes
+service/playground/*).
 """
 from __future__ import annotations
 

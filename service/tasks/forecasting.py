@@ -10,8 +10,11 @@ from pydantic import BaseModel, Field
 
 from service.core import ModelServer, unavailable_as_503
 from zoo.tasks.forecasting import TASK
-from zoo.tasks.forecasting.features import HORIZONS, MAX_CLOSES  # also on each stock card (preprocessing)
-from zoo.tasks.forecasting.features import ForecastInputError
+from zoo.tasks.forecasting.features import (  # also on each stock card (preprocessing)
+    HORIZONS,
+    MAX_CLOSES,
+    ForecastInputError,
+)
 
 MAX_BATCH_WINDOWS, MAX_QUEUED_WINDOWS = 512, 8192  # one price window per request (see the sentiment limits)
 

@@ -22,8 +22,18 @@ from service.step_scheduler import CapacityError, SamplingParams, StepScheduler,
 from zoo.task import InputError
 from zoo.tasks.music import TASK
 from zoo.tasks.music.predictor import MusicPredictor
-from zoo.tasks.music.rolls import (HIGHEST_PITCH, KEYS, LOWEST_PITCH, MIDI_TEMPO_BPM, after_start, conditional_logits,
-                                   draw_frames, frame_nll, pitches_from_roll, roll_from_pitches)
+from zoo.tasks.music.rolls import (
+    HIGHEST_PITCH,
+    KEYS,
+    LOWEST_PITCH,
+    MIDI_TEMPO_BPM,
+    after_start,
+    conditional_logits,
+    draw_frames,
+    frame_nll,
+    pitches_from_roll,
+    roll_from_pitches,
+)
 
 MAX_STEPS = 2000  # frames one generation writes
 MAX_PRIMER_FRAMES = 2000

@@ -12,7 +12,8 @@ from service.core import ModelServer, Unavailable, unavailable_as_503
 from service.tasks.translation_scheduler import Busy, TranslationScheduler
 from zoo.task import TextError
 from zoo.tasks.translation import TASK
-from zoo.tasks.translation.predictor import MAX_BEAM, MAX_SOURCE_SUBWORDS, MAX_TARGET_SUBWORDS as MAX_LENGTH
+from zoo.tasks.translation.predictor import MAX_BEAM, MAX_SOURCE_SUBWORDS
+from zoo.tasks.translation.predictor import MAX_TARGET_SUBWORDS as MAX_LENGTH
 from zoo.tasks.translation.vocabulary import MAX_TEXT_CHARS
 
 MAX_TEXTS = 64  # per request

@@ -5,8 +5,8 @@ import sys
 
 from tests.helpers import REPO
 from zoo import list_models
-from zoo.cards import ModelCard
 from zoo.artifacts import ARTIFACTS_DIR
+from zoo.cards import ModelCard
 
 
 def test_bento_builds_with_artifacts_and_without_torch(tmp_path):
@@ -29,7 +29,7 @@ def test_bento_builds_with_artifacts_and_without_torch(tmp_path):
     assert "onnxruntime" in requirements and "bentoml" in requirements
     assert "torch" not in requirements
     dockerfile = (root / "env" / "docker" / "Dockerfile").read_text()
-    assert "FROM python:3.11" in dockerfile  # bentofile.yaml's docker.python_version
+    assert "FROM python:3.11" in dockerfile  # pyproject.toml: [tool.bentoml.build] docker.python_version
     assert "requirements.txt" in dockerfile and "ENTRYPOINT" in dockerfile
 
 
@@ -82,3 +82,16 @@ def test_the_gpu_bento_builds_with_cuda_and_onnxruntime_gpu(tmp_path):
         for file in ("model.onnx", "parity.npz"):
             assert (bento.parent / "src" / "zoo" / "artifacts" / name / file).is_file()
     assert (bento.parent / "src" / "service" / "playground" / "index.html").is_file()
+
+
+def test_the_gpu_bentofile_states_the_cpu_bentos_packages_and_files():
+    """pyproject.toml states each dependency once; the GPU bentofile (BentoML's YAML cannot read pyproject)
+    must repeat them with onnxruntime-gpu for onnxruntime, and ship the same files."""
+    import tomllib
+    import yaml
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    gpu = yaml.safe_load((REPO / "service" / "bentofile.gpu.yaml").read_text())
+    expected = [p.replace("onnxruntime>", "onnxruntime-gpu>") for p in project["project"]["dependencies"]]
+    assert gpu["python"]["packages"] == expected
+    assert gpu["include"] == project["tool"]["bentoml"]["build"]["include"]

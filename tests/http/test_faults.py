@@ -16,8 +16,8 @@ import pytest
 from benchmarks.performance import server_pid
 from service.local_server import free_port, local_server
 from tests.helpers import REPO, get, post
-from zoo.cards import MODEL_FILE, ModelCard, sha256_of
 from zoo.artifacts import ARTIFACTS_DIR
+from zoo.cards import MODEL_FILE, ModelCard, sha256_of
 
 pytestmark = [pytest.mark.http, pytest.mark.slow]
 

@@ -1,5 +1,5 @@
-"""A real `bentoml serve` process (started from bentofile.yaml) as a whole: readiness, the catalogue, and the
-body cap on the socket (the 413 comes before the body is sent). Request validation is in process, in
+"""A real `bentoml serve` process (started from pyproject.toml's [tool.bentoml.build]) as a whole: readiness,
+the catalogue, and the body cap on the socket (the 413 comes before the body is sent). Request validation is in process, in
 tests/service/test_api.py."""
 import json
 import re

@@ -10,11 +10,20 @@ from service.tasks.generation_scheduler import CapacityError, SamplingParams, St
 from training.generation.export import VOCABULARY_FILE, export_onnx, state_names
 from training.parity_vectors import from_torch
 from zoo import create_model
-from zoo.cards import (MODEL_FILE, Architecture, Export, ModelCard, Preprocessing, TensorSpec, TrainingData,
-                       TrainingRun, sha256_of)
+from zoo.cards import (
+    MODEL_FILE,
+    Architecture,
+    Export,
+    ModelCard,
+    Preprocessing,
+    TensorSpec,
+    TrainingData,
+    TrainingRun,
+    sha256_of,
+)
+from zoo.sampling import next_token
 from zoo.tasks.generation.network import StepGraph
 from zoo.tasks.generation.predictor import GenerationPredictor
-from zoo.sampling import next_token
 from zoo.tasks.generation.vocabulary import CharVocabulary
 
 VOCABULARY = "\n !$&',-.3:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"

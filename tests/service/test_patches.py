@@ -2,6 +2,7 @@
 sends nothing within the timeout still gets the 504."""
 import asyncio
 
+import pytest
 from bentoml._internal.server.http.traffic import TimeoutMiddleware
 
 from service import patches
@@ -45,3 +46,11 @@ def test_a_request_that_sends_nothing_in_time_gets_504():
 
     sent = asyncio.run(call(silent, timeout=0.05))
     assert sent[0]["status"] == 504 and b"0.05 seconds" in sent[1]["body"]
+
+
+def test_the_patch_applies_only_to_the_bentoml_it_was_written_for():
+    import bentoml
+
+    assert bentoml.__version__ == patches.PATCHED_VERSION and patches.apply()  # the pinned version: patched
+    with pytest.warns(RuntimeWarning, match="written for BentoML 1.4.40, not 1.5.0"):
+        assert patches.apply("1.5.0") is False

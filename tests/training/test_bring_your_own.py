@@ -12,10 +12,10 @@ from service.local_server import local_server
 from tests.helpers import get, post
 from training.bring_your_own import main as bring
 from zoo import cells
-from zoo.cards import ModelCard
 from zoo.artifacts import ARTIFACTS_DIR
-from zoo.tasks.generation.vocabulary import CharVocabulary
+from zoo.cards import ModelCard
 from zoo.checks import save_parity_vectors
+from zoo.tasks.generation.vocabulary import CharVocabulary
 
 HIDDEN, EMBEDDING = 48, 16
 VOCABULARY = ARTIFACTS_DIR / "shakespeare-lstm" / "vocab.json"

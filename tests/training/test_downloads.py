@@ -19,7 +19,8 @@ from training.music.data import DATASETS, load_pieces
 from training.sentiment.data import SST2_FILES, load_sst2
 from training.speech.data import SOURCE as FSDD_SOURCE
 from training.speech.data import load_recordings
-from training.translation.data import REMOTE as MULTI30K, load_pairs
+from training.translation.data import REMOTE as MULTI30K
+from training.translation.data import load_pairs
 from training.vitals.data import PHYSIONET_FILES, PHYSIONET_OUTCOMES, load_physionet
 
 
@@ -76,7 +77,7 @@ def test_text_generation_and_translation_download_their_files(mirror, data_dir, 
 
 def test_sentiment_unzips_its_members_from_the_glue_archive(mirror, data_dir, tmp_path):
     with zipfile.ZipFile(canonical_path(mirror, SST2_FILES["train"].url), "w") as archive:
-        for split, remote in SST2_FILES.items():
+        for remote in SST2_FILES.values():
             archive.write(data_dir / remote.relative_path, remote.zip_member)
         archive.writestr("SST-2/test.tsv", "index\tsentence\n0\tnot read\n")
     fresh = tmp_path / "data"

@@ -5,8 +5,8 @@ import torch
 
 from training.from_onnx import torch_model
 from zoo import get_spec, list_models
+from zoo.artifacts import ARTIFACTS_DIR, create_session
 from zoo.cards import ModelCard
-from zoo.artifacts import create_session, ARTIFACTS_DIR
 from zoo.checks import example_inputs
 
 

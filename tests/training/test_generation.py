@@ -12,11 +12,11 @@ from training.generation.export import export_onnx, parity, rebuild
 from training.generation.ngram import KneserNey
 from training.onnx_export import round_weights_fp16
 from zoo import create_model
-from zoo.cards import ModelCard
-from zoo.tasks.generation.network import StepGraph
 from zoo.artifacts import create_session
-from zoo.tasks.generation.predictor import GenerationPredictor
+from zoo.cards import ModelCard
 from zoo.sampling import greedy_token
+from zoo.tasks.generation.network import StepGraph
+from zoo.tasks.generation.predictor import GenerationPredictor
 
 CELLS = ["rnn", "lstm", "gru"]
 

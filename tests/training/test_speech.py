@@ -13,9 +13,19 @@ from training.data import DataError
 from training.speech.baselines import held_out
 from training.speech.data import SPEAKERS, download, load_recordings, split
 from training.speech.strings import Augmentation, draw_utterances
+from zoo.tasks.speech.audio import (
+    HOP,
+    LOG_FLOOR,
+    MEL_BANDS,
+    SAMPLE_RATE,
+    STACK,
+    WINDOW,
+    AudioError,
+    log_mel,
+    read_wav,
+    resample,
+)
 from zoo.tasks.speech.ctc import BLANK, greedy_digits
-from zoo.tasks.speech.audio import (HOP, LOG_FLOOR, MEL_BANDS, SAMPLE_RATE, STACK, WINDOW, AudioError, log_mel, read_wav,
-                                    resample)
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,15 @@ from zoo import create_model
 from zoo.artifacts import create_session
 from zoo.cards import ModelCard
 from zoo.tasks.vitals.predictor import VitalsPredictor
-from zoo.tasks.vitals.records import features, parse_observations, parse_record_text, FEATURE_COUNT, HOURS, SERIES, VITALS
+from zoo.tasks.vitals.records import (
+    FEATURE_COUNT,
+    HOURS,
+    SERIES,
+    VITALS,
+    features,
+    parse_observations,
+    parse_record_text,
+)
 
 
 def test_the_interval_of_a_difference_is_paired_and_says_when_there_is_none():

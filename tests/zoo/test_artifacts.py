@@ -13,9 +13,9 @@ from training.sentiment.export import majority_class
 from training.vitals.data import load_physionet
 from training.vitals.evaluation import evaluate as evaluate_vitals
 from zoo import get_spec, list_models
-from zoo.registry import get_task
-from zoo.cards import MODEL_FILE, ModelCard, sha256_of
 from zoo.artifacts import ARTIFACTS_DIR
+from zoo.cards import MODEL_FILE, ModelCard, sha256_of
+from zoo.registry import get_task
 from zoo.tasks.forecasting.predictor import ForecastingPredictor
 from zoo.tasks.generation.predictor import GenerationPredictor
 from zoo.tasks.sentiment.predictor import SentimentPredictor

@@ -2,8 +2,17 @@ import json
 
 import pytest
 
-from zoo.cards import (Architecture, CardError, Export, Metric, ModelCard, Preprocessing, TensorSpec,
-                       TrainingData, TrainingRun)
+from zoo.cards import (
+    Architecture,
+    CardError,
+    Export,
+    Metric,
+    ModelCard,
+    Preprocessing,
+    TensorSpec,
+    TrainingData,
+    TrainingRun,
+)
 
 
 def make_card() -> ModelCard:

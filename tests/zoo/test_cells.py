@@ -6,7 +6,7 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 
 from zoo import cells
-from zoo.artifacts import create_session, ARTIFACTS_DIR
+from zoo.artifacts import ARTIFACTS_DIR, create_session
 from zoo.tasks.generation.predictor import GenerationPredictor
 
 

@@ -1,7 +1,18 @@
 """zoo.leaderboard: the README's model table, its leaderboard and the docs page are generated from the
 shipped cards and the measured latency, and are current."""
-from zoo.leaderboard import (BEGIN, BOARD_BEGIN, BOARD_END, DOCS_PAGE, END, README, docs_page, leaderboard,
-                             load_cards, load_latency, table)
+from zoo.leaderboard import (
+    BEGIN,
+    BOARD_BEGIN,
+    BOARD_END,
+    DOCS_PAGE,
+    END,
+    README,
+    docs_page,
+    leaderboard,
+    load_cards,
+    load_latency,
+    table,
+)
 
 
 def test_readme_table_is_generated_from_the_cards():

@@ -4,9 +4,10 @@ import shutil
 
 import pytest
 
-from zoo import checks, validate as validator
-from zoo.cards import ModelCard, sha256_of
+from zoo import checks
+from zoo import validate as validator
 from zoo.artifacts import ARTIFACTS_DIR, ArtifactError
+from zoo.cards import ModelCard, sha256_of
 from zoo.runtime import load_zoo
 
 

@@ -12,8 +12,16 @@ import torch
 
 from training.checkpoints import build_model, load_checkpoint
 from training.cli import run_export
-from training.forecasting.data import (STOCK_SPLITS, STOCK_TICKERS, STOCKS_LICENSE, STOCKS_SOURCE, WEIGHTS_LICENSE,
-                                       WEIGHTS_TERMS, PriceSeries, load_stocks)
+from training.forecasting.data import (
+    STOCK_SPLITS,
+    STOCK_TICKERS,
+    STOCKS_LICENSE,
+    STOCKS_SOURCE,
+    WEIGHTS_LICENSE,
+    WEIGHTS_TERMS,
+    PriceSeries,
+    load_stocks,
+)
 from training.forecasting.evaluation import evaluate
 from training.forecasting.windows import Windows, make_windows
 from training.onnx_export import export_graph, export_record, training_record
@@ -23,7 +31,7 @@ from zoo import get_spec
 from zoo.artifacts import create_session
 from zoo.cards import MODEL_FILE, Architecture, ModelCard, Preprocessing, TensorSpec, TrainingData
 from zoo.models import parameter_count
-from zoo.tasks.forecasting.features import features, FEATURES, FeatureStatistics, MAX_CLOSES, MIN_SCALE, WINDOW
+from zoo.tasks.forecasting.features import FEATURES, MAX_CLOSES, MIN_SCALE, WINDOW, FeatureStatistics, features
 from zoo.tasks.forecasting.predictor import ForecastingPredictor
 
 PARITY_TOLERANCE = 1e-5

@@ -25,7 +25,7 @@ from training.forecasting.data import load_stocks
 from training.forecasting.export import export_forecasting
 from training.forecasting.windows import Windows, make_windows
 from zoo import create_model
-from zoo.tasks.forecasting.features import features, raw_features, FeatureStatistics
+from zoo.tasks.forecasting.features import FeatureStatistics, features, raw_features
 
 TARGET_COVERAGE = 0.80  # of the 0.1-0.9 interval
 

@@ -13,16 +13,30 @@ import torch
 
 from training.checkpoints import load_checkpoint
 from training.cli import run_export
-from training.generation.data import (TINY_SHAKESPEARE, TINY_SHAKESPEARE_LICENSE, WEIGHTS_LICENSE, WEIGHTS_TERMS,
-                                      load_tinyshakespeare)
+from training.generation.data import (
+    TINY_SHAKESPEARE,
+    TINY_SHAKESPEARE_LICENSE,
+    WEIGHTS_LICENSE,
+    WEIGHTS_TERMS,
+    load_tinyshakespeare,
+)
 from training.generation.ngram import KneserNey
 from training.onnx_export import export_graph, export_record, rebuild_step_graph, state_names, training_record
 from training.parity_vectors import from_torch
 from training.task import TrainingTask
 from zoo import get_spec
 from zoo.artifacts import create_session
-from zoo.cards import (MODEL_FILE, Architecture, CardError, Metric, ModelCard, Preprocessing, TensorSpec,
-                       TrainingData, sha256_of)
+from zoo.cards import (
+    MODEL_FILE,
+    Architecture,
+    CardError,
+    Metric,
+    ModelCard,
+    Preprocessing,
+    TensorSpec,
+    TrainingData,
+    sha256_of,
+)
 from zoo.models import parameter_count
 from zoo.tasks.generation.network import StepGraph
 from zoo.tasks.generation.predictor import GenerationPredictor

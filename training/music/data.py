@@ -18,6 +18,7 @@ from scipy.io.matlab import MatReadError
 
 from training.data import DataError, RemoteFile, data_dir, fetch
 from zoo.tasks.music.rolls import KEYS
+
 SPLITS = {"train": "traindata", "validation": "validdata"}  # the MATLAB cell arrays; testdata is withheld
 LICENSE = "research data set; cite Boulanger-Lewandowski, Bengio and Vincent, ICML 2012"
 # The weights' license follows the data's terms (a Hugging Face license id, and what it asks of users).

@@ -19,10 +19,11 @@ from training.sentiment.data import SST2_FILES, SST2_LICENSE, WEIGHTS_LICENSE, W
 from training.task import TrainingTask
 from zoo import get_spec
 from zoo.artifacts import create_session
-from zoo.cards import (MODEL_FILE, Architecture, Metric, ModelCard, Preprocessing, TensorSpec, TrainingData, sha256_of)
+from zoo.cards import MODEL_FILE, Architecture, Metric, ModelCard, Preprocessing, TensorSpec, TrainingData, sha256_of
 from zoo.models import parameter_count
 from zoo.tasks.sentiment.predictor import SentimentPredictor
-from zoo.tasks.sentiment.tokenizer import MAX_TEXT_CHARS as MAX_CHARS, NORMALISATION, WordPieceTokenizer
+from zoo.tasks.sentiment.tokenizer import MAX_TEXT_CHARS as MAX_CHARS
+from zoo.tasks.sentiment.tokenizer import NORMALISATION, WordPieceTokenizer
 
 PARITY_TOLERANCE = 1e-4  # logits, torch (fp16 table) vs onnxruntime, on real dev sentences
 LABELS = ["negative", "positive"]

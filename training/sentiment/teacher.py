@@ -20,9 +20,9 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+import training.sentiment.pretrained as pretrained
 from training.cli import parse_config
 from training.sentiment.data import hold_out_sentences, load_sst2
-import training.sentiment.pretrained as pretrained
 from zoo.tasks.sentiment.tokenizer import WordPieceTokenizer
 
 

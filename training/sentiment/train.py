@@ -19,11 +19,11 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+import training.sentiment.pretrained as pretrained
 from training.checkpoints import save_checkpoint
 from training.cli import run_training, start_run
 from training.sentiment.data import hold_out_sentences, load_sst2
 from training.sentiment.export import export_sentiment
-import training.sentiment.pretrained as pretrained
 from zoo import create_model
 from zoo.task import ModelSpec
 from zoo.tasks.sentiment.tokenizer import WordPieceTokenizer

@@ -18,18 +18,32 @@ from training.onnx_export import export_graph, export_record, rebuild_step_graph
 from training.parity_vectors import from_torch
 from training.speech.baselines import classical_baselines
 from training.speech.data import LICENSE, SOURCE, WEIGHTS_LICENSE, WEIGHTS_TERMS, load_recordings, split
-from training.speech.strings import Augmentation, draw_utterances
 from training.speech.evaluation import edit_distance
+from training.speech.strings import Augmentation, draw_utterances
 from training.task import TrainingTask
 from zoo import get_spec
 from zoo.artifacts import create_session
 from zoo.cards import MODEL_FILE, Architecture, Metric, ModelCard, Preprocessing, TensorSpec, TrainingData
 from zoo.models import parameter_count
-from zoo.tasks.speech.audio import (END_SILENCE_S, HOP, LEAD_IN_SAMPLES, LEAD_IN_STEPS, LEVEL_DECAY, MAX_SECONDS,
-                                    MEL_BANDS, PRIOR_FRAMES, RUNNING_MEAN_RATE, SAMPLE_RATE, SPEECH_MARGIN, STACK,
-                                    STEP_FEATURES, WINDOW, recording_steps)
-from zoo.tasks.speech.network import StepGraph
+from zoo.tasks.speech.audio import (
+    END_SILENCE_S,
+    HOP,
+    LEAD_IN_SAMPLES,
+    LEAD_IN_STEPS,
+    LEVEL_DECAY,
+    MAX_SECONDS,
+    MEL_BANDS,
+    PRIOR_FRAMES,
+    RUNNING_MEAN_RATE,
+    SAMPLE_RATE,
+    SPEECH_MARGIN,
+    STACK,
+    STEP_FEATURES,
+    WINDOW,
+    recording_steps,
+)
 from zoo.tasks.speech.ctc import CLASSES
+from zoo.tasks.speech.network import StepGraph
 from zoo.tasks.speech.predictor import SpeechPredictor
 
 PARITY_TOLERANCE = 1e-4

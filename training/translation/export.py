@@ -16,16 +16,32 @@ import torch
 
 from training.checkpoints import build_model, load_checkpoint
 from training.cli import run_export
-from training.onnx_export import (export_graph, export_record, round_weights_fp16, share_transposed_weights,
-                                   state_names, training_record)
+from training.onnx_export import (
+    export_graph,
+    export_record,
+    round_weights_fp16,
+    share_transposed_weights,
+    state_names,
+    training_record,
+)
 from training.parity_vectors import torch_parity_bytes
 from training.task import TrainingTask
 from training.translation.baselines import copy_source, lexical_baseline
 from training.translation.data import LICENSE, SOURCE, WEIGHTS_LICENSE, WEIGHTS_TERMS, load_pairs
 from zoo import get_spec
 from zoo.artifacts import create_session
-from zoo.cards import (MODEL_FILE, Architecture, Graph, Metric, ModelCard, ParityVectors, Preprocessing, TensorSpec,
-                       TrainingData, sha256_of)
+from zoo.cards import (
+    MODEL_FILE,
+    Architecture,
+    Graph,
+    Metric,
+    ModelCard,
+    ParityVectors,
+    Preprocessing,
+    TensorSpec,
+    TrainingData,
+    sha256_of,
+)
 from zoo.checks import parity_difference
 from zoo.models import parameter_count
 from zoo.tasks.translation.beam import LENGTH_PENALTY

@@ -15,8 +15,17 @@ from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_s
 
 from zoo.cards import Metric
 from zoo.tasks.vitals.predictor import VitalsPredictor
-from zoo.tasks.vitals.records import (carried_forward, descriptor_features, features, hourly, transform, vital_targets,
-                                      Record, VITALS, VitalsStatistics)
+from zoo.tasks.vitals.records import (
+    VITALS,
+    Record,
+    VitalsStatistics,
+    carried_forward,
+    descriptor_features,
+    features,
+    hourly,
+    transform,
+    vital_targets,
+)
 
 BOOTSTRAP = 1000
 LOGISTIC = "logistic regression on summary features, trained on set-a (penalty by 5-fold cross-validation)"

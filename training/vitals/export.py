@@ -22,8 +22,19 @@ from zoo.artifacts import create_session
 from zoo.cards import MODEL_FILE, Architecture, ModelCard, Preprocessing, TensorSpec, TrainingData
 from zoo.models import parameter_count
 from zoo.tasks.vitals.predictor import VitalsPredictor
-from zoo.tasks.vitals.records import (features, parse_record_text, DESCRIPTORS, FEATURE_COUNT, HOURS, LIMITS,
-                                      MAX_OBSERVATIONS, SERIES, SKEWED, VITALS, VitalsStatistics)
+from zoo.tasks.vitals.records import (
+    DESCRIPTORS,
+    FEATURE_COUNT,
+    HOURS,
+    LIMITS,
+    MAX_OBSERVATIONS,
+    SERIES,
+    SKEWED,
+    VITALS,
+    VitalsStatistics,
+    features,
+    parse_record_text,
+)
 
 PARITY_TOLERANCE = 1e-5
 FIGURE_FILE = "calibration.png"

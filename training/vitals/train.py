@@ -27,7 +27,15 @@ from training.cli import run_training, start_run
 from training.vitals.data import Stay, load_physionet
 from training.vitals.export import export_vitals
 from zoo import create_model
-from zoo.tasks.vitals.records import carried_forward, features, parse_record_text, vital_targets, HOURS, VITALS, VitalsStatistics
+from zoo.tasks.vitals.records import (
+    HOURS,
+    VITALS,
+    VitalsStatistics,
+    carried_forward,
+    features,
+    parse_record_text,
+    vital_targets,
+)
 
 
 @dataclass

@@ -6,11 +6,24 @@ import math
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.helpers import PROPERTY_SETTINGS, walk
 from zoo import create_model, list_models
-from zoo.tasks.forecasting.features import check_closes, features, raw_features, to_prices, FEATURES, FeatureStatistics, ForecastInputError, HORIZONS, MAX_CLOSES, QUANTILES, WINDOW
+from zoo.tasks.forecasting.features import (
+    FEATURES,
+    HORIZONS,
+    MAX_CLOSES,
+    QUANTILES,
+    WINDOW,
+    FeatureStatistics,
+    ForecastInputError,
+    check_closes,
+    features,
+    raw_features,
+    to_prices,
+)
 
 UNIT = FeatureStatistics(mean=(0.0,) * len(FEATURES), std=(1.0,) * len(FEATURES))
 

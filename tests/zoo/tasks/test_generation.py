@@ -1,9 +1,11 @@
 """Generation preprocessing (zoo/tasks/generation/vocabulary.py): the character vocabulary, its round trip
 and the characters it refuses, also as a property (hypothesis) over any text."""
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-from tests.helpers import PROPERTY_SETTINGS, SHAKESPEARE_LINES as TEXT
+from tests.helpers import PROPERTY_SETTINGS
+from tests.helpers import SHAKESPEARE_LINES as TEXT
 from zoo.artifacts import ARTIFACTS_DIR
 from zoo.task import TextError
 from zoo.tasks.generation.predictor import GenerationPredictor

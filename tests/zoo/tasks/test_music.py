@@ -17,9 +17,18 @@ from zoo.cards import ModelCard
 from zoo.task import InputError
 from zoo.tasks.music import dataset_of
 from zoo.tasks.music.predictor import FRAMES_PER_CALL, MusicPredictor
-from zoo.tasks.music.rolls import (KEYS, LOWEST_PITCH, MIDI_TEMPO_BPM, TICKS_PER_FRAME, conditional_logits,
-                                   draw_frames, frame_nll, midi_file, model_inputs, pitches_from_roll,
-                                   roll_from_pitches)
+from zoo.tasks.music.rolls import (
+    KEYS,
+    MIDI_TEMPO_BPM,
+    TICKS_PER_FRAME,
+    conditional_logits,
+    draw_frames,
+    frame_nll,
+    midi_file,
+    model_inputs,
+    pitches_from_roll,
+    roll_from_pitches,
+)
 
 CHORDS = [[48, 60, 64, 67], [48, 60, 64, 67], [], [53, 65, 69, 72], [21, 108]]
 

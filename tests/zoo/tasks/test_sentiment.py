@@ -2,13 +2,14 @@
 the texts it refuses, and property-based tests (hypothesis) of the tokeniser on any text."""
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.helpers import PROPERTY_SETTINGS, REPO
 from zoo.artifacts import ARTIFACTS_DIR
 from zoo.task import TextError
 from zoo.tasks.sentiment.predictor import SentimentPredictor
-from zoo.tasks.sentiment.tokenizer import normalise, WordPieceTokenizer
+from zoo.tasks.sentiment.tokenizer import WordPieceTokenizer, normalise
 
 TOKENIZER = REPO / "zoo" / "artifacts" / "sst2-lstm" / "tokenizer.json"
 

@@ -9,8 +9,7 @@ from training.speech.export import model_numbers
 from zoo import get_spec, list_models
 from zoo.artifacts import ARTIFACTS_DIR
 from zoo.cards import ModelCard
-from zoo.tasks.speech.audio import (END_SILENCE_S, LEAD_IN_STEPS, SAMPLE_RATE, STACK, feature_steps, log_mel,
-                                    normalise)
+from zoo.tasks.speech.audio import END_SILENCE_S, LEAD_IN_STEPS, SAMPLE_RATE, STACK, feature_steps, log_mel, normalise
 from zoo.tasks.speech.ctc import BLANK, greedy_digits
 from zoo.tasks.speech.predictor import SpeechPredictor, Transcription
 

@@ -6,16 +6,31 @@ import math
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-from tests.helpers import PROPERTY_SETTINGS, VITALS_RECORD as RECORD, record_rows
+from tests.helpers import PROPERTY_SETTINGS, record_rows
+from tests.helpers import VITALS_RECORD as RECORD
 from training.vitals.data import load_physionet
 from zoo import create_model
 from zoo.artifacts import ARTIFACTS_DIR
 from zoo.tasks.vitals.predictor import VitalsPredictor
-from zoo.tasks.vitals.records import (carried_forward, features, hourly, parse_observations, parse_record_text,
-                                      vital_targets, FEATURE_COUNT, HOURS, LIMITS, PARAMETERS, SERIES,
-                                      StayFeatures, VITALS, VitalsInputError)
+from zoo.tasks.vitals.records import (
+    FEATURE_COUNT,
+    HOURS,
+    LIMITS,
+    PARAMETERS,
+    SERIES,
+    VITALS,
+    StayFeatures,
+    VitalsInputError,
+    carried_forward,
+    features,
+    hourly,
+    parse_observations,
+    parse_record_text,
+    vital_targets,
+)
 
 
 def test_a_record_file_parses_with_descriptors_clips_and_hours():

@@ -7,8 +7,14 @@ import numpy as np
 from zoo.cards import CardError, ModelCard
 from zoo.checks import ValidationError, expect
 from zoo.predictor import OnnxPredictor
-from zoo.tasks.forecasting.features import (FeatureStatistics, ForecastInputError, check_closes, features,
-                                            forecast_days, to_log_returns)
+from zoo.tasks.forecasting.features import (
+    FeatureStatistics,
+    ForecastInputError,
+    check_closes,
+    features,
+    forecast_days,
+    to_log_returns,
+)
 
 
 class ForecastingPredictor(OnnxPredictor):

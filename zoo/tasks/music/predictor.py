@@ -10,8 +10,7 @@ import numpy as np
 from zoo.cards import ModelCard
 from zoo.checks import expect_step_graph
 from zoo.predictor import RecurrentPredictor
-from zoo.tasks.music.rolls import (KEYS, after_start, conditional_logits, draw_frames, frame_nll, midi_file,
-                                  model_inputs)
+from zoo.tasks.music.rolls import KEYS, after_start, conditional_logits, draw_frames, frame_nll, midi_file, model_inputs
 
 FRAMES_PER_CALL = 65_536  # padded frames (pieces x longest) one scoring call reads: about 23 MB of inputs
 

@@ -11,10 +11,17 @@ import numpy as np
 from zoo.cards import CardError, ModelCard
 from zoo.checks import expect_step_graph
 from zoo.predictor import RecurrentPredictor
-from zoo.tasks.speech.audio import (END_SILENCE_S, LEAD_IN_STEPS, MEL_BANDS, SAMPLE_RATE, STEP_FEATURES, FeatureState,
-                                    feature_steps, recording_steps)
+from zoo.tasks.speech.audio import (
+    END_SILENCE_S,
+    LEAD_IN_STEPS,
+    MEL_BANDS,
+    SAMPLE_RATE,
+    STEP_FEATURES,
+    FeatureState,
+    feature_steps,
+    recording_steps,
+)
 from zoo.tasks.speech.ctc import BLANK, CLASSES, Digit, greedy_digits
-
 
 
 def heard(digits: list[Digit]) -> dict:

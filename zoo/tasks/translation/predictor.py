@@ -10,8 +10,8 @@ import numpy as np
 from zoo.cards import CardError, ModelCard
 from zoo.checks import ValidationError, expect, expect_step_graph
 from zoo.predictor import OnnxPredictor
-from zoo.tasks.translation.beam import BeamSearch, Finished
 from zoo.task import TextError
+from zoo.tasks.translation.beam import BeamSearch, Finished
 from zoo.tasks.translation.vocabulary import MAX_TEXT_CHARS, PAD_ID, Encoded, SubwordVocabulary
 
 ENCODER = "encoder"

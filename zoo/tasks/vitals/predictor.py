@@ -7,8 +7,18 @@ import numpy as np
 from zoo.cards import CardError, ModelCard
 from zoo.checks import ValidationError, expect
 from zoo.predictor import RecurrentPredictor
-from zoo.tasks.vitals.records import (FEATURE_COUNT, VITALS, Clip, Record, VitalsInputError, VitalsStatistics,
-                                      carried_forward, parse_observations, parse_record_text, vital_targets)
+from zoo.tasks.vitals.records import (
+    FEATURE_COUNT,
+    VITALS,
+    Clip,
+    Record,
+    VitalsInputError,
+    VitalsStatistics,
+    carried_forward,
+    parse_observations,
+    parse_record_text,
+    vital_targets,
+)
 
 
 class VitalsPredictor(RecurrentPredictor):
