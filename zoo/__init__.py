@@ -2,7 +2,7 @@
 
 In process, without torch: `zoo.pipeline(task)` is a task's best model with plain-Python inputs and outputs,
 answering as the task's HTTP endpoint does; `zoo.load(name)` is one model's verified predictor;
-`zoo.list_models(task=...)` names what ships (README: Use it from Python).
+`zoo.list_models(task=...)` names what ships (README: Use it from Python and the shell).
 
 Layout: zoo/task.py says what a task is; zoo/tasks/<task>/ holds each task's preprocessing, predictor,
 torch network and registration; the other modules are shared machinery that names no task.

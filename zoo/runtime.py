@@ -49,7 +49,7 @@ def load(name: str, providers: list[str] | None = None, threads: int = 1,
 def pipeline(task: str, model: str | None = None, providers: list[str] | None = None, threads: int = 1,
              directory: Path = ARTIFACTS_DIR) -> Pipeline:
     """A task's model with plain-Python inputs and outputs: calling it answers as the task's HTTP endpoint does
-    (README: Use it from Python). `model` defaults to the service's default, the task's best card."""
+    (README: Use it from Python and the shell). `model` defaults to the service's default, the task's best card."""
     name = model if model is not None else best_model(task, directory)
     predictor = load(name, providers, threads, directory)
     if predictor.card.task != task:
