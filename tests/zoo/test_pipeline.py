@@ -159,3 +159,19 @@ def test_check_option_says_the_allowed_range():
         check_option("temperature", -1, 0, 2, above=True)
     with pytest.raises(InputError, match="seed must be an integer"):
         check_option("seed", True, 0, integer=True)
+
+
+def test_pipelines_need_no_torch_and_no_training_code():
+    """A fresh interpreter in which torch, scikit-learn, scipy and training/ cannot be imported runs every task's
+    pipeline: the base install (no `train` extra) is enough."""
+    import subprocess
+    import sys
+
+    script = ("import sys\n"
+              "for name in ('torch', 'sklearn', 'scipy', 'training'): sys.modules[name] = None\n"
+              "import zoo\n"
+              "from zoo.tasks import TASKS\n"
+              "for task in TASKS: zoo.pipeline(task)\n"
+              "print(zoo.pipeline('sentiment')(['a gorgeous film'])['predictions'][0]['label'])\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and result.stdout.strip() == "positive", result.stderr[-2000:]
