@@ -1,6 +1,6 @@
 """One time step of each recurrent cell, in numpy: the equations that nn.RNN, nn.LSTM and nn.GRU (and the ONNX
 RNN, LSTM and GRU ops every zoo model runs) compute, written out to be read. The zoo serves the native ops;
-this module is for learning (zoo/docs/how-an-lstm-step-works.md walks through it line by line) and for an
+this module is for learning (zoo/docs/how-a-recurrent-step-works.md walks through it line by line) and for an
 independent reference: tests check it against torch and against shipped ONNX files, and it computes the
 parity vectors of models built outside torch (zoo/docs/bring-your-own-model.md).
 

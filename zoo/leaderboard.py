@@ -120,11 +120,19 @@ def latency(value: float | None) -> str:
     return f"{value * 1000:.0f} µs" if value < 1 else f"{value:.2f} ms"
 
 
-def relative(a: float, b: float, higher_is_better: bool) -> str:
-    """How a compares with b, in words, as a percentage of b."""
-    change = 100 * (a - b) / abs(b)
-    better = change > 0 if higher_is_better else change < 0
-    return "the same as" if abs(change) < 0.05 else f"{abs(change):.1f}% {'better than' if better else 'worse than'}"
+def relative(a: float, b: float, higher_is_better: bool, metric: str = "") -> str:
+    """How a compares with b, in words: for a proportion (accuracy, AUROC) the gap in percentage points, for
+    BLEU in BLEU points (a percentage of a proportion reads wrongly: 0.870 vs 0.509 is 36 points, not "71%"),
+    otherwise as a percentage of b."""
+    better = (a > b) if higher_is_better else (a < b)
+    word = "better than" if better else "worse than"
+    if "accuracy" in metric or "auroc" in metric:
+        gap = 100 * abs(a - b)
+        return "the same as" if gap < 0.05 else f"{gap:.1f} points {word}"
+    if "bleu" in metric:
+        return "the same as" if abs(a - b) < 0.005 else f"{abs(a - b):.2f} BLEU {word}"
+    change = 100 * abs(a - b) / abs(b)
+    return "the same as" if change < 0.05 else f"{change:.1f}% {word}"
 
 
 def leaderboard(cards: list[ModelCard], measured: dict) -> str:
@@ -172,7 +180,8 @@ def reading(by_cell: dict[str, ModelCard], metric: str, higher_is_better: bool, 
     value = {cell: card.metric(metric).value for cell, card in by_cell.items()}
     best = (max if higher_is_better else min)(value, key=value.get)
     baseline = next(iter(by_cell.values())).metric(metric).baseline_value
-    sentences = [f"Best: {best.upper()} ({number(value[best])}), {relative(value[best], baseline, higher_is_better)} "
+    compare = lambda a, b: relative(a, b, higher_is_better, metric)  # noqa: E731
+    sentences = [f"Best: {best.upper()} ({number(value[best])}), {compare(value[best], baseline)} "
                  f"the baseline ({number(baseline)})."]
     if {"lstm", "gru"} <= set(value):
         lstm, gru = by_cell["lstm"], by_cell["gru"]
@@ -180,7 +189,7 @@ def reading(by_cell: dict[str, ModelCard], metric: str, higher_is_better: bool, 
         times = [timings.get(c.name, {}).get("median_ms") for c in (gru, lstm)]
         speed = f" and {times[0] / times[1]:.2f}x its latency" if None not in times else ""
         sentences.append(f"GRU vs LSTM: {number(value['gru'])} vs {number(value['lstm'])}, "
-                         f"{relative(value['gru'], value['lstm'], higher_is_better)} the LSTM with "
+                         f"{compare(value['gru'], value['lstm'])} the LSTM with "
                          f"{size:.2f}x its parameters{speed}, trained in {gru.training.seconds / 60:.1f} vs "
                          f"{lstm.training.seconds / 60:.1f} min.")
         if metric == "accuracy":  # a proportion: its sampling noise is known without resampling
@@ -192,8 +201,8 @@ def reading(by_cell: dict[str, ModelCard], metric: str, higher_is_better: bool, 
                              f"{'within the noise' if gap < 2 * error else 'larger than the noise'}.")
     if "rnn" in value and best != "rnn":
         gated = value[best]
-        sentences.append(f"The plain RNN ({number(value['rnn'])}) is {relative(value['rnn'], gated, higher_is_better)} "
-                         f"the best gated cell, and {relative(value['rnn'], baseline, higher_is_better)} the baseline.")
+        sentences.append(f"The plain RNN ({number(value['rnn'])}) is {compare(value['rnn'], gated)} "
+                         f"the best gated cell, and {compare(value['rnn'], baseline)} the baseline.")
     return " ".join(sentences)
 
 

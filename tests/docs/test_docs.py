@@ -45,6 +45,9 @@ def test_every_link_resolves_and_line_links_show_what_they_name(page):
                 problems.append(f"{label!r} -> {target}: {path.name} has {len(source)} lines")
                 continue
             shown = "\n".join(source[first - 1 : last])
+            said = re.search(r"\blines? (\d+)(?:-(\d+))?", label)  # "lines 38-46" must be the lines linked
+            if said and (int(said[1]), int(said[2] or said[1])) != (first, last):
+                problems.append(f"{label!r} -> {target}: the label names other lines than the link")
             for name in re.findall(r"`([^`]+)`", label):  # `GenerationPredictor.nats_per_char` -> nats_per_char
                 if name.split(".")[-1] not in shown:
                     problems.append(f"{label!r} -> {target}: lines {first}-{last} do not contain {name.split('.')[-1]!r}")
