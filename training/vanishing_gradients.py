@@ -163,7 +163,7 @@ def plot(runs: list[Run], out_dir: Path) -> list[Path]:
 
     cells = sorted({r.cell for r in runs}, key=CELL_ORDER.index)
     lengths = sorted({r.length for r in runs})
-    figure, axis = plt.subplots(figsize=(6.4, 4))
+    figure, axis = plt.subplots(figsize=(8.4, 4))
     for cell in cells:
         of_cell = sorted((r for r in runs if r.cell == cell), key=lambda r: r.length)
         axis.plot([r.length for r in of_cell], [r.best_test_mse for r in of_cell], "o-", color=COLOURS[cell],
@@ -173,7 +173,7 @@ def plot(runs: list[Run], out_dir: Path) -> list[Path]:
     axis.set(xscale="log", yscale="log", xlabel="sequence length T", ylabel="best test MSE",
              title="Adding problem: where each cell stops learning")
     axis.set_xticks(lengths, [str(n) for n in lengths])
-    axis.legend(loc="lower right", fontsize="small")
+    axis.legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize="small")  # outside: no point hidden
     figure.tight_layout()
     mse_path = out_dir / "vanishing_gradients_mse.png"
     figure.savefig(mse_path, dpi=110)
@@ -186,7 +186,8 @@ def plot(runs: list[Run], out_dir: Path) -> list[Path]:
         for run in (r for r in runs if r.length == longest):
             norms = np.array(getattr(run, key))[::-1]  # index k: k steps before the end
             axis.plot(np.arange(len(norms)), norms, color=COLOURS[run.cell], label=LABELS[run.cell])
-        axis.set(yscale="log", xlabel="steps before the last (t = T - k)", title=f"||dL/dh_t||, T={longest}, {title}")
+        axis.set(yscale="log", xlabel="k: steps before the last (the state h_t with t = T - k)",
+                 title=f"||dL/dh_t||, T={longest}, {title}")
         axis.legend()
     axes[0].set_ylabel("gradient norm (mean over 256 sequences)")
     figure.tight_layout()
