@@ -102,7 +102,7 @@ def option_value(text: str):
         return text
 
 
-@main.command(context_settings={"ignore_unknown_options": True})
+@main.command()
 @click.argument("task", type=click.Choice(list(TASKS)))
 @click.argument("inputs", nargs=-1)
 @click.option("--model", "-m", help="a model of the task (rnnzoo list); default: the task's best")
@@ -135,6 +135,8 @@ def predict(task: str, inputs: tuple[str, ...], model: str | None, options: tupl
         answer = pipeline.from_command_line(list(inputs), parsed)
     except (ValueError, KeyError, ArtifactError, OSError) as error:  # InputError, CardError, a wrong model
         fail(str(error))
+    except TypeError as error:  # an option the command line fills from the inputs (vitals' record)
+        fail(f"{error}: give it as the input, not as -o")
     click.echo(json.dumps(answer, indent=2, ensure_ascii=False))
 
 
@@ -165,7 +167,8 @@ def run_module(module: str, arguments: list[str]) -> None:
 def bench(context: click.Context) -> None:
     """The performance harness (benchmarks/performance.py; --smoke for a quick run; `-- --help`: its options).
     It lives in the source checkout, beside its peers (Triton, a naive server)."""
-    if importlib.util.find_spec("benchmarks") is None:
+    # run from the checkout's root: the child `python -m` finds benchmarks/ there (it is not installed)
+    if importlib.util.find_spec("benchmarks") is None and not (Path.cwd() / "benchmarks" / "performance.py").is_file():
         fail("the benchmarks are in the source checkout: git clone the project, pip install -e '.[train,dev]', "
              "and run rnnzoo bench from its root")
     run_module(BENCHMARK, context.args)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -27,7 +28,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-HEADER_LENGTH = "Inference-Header-Content-Length"  # the binary extension: bytes of JSON before the tensors
+HEADER_LENGTH = "Inference-Header-Content-Length"
+MAX_ELEMENTS = 64 * 1024 * 1024  # values in one input tensor (the body-size cap usually refuses first)  # the binary extension: bytes of JSON before the tensors
 
 # ONNX tensor types <-> the protocol's datatypes
 DATATYPES = {"tensor(float)": "FP32", "tensor(int64)": "INT64", "tensor(int32)": "INT32", "tensor(double)": "FP64"}
@@ -103,8 +105,12 @@ class OpenInference:
             if not isinstance(tensor, dict) or not {"name", "shape", "datatype"} <= set(tensor):
                 raise ProtocolError(f"inputs[{index}] needs name, shape, datatype and data (or binary_data_size)")
             name, shape, datatype = tensor["name"], tensor["shape"], tensor["datatype"]
+            if not isinstance(name, str):
+                raise ProtocolError(f"inputs[{index}]: name must be a string, not {name!r}"[:300])
             parameters = tensor.get("parameters") or {}
-            if not isinstance(parameters, dict) or any(key.startswith("shared_memory") for key in parameters):
+            if not isinstance(parameters, dict):
+                raise ProtocolError(f"input {name!r}: parameters must be an object")
+            if any(key.startswith("shared_memory") for key in parameters):
                 raise ProtocolError(f"input {name!r}: shared memory is not supported; send the data in the body")
             if name not in expected:
                 raise ProtocolError(f"inputs[{index}]: {predictor.name} has no input {name!r}; inputs: "
@@ -112,12 +118,15 @@ class OpenInference:
             wanted = DATATYPES.get(expected[name].type)
             if datatype != wanted:
                 raise ProtocolError(f"input {name!r} must be {wanted}, not {datatype!r}")
-            if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
+            if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
                 raise ProtocolError(f"input {name!r}: shape must be a list of non-negative integers")
             if len(shape) != len(expected[name].shape):
                 raise ProtocolError(f"input {name!r} has {len(expected[name].shape)} dimensions "
                                     f"{expected[name].shape}, not {len(shape)}")
-            count = int(np.prod(shape))
+            count = math.prod(shape)  # Python integers: no int64 wrap-around for absurd shapes
+            if count > MAX_ELEMENTS:
+                raise ProtocolError(f"input {name!r}: shape {shape} holds {count:,} values; at most {MAX_ELEMENTS:,} "
+                                    "per tensor")
             if "binary_data_size" in parameters:
                 values, offset = self._binary_input(name, parameters["binary_data_size"], datatype, count, binary,
                                                     offset, "data" in tensor)
@@ -173,7 +182,8 @@ class OpenInference:
         try:
             return json.loads(raw[:cut]), raw[cut:]
         except (ValueError, UnicodeDecodeError):
-            raise ProtocolError("the body is not JSON" if header_length is None else
+            raise ProtocolError(f"the body is not JSON (binary tensors after the JSON need the {HEADER_LENGTH} "
+                                "header: the JSON's length in bytes)" if header_length is None else
                                 f"the body's first {cut} bytes ({HEADER_LENGTH}) are not JSON") from None
 
     @staticmethod
@@ -182,7 +192,7 @@ class OpenInference:
         says parameters.binary_data_output."""
         parameters = body.get("parameters") if isinstance(body.get("parameters"), dict) else {}
         default = parameters.get("binary_data_output") is True
-        asked = {o.get("name"): (o.get("parameters") or {}) for o in body.get("outputs") or [] if isinstance(o, dict)}
+        asked = {o["name"]: (o.get("parameters") or {}) for o in body.get("outputs") or []}
         for name, options in asked.items():
             if not isinstance(options, dict) or any(key.startswith("shared_memory") or key == "classification"
                                                     for key in options):
@@ -194,7 +204,11 @@ class OpenInference:
         body, binary = self._split_body(await request.body(), request.headers.get(HEADER_LENGTH))
         feeds = self._feeds(predictor, body, binary)
         names = [v.name for v in predictor.session.get_outputs()]
-        asked = [o.get("name") for o in body.get("outputs") or [] if isinstance(o, dict)]
+        requested = body.get("outputs") or []
+        if not isinstance(requested, list) or not all(isinstance(o, dict) and isinstance(o.get("name"), str)
+                                                      for o in requested):
+            raise ProtocolError('outputs must be a list of objects such as {"name": "logits"}')
+        asked = [o["name"] for o in requested]
         unknown = [name for name in asked if name not in names]
         if unknown:
             raise ProtocolError(f"{predictor.name} has no outputs {unknown}; outputs: {', '.join(names)}")
@@ -204,6 +218,10 @@ class OpenInference:
             results = await loop.run_in_executor(self.executor, predictor.session.run, asked or names, feeds)
         except Exception as error:  # onnxruntime's own types: a shape the graph cannot take, an id out of range
             raise ProtocolError(f"the model refused these tensors: {str(error)[:500]}") from None
+        overflowed = [name for name, r in zip(asked or names, results) if r.dtype.kind == "f" and not np.isfinite(r).all()]
+        if overflowed:  # JSON cannot carry them, and a client should not read them as numbers
+            raise ProtocolError(f"outputs {overflowed} are not finite for these inputs: values (a state, features) "
+                                "far outside what the model was trained on overflow it")
         outputs, chunks = [], []
         for name, result in zip(asked or names, results):
             output = {"name": name, "datatype": FROM_NUMPY[result.dtype], "shape": list(result.shape)}

@@ -75,7 +75,7 @@ def test_predict_reads_files_for_the_tasks_that_take_them(tmp_path, data_dir):
 @pytest.mark.parametrize("arguments, message", [
     (["predict", "generation", "ROMEO:", "-o", "tempo=1"], "generation has no option tempo; its options: max_new_tokens"),
     (["predict", "generation", "ROMEO:", "-o", "seed"], "write options as KEY=VALUE"),
-    (["predict", "generation", "ROMEO:", "-o", "temperature=0"], "temperature is 0; allowed: (0, inf)"),
+    (["predict", "generation", "ROMEO:", "-o", "temperature=0"], "temperature is 0; allowed: (0, 2]"),
     (["predict", "forecasting", "1", "2", "x"], "closes must be numbers"),
     (["predict", "speech", "missing.wav"], "No such file or directory"),
     (["predict", "speech", "a.wav", "b.wav"], "send one WAV file"),

@@ -23,6 +23,7 @@ from typing import Callable
 from urllib.parse import urlsplit
 
 import pooch
+import requests
 
 DATA_ENV = "RNNZOO_DATA"
 MIRROR_ENV = "RNNZOO_DATA_MIRROR"
@@ -72,6 +73,8 @@ def source_url(url: str) -> str:
     mirror = os.environ.get(MIRROR_ENV)
     if not mirror:
         return url
+    if urlsplit(mirror).scheme not in ("http", "https"):
+        raise DataError(f"{MIRROR_ENV}={mirror!r} is not an http(s) URL such as http://mirror.internal:8080/data")
     parts = urlsplit(url)
     return f"{mirror.rstrip('/')}/{parts.netloc}{parts.path}"
 
@@ -86,13 +89,16 @@ def fetch_source(url: str, directory: Path, known_hash: str | None = None, timeo
     fetcher = pooch.create(path=Path(directory) / DOWNLOADS, base_url="", registry={name: known_hash},
                            urls={name: url}, retry_if_failed=RETRIES)
     try:
-        return Path(fetcher.fetch(name, progressbar=sys.stderr.isatty(),
-                                  downloader=pooch.HTTPDownloader(timeout=timeout_s)))
-    except ValueError as error:  # pooch: the hash does not match (the file is not kept)
-        raise DataError(f"download of {url} does not match its sha256: {error}; not using it") from None
-    except Exception as error:  # requests' errors: unreachable, 404, timeout
+        # pooch shows its progress bar through the downloader it is given (tqdm: the train extra)
+        downloader = pooch.HTTPDownloader(timeout=timeout_s, progressbar=sys.stderr.isatty())
+        return Path(fetcher.fetch(name, downloader=downloader))
+    except requests.exceptions.RequestException as error:  # unreachable, 404, timeout, a malformed URL
         hint = hint or f"Point {DATA_ENV} or --data-dir at a folder that has the data"
         raise DataError(f"downloading {url} failed: {error}. {hint}") from None
+    except ValueError as error:  # pooch: the hash does not match (the file is not kept)
+        raise DataError(f"download of {url} does not match its sha256: {error}; not using it") from None
+    except OSError as error:  # the downloads folder cannot be written
+        raise DataError(f"cannot keep the download of {url} under {directory}: {error}") from None
 
 
 def fetch(remote: RemoteFile, directory: Path, timeout_s: float = 120.0) -> Path:

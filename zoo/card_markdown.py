@@ -5,6 +5,7 @@ task: everything comes from the card and from its task's Task object."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from zoo.cards import ModelCard
@@ -47,11 +48,29 @@ def metrics_table(card: ModelCard) -> list[str]:
     return rows
 
 
+def yaml_value(value) -> str:
+    """A value in YAML flow style that YAML 1.1 readers (PyYAML, which the Hugging Face Hub uses) read back
+    as written: JSON, except that a float's mantissa always has a point ("1.0e-05": YAML 1.1 reads "1e-05" as a
+    string) and a value that is not finite is null. No YAML library is needed in the served package."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(k)}: {yaml_value(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(yaml_value(v) for v in value) + "]"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return "null"
+        text = repr(value)
+        mantissa, e, exponent = text.partition("e")
+        return f"{mantissa if '.' in mantissa else mantissa + '.0'}{e}{exponent}"
+    return json.dumps(value, ensure_ascii=False)
+
+
 def front_matter(card: ModelCard) -> list[str]:
-    """The Hugging Face card metadata. Values are written as JSON, which is YAML too: no YAML library is needed."""
+    """The Hugging Face card metadata (license, datasets, metrics as model-index), in YAML flow style."""
     fields = {"license": card.weights_license or "other"}
     if fields["license"] == "other":  # the terms are the data's: the License section below says them
         fields["license_name"] = f"{card.name}-data-terms"
+        fields["license_link"] = "README.md#license"
     fields |= {"library_name": "onnx", "tags": ["rnn-zoo", card.task, card.architecture.cell, "onnx"],
                "datasets": [card.training_data.dataset],
                "metrics": sorted({metric.name for metric in card.metrics}),
@@ -61,7 +80,7 @@ def front_matter(card: ModelCard) -> list[str]:
                     "metrics": [{"type": m.name, "name": f"{m.name} (baseline, {m.baseline}: {_number(m.baseline_value)})",
                                  "value": m.value} for m in card.metrics if m.split == split]}
                    for split in dict.fromkeys(metric.split for metric in card.metrics)]}]}
-    return ["---", *(f"{key}: {json.dumps(value, ensure_ascii=False)}" for key, value in fields.items()), "---", ""]
+    return ["---", *(f"{key}: {yaml_value(value)}" for key, value in fields.items()), "---", ""]
 
 
 def license_lines(card: ModelCard) -> list[str]:

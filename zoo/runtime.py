@@ -23,7 +23,12 @@ def best_model(task: str, directory: Path = ARTIFACTS_DIR) -> str:
     """The task's model the service answers with when a request names none: its best card in `directory` by
     the task's headline metric (cards only: no model is opened)."""
     get_task(task)  # ValueError naming the tasks
-    cards = [ModelCard.load(folder) for folder in sorted(Path(directory).iterdir()) if (folder / CARD_FILE).is_file()]
+    cards = []
+    for folder in sorted(p for p in Path(directory).iterdir() if (p / CARD_FILE).is_file()):
+        try:
+            cards.append(ModelCard.load(folder))
+        except CardError as error:  # one broken folder does not hide the others (the service refuses it too)
+            log.warning("skipping %s: %s", folder.name, error)
     best = TASKS[task].best(cards)
     if best is None:
         raise ArtifactError(f"no {task} model in {directory}; train and export one (README: Retraining)")

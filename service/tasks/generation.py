@@ -20,8 +20,8 @@ from service.sessions import Session
 from service.tasks.generation_scheduler import CapacityError, GenerationMetrics, SamplingParams, StepScheduler
 from zoo.task import TextError
 from zoo.tasks.generation import TASK
+from zoo.tasks.generation.pipeline import MAX_NEW_TOKENS, MAX_TEMPERATURE, MAX_TOP_K  # the pipeline's limits too
 
-MAX_NEW_TOKENS = 2000
 MAX_PROMPT_CHARS = 4000  # also on each generation card (preprocessing.max_chars)
 MAX_STREAMS_PER_MODEL = 64  # live generations per model; one more gets 429
 MAX_GENERATION_SECONDS = 120.0  # wall-clock cap on one generation
@@ -40,9 +40,8 @@ def _above_zero(maximum: float, **schema) -> WithJsonSchema:
     return WithJsonSchema({"type": "number", "minimum": 0.0, "exclusiveMinimum": True, "maximum": maximum, **schema})
 
 
-Temperature = Annotated[float, Field(gt=0.0, le=2.0), _above_zero(
-    2.0, default=0.8, examples=[0.8], description="in (0, 2]: lower is more conservative")]
-MAX_TOP_K = 1000  # far above any character vocabulary; k at or above the vocabulary size means all
+Temperature = Annotated[float, Field(gt=0.0, le=MAX_TEMPERATURE), _above_zero(
+    MAX_TEMPERATURE, default=0.8, examples=[0.8], description="in (0, 2]: lower is more conservative")]
 TopK = Annotated[int | None, Field(ge=1, le=MAX_TOP_K, examples=[40],
                                    description=f"sample among the k likeliest, 1 to {MAX_TOP_K}; null: all")]
 TopP = Annotated[Annotated[float, Field(gt=0.0, le=1.0), _above_zero(1.0)] | None,

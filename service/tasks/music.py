@@ -21,6 +21,7 @@ from service.sessions import Session
 from service.step_scheduler import CapacityError, SamplingParams, StepScheduler, Stream
 from zoo.task import InputError
 from zoo.tasks.music import TASK
+from zoo.tasks.music.pipeline import MAX_STEPS, MAX_TEMPERATURE  # the pipeline's limits too
 from zoo.tasks.music.predictor import MusicPredictor
 from zoo.tasks.music.rolls import (
     HIGHEST_PITCH,
@@ -35,7 +36,6 @@ from zoo.tasks.music.rolls import (
     roll_from_pitches,
 )
 
-MAX_STEPS = 2000  # frames one generation writes
 MAX_PRIMER_FRAMES = 2000
 MAX_PIECE_FRAMES = 10_000  # a scored piece, as on each music card (preprocessing.max_chars)
 MAX_PIECES = 64  # pieces per /music/score request
@@ -55,8 +55,9 @@ Steps = Annotated[int, Field(ge=1, le=MAX_STEPS, examples=[64], description=f"fr
 
 
 # OpenAPI 3.0 spells an open bound as a boolean beside `minimum` (see service/tasks/generation.py).
-Temperature = Annotated[float, Field(gt=0.0, le=2.0), WithJsonSchema(
-    {"type": "number", "minimum": 0.0, "exclusiveMinimum": True, "maximum": 2.0, "default": 1.0, "examples": [1.0],
+Temperature = Annotated[float, Field(gt=0.0, le=MAX_TEMPERATURE), WithJsonSchema(
+    {"type": "number", "minimum": 0.0, "exclusiveMinimum": True, "maximum": MAX_TEMPERATURE, "default": 1.0,
+     "examples": [1.0],
      "description": "in (0, 2]: each key's logit is divided by it; lower is more conservative"})]
 Seed = Annotated[int | None, Field(ge=0, le=2**63 - 1, examples=[7],
                                    description="same seed and body, same piece; null: a fresh random seed")]

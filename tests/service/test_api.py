@@ -230,3 +230,27 @@ def test_bad_binary_tensor_requests_get_400_saying_what_is_wrong(api, header, te
     body, headers = binary_request(header, tensors, length)
     status, answer = api.post("/v2/models/stock-gru/infer", body, headers)
     assert status == 400 and message in answer["error"], answer
+
+
+@pytest.mark.parametrize("body, message", [
+    ({"inputs": [{"name": ["features"], "shape": [1, 60, 3], "datatype": "FP32", "data": [0.0] * 180}]},
+     "name must be a string"),
+    ({"inputs": [{"name": "features", "shape": [True, 60, 3], "datatype": "FP32", "data": [0.0] * 180}]},
+     "shape must be a list of non-negative integers"),
+    ({"inputs": [{"name": "features", "shape": [2 ** 40, 2 ** 40, 3], "datatype": "FP32", "data": []}]},
+     "at most 67,108,864 per tensor"),
+    ({"inputs": [{"name": "features", "shape": [1, 60, 3], "datatype": "FP32", "data": [0.0] * 180,
+                  "parameters": [1]}]}, "parameters must be an object"),
+    ({"inputs": [{"name": "features", "shape": [1, 60, 3], "datatype": "FP32", "data": [0.0] * 180}], "outputs": 5},
+     "outputs must be a list of objects"),
+])
+def test_malformed_tensors_get_400_not_500(api, body, message):
+    status, answer = api.post("/v2/models/stock-gru/infer", body)
+    assert status == 400 and message in answer["error"], answer
+
+
+def test_outputs_that_overflow_get_400_saying_why(api):
+    body = {"inputs": [{"name": "tokens", "shape": [1, 1], "datatype": "INT64", "data": [0]},
+                       {"name": "h0", "shape": [2, 1, 512], "datatype": "FP32", "data": [3e38] * 1024}]}
+    status, answer = api.post("/v2/models/shakespeare-gru/infer", body)
+    assert status == 400 and "not finite for these inputs" in answer["error"], answer

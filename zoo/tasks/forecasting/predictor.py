@@ -54,8 +54,11 @@ class ForecastingPredictor(OnnxPredictor):
     def window_of(self, closes, horizon: int) -> np.ndarray:
         """The closes a forecast of `horizon` days reads, (W+1,) oldest first; ForecastInputError saying what
         is wrong and what is allowed (the check of /stock_forecast and of its pipeline)."""
-        if isinstance(horizon, bool) or not isinstance(horizon, int) or not 1 <= horizon <= self.horizons:
-            raise ForecastInputError(f"horizon {horizon!r} is beyond {self.name}'s {self.horizons} days; "
+        if isinstance(horizon, bool) or not isinstance(horizon, int):
+            raise ForecastInputError(f"horizon must be a whole number of trading days, 1 to {self.horizons}; "
+                                     f"got {horizon!r}")
+        if not 1 <= horizon <= self.horizons:
+            raise ForecastInputError(f"horizon {horizon} is outside {self.name}'s 1 to {self.horizons} days; "
                                      f"allowed: 1 to {self.horizons}")
         return check_closes(closes, self.window, self.max_closes)[-(self.window + 1):]
 

@@ -7,6 +7,11 @@ import numpy as np
 
 from zoo.task import InputError, Pipeline, check_option
 
+# Limits of one generation, in process and over HTTP (service/tasks/generation.py reads them from here)
+MAX_NEW_TOKENS = 2000
+MAX_TEMPERATURE = 2.0
+MAX_TOP_K = 1000  # far above any character vocabulary; k at or above the vocabulary size means all
+
 
 class GenerationPipeline(Pipeline):
     def __call__(self, prompt: str = "", max_new_tokens: int = 200, temperature: float = 0.8, top_k: int | None = 40,
@@ -18,9 +23,9 @@ class GenerationPipeline(Pipeline):
         limit = self.card.preprocessing.max_chars
         if len(prompt) > limit:
             raise InputError(f"prompt has {len(prompt)} characters; the maximum is {limit}")
-        check_option("max_new_tokens", max_new_tokens, 1, integer=True)
-        check_option("temperature", temperature, 0.0, above=True)
-        check_option("top_k", top_k, 1, optional=True, integer=True)
+        check_option("max_new_tokens", max_new_tokens, 1, MAX_NEW_TOKENS, integer=True)
+        check_option("temperature", temperature, 0.0, MAX_TEMPERATURE, above=True)
+        check_option("top_k", top_k, 1, MAX_TOP_K, optional=True, integer=True)
         check_option("top_p", top_p, 0.0, 1.0, above=True, optional=True)
         check_option("seed", seed, 0, 2**63 - 1, optional=True, integer=True)
         ids = self.predictor.vocabulary.encode(prompt)

@@ -10,14 +10,18 @@ import numpy as np
 from zoo.task import InputError, Pipeline, check_option
 from zoo.tasks.music.rolls import pitches_from_roll, roll_from_pitches
 
+# Limits of one piece, in process and over HTTP (service/tasks/music.py reads them from here)
+MAX_STEPS = 2000  # frames one generation writes
+MAX_TEMPERATURE = 2.0
+
 
 class MusicPipeline(Pipeline):
     def __call__(self, primer: list[list[int]] | None = None, steps: int = 64, temperature: float = 1.0,
                  seed: int | None = None) -> dict:
         """Continue the primer (frames of MIDI pitches sounding; None: from silence) a frame at a time ->
         {"model", "frames", "midi" (base64 MIDI file), "finish_reason"}; the same seed gives /music/generate's piece."""
-        check_option("steps", steps, 1, integer=True)
-        check_option("temperature", temperature, 0.0, above=True)
+        check_option("steps", steps, 1, MAX_STEPS, integer=True)
+        check_option("temperature", temperature, 0.0, MAX_TEMPERATURE, above=True)
         check_option("seed", seed, 0, 2**63 - 1, optional=True, integer=True)
         roll = roll_from_pitches(primer or [], "primer")  # (P, 88)
         rng = np.random.default_rng(seed if seed is not None else secrets.randbits(63))

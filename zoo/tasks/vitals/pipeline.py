@@ -13,12 +13,16 @@ def observation_rows(observations: list[Row]) -> list[tuple[str, str, float]]:
     """(time, parameter, value) tuples or {"time", "parameter", "value"} dicts (as /vitals takes) -> tuples."""
     if not isinstance(observations, (list, tuple)):
         raise VitalsInputError(f"observations must be a list of rows, got {type(observations).__name__}")
-    try:
-        return [(row["time"], row["parameter"], row["value"]) if isinstance(row, dict) else tuple(row)
-                for row in observations]
-    except (KeyError, TypeError) as error:
-        raise VitalsInputError(f"each observation is a (time, parameter, value) row or a dict with those keys "
-                               f"({error!r})") from None
+    rows = []
+    for index, row in enumerate(observations):
+        if isinstance(row, dict) and {"time", "parameter", "value"} <= set(row):
+            rows.append((row["time"], row["parameter"], row["value"]))
+        elif isinstance(row, (list, tuple)) and len(row) == 3:
+            rows.append(tuple(row))
+        else:
+            raise VitalsInputError(f"observations[{index}] is {row!r}; each observation is a (time, parameter, "
+                                   "value) row or a dict with those keys"[:300])
+    return rows
 
 
 class VitalsPipeline(Pipeline):
