@@ -27,7 +27,7 @@ import click
 import zoo
 from zoo.artifacts import ARTIFACTS_DIR, ArtifactError
 from zoo.card_markdown import markdown
-from zoo.cards import CARD_FILE, CardError, ModelCard
+from zoo.cards import CARD_FILE, CardError, ModelCard, load_cards
 from zoo.registry import get_spec
 from zoo.tasks import TASKS
 from zoo.validate import main as validate_main
@@ -57,10 +57,11 @@ def fail(message: str, code: int = 2):
 @click.option("--json", "as_json", is_flag=True, help="one JSON object per model")
 def list_models(task: str | None, everything: bool, as_json: bool) -> None:
     """The registered models: task, headline metric on the card's split, size; * marks each task's default."""
-    defaults = {zoo.best_model(t) for t in TASKS if zoo.list_models(t)}
+    cards = {card.name: card for card in load_cards()}  # read once: the defaults come from the same cards
+    defaults = {TASKS[t].best(list(cards.values())) for t in TASKS}
     rows = []
     for name in zoo.list_models(task, shipped=None if everything else True):
-        spec, card = get_spec(name), shipped_card(name)
+        spec, card = get_spec(name), cards.get(name)
         metric = TASKS[spec.task].headline_metric
         rows.append({"name": name, "task": spec.task, "default": name in defaults, "metric": metric,
                      "value": card.metric(metric).value if card else None,

@@ -136,11 +136,11 @@ def markdown(card: ModelCard, with_front_matter: bool = True) -> str:
     return "\n".join(lines)
 
 
-def write_readmes(directory: Path) -> list[Path]:
-    """README.md beside every card.json under `directory`; the paths whose text changed."""
+def write_readmes(cards: list[ModelCard], directory: Path) -> list[Path]:
+    """README.md beside each card's card.json (in `directory`/<name>); the paths whose text changed."""
     changed = []
-    for card_path in sorted(Path(directory).glob("*/card.json")):
-        readme, text = card_path.parent / README_FILE, markdown(ModelCard.load(card_path.parent))
+    for card in cards:
+        readme, text = Path(directory) / card.name / README_FILE, markdown(card)
         if not readme.exists() or readme.read_text() != text:
             readme.write_text(text)
             changed.append(readme)

@@ -9,6 +9,8 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from zoo.artifacts import ARTIFACTS_DIR
+
 CARD_FILE = "card.json"
 MODEL_FILE = "model.onnx"
 
@@ -231,6 +233,21 @@ def _build(kind, value, path: str):
     if not isinstance(value, kind):
         raise CardError(f"{path} should be {kind.__name__}, got {type(value).__name__}")
     return value
+
+
+def load_cards(directory: Path = ARTIFACTS_DIR, skip_broken: typing.Callable[[Path, CardError], None] | None = None
+               ) -> list[ModelCard]:
+    """The card of every model folder in `directory`, by folder name. A card that cannot be read raises, or with
+    `skip_broken` is handed to it (folder, error) and left out."""
+    cards = []
+    for folder in sorted(p for p in Path(directory).iterdir() if (p / CARD_FILE).is_file()):
+        try:
+            cards.append(ModelCard.load(folder))
+        except CardError as error:
+            if skip_broken is None:
+                raise
+            skip_broken(folder, error)
+    return cards
 
 
 def sha256_of(path: Path) -> str:

@@ -17,7 +17,7 @@ import numpy as np
 
 from zoo.artifacts import ARTIFACTS_DIR, cpu_name, create_session, verified_bytes
 from zoo.card_markdown import write_readmes
-from zoo.cards import MODEL_FILE, ModelCard
+from zoo.cards import MODEL_FILE, ModelCard, load_cards
 from zoo.checks import example_inputs
 from zoo.registry import list_models
 from zoo.tasks import TASKS
@@ -28,10 +28,6 @@ BEGIN, END = "<!-- models-table:begin -->", "<!-- models-table:end -->"
 BOARD_BEGIN, BOARD_END = "<!-- leaderboard:begin -->", "<!-- leaderboard:end -->"
 DOCS_PAGE = README.parent / "zoo" / "docs" / "leaderboard.md"
 LATENCY_FILE = README.parent / "zoo" / "docs" / "latency.json"
-
-
-def load_cards(directory: Path = ARTIFACTS_DIR) -> list[ModelCard]:
-    return [ModelCard.load(d) for d in sorted(directory.iterdir()) if (d / "card.json").exists()]
 
 
 def table(cards: list[ModelCard]) -> str:
@@ -230,7 +226,7 @@ def main() -> None:
         readme = replace_table(README.read_text(), new_table)
         README.write_text(replace_table(readme, board, BOARD_BEGIN, BOARD_END))
         DOCS_PAGE.write_text(docs_page(cards, measured))
-        write_readmes(ARTIFACTS_DIR)  # each model's card as README.md beside its card.json
+        write_readmes(cards, ARTIFACTS_DIR)  # each model's card as README.md beside its card.json
     else:
         print(f"{new_table}\n\n{board}")
 

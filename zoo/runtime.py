@@ -8,7 +8,7 @@ from pathlib import Path
 import onnxruntime as ort
 
 from zoo.artifacts import ARTIFACTS_DIR, ArtifactError, choose_providers, log
-from zoo.cards import CARD_FILE, CardError, ModelCard
+from zoo.cards import CARD_FILE, CardError, ModelCard, load_cards
 from zoo.registry import get_spec, get_task, list_models
 from zoo.task import Pipeline, Predictor
 from zoo.tasks import TASKS
@@ -23,12 +23,8 @@ def best_model(task: str, directory: Path = ARTIFACTS_DIR) -> str:
     """The task's model the service answers with when a request names none: its best card in `directory` by
     the task's headline metric (cards only: no model is opened)."""
     get_task(task)  # ValueError naming the tasks
-    cards = []
-    for folder in sorted(p for p in Path(directory).iterdir() if (p / CARD_FILE).is_file()):
-        try:
-            cards.append(ModelCard.load(folder))
-        except CardError as error:  # one broken folder does not hide the others (the service refuses it too)
-            log.warning("skipping %s: %s", folder.name, error)
+    # one broken folder does not hide the others (the service refuses it too)
+    cards = load_cards(directory, skip_broken=lambda folder, error: log.warning("skipping %s: %s", folder.name, error))
     best = TASKS[task].best(cards)
     if best is None:
         raise ArtifactError(f"no {task} model in {directory}; train and export one (README: Retraining)")

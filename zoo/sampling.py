@@ -7,6 +7,7 @@ characters alone, in a batch, or in a bare loop. The draw is an inverse-CDF look
 """
 from __future__ import annotations
 
+import secrets
 from typing import Sequence
 
 import numpy as np
@@ -53,6 +54,11 @@ def next_token(logits: np.ndarray, rng: np.random.Generator, temperature: float 
     return int(next_tokens(logits[None, :], [rng], np.array([temperature]),
                            np.array([top_k if top_k is not None else len(logits)]),
                            np.array([top_p if top_p is not None else 1.0]))[0])
+
+
+def seed_or_fresh(seed: int | None) -> int:
+    """The seed asked for, or a fresh random one (63 bits: what the API's seed field takes)."""
+    return seed if seed is not None else secrets.randbits(63)
 
 
 def greedy_token(logits: np.ndarray) -> int:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -126,7 +126,6 @@ class Task:
     title: str  # for tables, with the data set: "... (SST-2)"
     predictor: type  # a Predictor class
     pipeline: type  # a Pipeline class: the predictor with plain-Python inputs and outputs (zoo.pipeline)
-    check_contract: Callable[[ModelCard], None]  # raises ValidationError unless the card's tensors fit the predictor
     headline_metric: str  # the card metric a task's default model is chosen by
     higher_is_better: bool
     int8_tolerance: float  # largest change of the headline metric, in its worse direction, an int8 variant may cost
@@ -135,6 +134,10 @@ class Task:
     latency_steps: int  # its steps (tokens, days, hours)
     training_unit: str  # what TrainingRun.epochs counts: "epochs" or "steps"
     models: tuple[ModelSpec, ...]  # the registered variants, tiny test twins and int8 variants included
+
+    def check_contract(self, card: ModelCard) -> None:
+        """Raises ValidationError unless the card's tensors are what the task's predictor feeds and reads."""
+        self.predictor.check_contract(card)
 
     def load(self, directory: Path, providers: list[str] | None = None, with_session: bool = True,
              threads: int = 1):

@@ -3,7 +3,6 @@ to character ids, and a session that keeps a text's state and continues it (stre
 from __future__ import annotations
 
 import json
-import secrets
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -18,6 +17,7 @@ from starlette.responses import StreamingResponse
 from service.core import ModelServer, unavailable_as_503
 from service.sessions import Session
 from service.tasks.generation_scheduler import CapacityError, GenerationMetrics, SamplingParams, StepScheduler
+from zoo.sampling import seed_or_fresh
 from zoo.task import TextError
 from zoo.tasks.generation import TASK
 from zoo.tasks.generation.pipeline import MAX_NEW_TOKENS, MAX_TEMPERATURE, MAX_TOP_K  # the pipeline's limits too
@@ -84,7 +84,7 @@ class TextStepResult(BaseModel):
 
 def sampling(max_new_tokens: int, temperature: float, top_k: int | None, top_p: float | None,
              seed: int | None) -> SamplingParams:
-    return SamplingParams(max_new_tokens, temperature, top_k, top_p, seed if seed is not None else secrets.randbits(63))
+    return SamplingParams(max_new_tokens, temperature, top_k, top_p, seed_or_fresh(seed))
 
 
 def top_characters(logits: np.ndarray, characters: str, count: int = TOP_CHARACTERS) -> list[tuple[str, float]]:
@@ -163,13 +163,10 @@ class GenerationEndpoints(ModelServer):
 
     async def _start_generation(self, prompt: str, params: SamplingParams, model: str | None):
         generator = self.model(TASK.name, model)
-        if len(prompt) > generator.card.preprocessing.max_chars:
-            raise InvalidArgument(f"prompt has {len(prompt)} characters; the maximum is "
-                                  f"{generator.card.preprocessing.max_chars}")
         try:
-            prompt_ids = generator.vocabulary.encode(prompt)
+            prompt_ids = generator.prompt_ids(prompt)
         except TextError as error:
-            raise InvalidArgument(f"prompt: {error}") from None
+            raise InvalidArgument(str(error)) from None
         scheduler = self.scheduler(generator)
         try:
             stream = await scheduler.start(prompt_ids, params)

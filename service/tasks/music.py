@@ -4,7 +4,6 @@ are sampled by the step scheduler (service/step_scheduler.py), so concurrent pie
 from __future__ import annotations
 
 import json
-import secrets
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -19,6 +18,7 @@ from starlette.responses import StreamingResponse
 from service.core import ModelServer, unavailable_as_503
 from service.sessions import Session
 from service.step_scheduler import CapacityError, SamplingParams, StepScheduler, Stream
+from zoo.sampling import seed_or_fresh
 from zoo.task import InputError
 from zoo.tasks.music import TASK
 from zoo.tasks.music.pipeline import MAX_STEPS, MAX_TEMPERATURE  # the pipeline's limits too
@@ -136,7 +136,7 @@ class FrameSampler:
 
 
 def music_params(steps: int, temperature: float, seed: int | None) -> SamplingParams:
-    return SamplingParams(steps, temperature, None, None, seed if seed is not None else secrets.randbits(63))
+    return SamplingParams(steps, temperature, None, None, seed_or_fresh(seed))
 
 
 @dataclass(eq=False, kw_only=True)

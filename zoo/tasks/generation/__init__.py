@@ -18,8 +18,7 @@ _MODELS = [spec for cell in ("rnn", "lstm", "gru") for spec in (
 
 TASK = Task(
     name=GenerationPredictor.task, title="Text generation (Tiny Shakespeare)", predictor=GenerationPredictor,
-    pipeline=GenerationPipeline,
-    check_contract=GenerationPredictor.check_contract, headline_metric="validation_loss_nats_per_char",
+    pipeline=GenerationPipeline, headline_metric="validation_loss_nats_per_char",
     higher_is_better=False, int8_tolerance=0.01, int8_tolerance_relative=False,
     latency_input="one character, state carried", latency_steps=1, training_unit="steps",
     models=(*_MODELS, int8_variant(_MODELS[2])),

@@ -1,10 +1,9 @@
 """`zoo.pipeline("generation")`: a prompt and /generate's options in, /generate's answer out."""
 from __future__ import annotations
 
-import secrets
-
 import numpy as np
 
+from zoo.sampling import seed_or_fresh
 from zoo.task import InputError, Pipeline, check_option
 
 # Limits of one generation, in process and over HTTP (service/tasks/generation.py reads them from here)
@@ -20,16 +19,13 @@ class GenerationPipeline(Pipeline):
         The same seed and options give the same text as /generate (an empty prompt starts after a line break)."""
         if not isinstance(prompt, str):
             raise InputError(f"prompt must be a string, got {type(prompt).__name__}")
-        limit = self.card.preprocessing.max_chars
-        if len(prompt) > limit:
-            raise InputError(f"prompt has {len(prompt)} characters; the maximum is {limit}")
         check_option("max_new_tokens", max_new_tokens, 1, MAX_NEW_TOKENS, integer=True)
         check_option("temperature", temperature, 0.0, MAX_TEMPERATURE, above=True)
         check_option("top_k", top_k, 1, MAX_TOP_K, optional=True, integer=True)
         check_option("top_p", top_p, 0.0, 1.0, above=True, optional=True)
         check_option("seed", seed, 0, 2**63 - 1, optional=True, integer=True)
-        ids = self.predictor.vocabulary.encode(prompt)
-        rng = np.random.default_rng(seed if seed is not None else secrets.randbits(63))
+        ids = self.predictor.prompt_ids(prompt)
+        rng = np.random.default_rng(seed_or_fresh(seed))
         text = self.predictor.vocabulary.decode(
             self.predictor.continuation(ids, max_new_tokens, rng, temperature, top_k, top_p))
         return {"model": self.model, "text": text, "tokens_generated": len(text), "finish_reason": "length"}

@@ -8,6 +8,7 @@ from zoo.cards import ModelCard
 from zoo.checks import expect_step_graph
 from zoo.predictor import RecurrentPredictor
 from zoo.sampling import next_token
+from zoo.task import TextError
 from zoo.tasks.generation.vocabulary import CharVocabulary
 
 START_CHARACTER = "\n"
@@ -43,6 +44,17 @@ class GenerationPredictor(RecurrentPredictor):
             (logits,), _ = self.step(np.asarray(ids, dtype=np.int64)[None, :], self.initial_state(1))
             results.append(logits[0, -1])
         return results
+
+    def prompt_ids(self, prompt: str) -> np.ndarray:
+        """(P,) ids of a prompt; TextError saying what is wrong (too long, characters outside the vocabulary):
+        the check of /generate and of its pipeline."""
+        limit = self.card.preprocessing.max_chars
+        if len(prompt) > limit:
+            raise TextError(f"prompt has {len(prompt)} characters; the maximum is {limit}")
+        try:
+            return self.vocabulary.encode(prompt)
+        except TextError as error:
+            raise TextError(f"prompt: {error}") from None
 
     def continuation(self, prompt: np.ndarray, steps: int, rng: np.random.Generator, temperature: float = 0.8,
                      top_k: int | None = 40, top_p: float | None = None) -> list[int]:

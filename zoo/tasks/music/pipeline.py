@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import json
-import secrets
 from pathlib import Path
 
 import numpy as np
 
+from zoo.sampling import seed_or_fresh
 from zoo.task import InputError, Pipeline, check_option
 from zoo.tasks.music.rolls import pitches_from_roll, roll_from_pitches
 
@@ -24,7 +24,7 @@ class MusicPipeline(Pipeline):
         check_option("temperature", temperature, 0.0, MAX_TEMPERATURE, above=True)
         check_option("seed", seed, 0, 2**63 - 1, optional=True, integer=True)
         roll = roll_from_pitches(primer or [], "primer")  # (P, 88)
-        rng = np.random.default_rng(seed if seed is not None else secrets.randbits(63))
+        rng = np.random.default_rng(seed_or_fresh(seed))
         frames = self.predictor.continuation(roll, steps, rng, temperature)  # (steps, 88)
         return self.predictor.piece(pitches_from_roll(frames))
 

@@ -17,8 +17,7 @@ _MODELS = [spec for cell in ("rnn", "lstm", "gru") for spec in (
 
 TASK = Task(
     name=SpeechPredictor.task, title="Spoken digits (FSDD)", predictor=SpeechPredictor,
-    pipeline=SpeechPipeline,
-    check_contract=SpeechPredictor.check_contract, headline_metric="isolated_digit_accuracy",
+    pipeline=SpeechPipeline, headline_metric="isolated_digit_accuracy",
     higher_is_better=True, int8_tolerance=0.01, int8_tolerance_relative=False,
     latency_input="30 ms of audio (one step), state carried", latency_steps=1, training_unit="epochs",
     models=tuple(_MODELS),

@@ -140,14 +140,20 @@ def resample(samples: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> np.nd
     return np.concatenate(outputs).astype(np.float32) if outputs else np.zeros(0, np.float32)
 
 
-def wav_recording(data: bytes, limit_s: float = MAX_SECONDS, hint: str = "") -> tuple[np.ndarray, float]:
-    """WAV bytes -> ((N,) samples at 8 kHz, the recording's seconds); AudioError saying what is wrong (not WAV,
-    an unsupported encoding, longer than `limit_s`)."""
-    samples, rate = read_wav(data)
+def recording(samples: np.ndarray, rate: int, limit_s: float = MAX_SECONDS,
+              hint: str = "") -> tuple[np.ndarray, float]:
+    """(N,) samples at `rate` -> ((N',) samples at 8 kHz, the recording's seconds); AudioError if it is longer
+    than `limit_s`."""
     seconds = len(samples) / rate
     if seconds > limit_s:
         raise AudioError(f"audio lasts {seconds:.1f} s; the maximum is {limit_s:g} s{hint}")
     return resample(samples, rate, SAMPLE_RATE), seconds
+
+
+def wav_recording(data: bytes, limit_s: float = MAX_SECONDS, hint: str = "") -> tuple[np.ndarray, float]:
+    """WAV bytes -> ((N,) samples at 8 kHz, the recording's seconds); AudioError saying what is wrong (not WAV,
+    an unsupported encoding, longer than `limit_s`)."""
+    return recording(*read_wav(data), limit_s, hint)
 
 
 PRIOR_FRAMES = 10  # the training mean counts as this many frames when a recording starts

@@ -7,18 +7,15 @@ from pathlib import Path
 import numpy as np
 
 from zoo.task import InputError, Pipeline
-from zoo.tasks.speech.audio import MAX_SECONDS, SAMPLE_RATE, AudioError, resample, wav_recording
+from zoo.tasks.speech.audio import AudioError, recording, wav_recording
 
 
-def recording(audio, sample_rate: int | None) -> tuple[np.ndarray, float]:
+def samples_of(audio, sample_rate: int | None) -> tuple[np.ndarray, float]:
     """A WAV file's path or bytes, or (N,) samples in [-1, 1] at `sample_rate` -> ((N',) samples at 8 kHz, seconds)."""
     if isinstance(audio, np.ndarray):
         if audio.ndim != 1 or not np.issubdtype(audio.dtype, np.floating) or not sample_rate or sample_rate <= 0:
             raise AudioError("samples must be a 1-D float array in [-1, 1] with its sample_rate (Hz)")
-        seconds = len(audio) / sample_rate
-        if seconds > MAX_SECONDS:
-            raise AudioError(f"audio lasts {seconds:.1f} s; the maximum is {MAX_SECONDS} s")
-        return resample(audio.astype(np.float32), int(sample_rate), SAMPLE_RATE), seconds
+        return recording(audio.astype(np.float32), int(sample_rate))
     if sample_rate is not None:
         raise InputError("sample_rate is for raw samples only: a WAV file says its own")
     if isinstance(audio, (str, os.PathLike)):
@@ -32,7 +29,7 @@ class SpeechPipeline(Pipeline):
     def __call__(self, audio: str | os.PathLike | bytes | np.ndarray, sample_rate: int | None = None) -> dict:
         """The digits spoken in a recording, alone or as a string -> {"model", "text", "digits": [{"digit",
         "start_s", "end_s", "confidence"}, ...], "duration_s"}."""
-        samples, seconds = recording(audio, sample_rate)
+        samples, seconds = samples_of(audio, sample_rate)
         return self.predictor.answer(self.predictor.transcribe(samples), seconds)
 
     def from_command_line(self, inputs: list[str], options: dict) -> dict:

@@ -22,8 +22,7 @@ _MODELS = tuple(spec for cell in ("rnn", "lstm", "gru") for spec in (
 
 TASK = Task(
     name=TranslationPredictor.task, title="German to English (Multi30k)", predictor=TranslationPredictor,
-    pipeline=TranslationPipeline,
-    check_contract=TranslationPredictor.check_contract, headline_metric="bleu_beam",
+    pipeline=TranslationPipeline, headline_metric="bleu_beam",
     higher_is_better=True, int8_tolerance=0.5, int8_tolerance_relative=False,
     latency_input="one subword written for one hypothesis, state carried", latency_steps=1, training_unit="epochs",
     models=_MODELS,
