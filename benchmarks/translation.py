@@ -2,7 +2,7 @@
 request, beam 4), beside the same sentences translated one at a time by the bare predictor in this process. Run on
 an otherwise idle machine:
 
-    python -m benchmarks.translation                      # the default translation model, starting its own server
+    python -m benchmarks.translation                      # the first registered translator, starting its own server
     python -m benchmarks.translation --url http://127.0.0.1:3000 --model multi30k-de-en-gru
 
 Bare loop and service alternate for --rounds rounds and the medians are compared, so both see the same machine.
