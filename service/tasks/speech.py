@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 
 from service.core import ModelServer, unavailable_as_503
 from service.sessions import Session, StepInputError
+from zoo.task import InputError
 from zoo.tasks.speech import TASK
 from zoo.tasks.speech.audio import ACCEPTED, MAX_SECONDS, SAMPLE_RATE, AudioError, resample, wav_recording
 from zoo.tasks.speech.predictor import SpeechPredictor, Transcription, heard
@@ -134,7 +135,10 @@ class SpeechSession(Session):
 
     @classmethod
     def open(cls, predictor: SpeechPredictor) -> dict[str, Any]:
-        return {"stream": predictor.open_stream()}
+        try:
+            return {"stream": predictor.open_stream()}
+        except InputError as error:  # a bidirectional model: whole recordings only
+            raise InvalidArgument(str(error)) from None
 
     async def step(self, server: "SpeechEndpoints", fields: dict[str, Any]) -> SpeechStepResult:
         predictor: SpeechPredictor = server.zoo.predictors[self.model]

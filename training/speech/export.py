@@ -43,7 +43,7 @@ from zoo.tasks.speech.audio import (
     recording_steps,
 )
 from zoo.tasks.speech.ctc import CLASSES
-from zoo.tasks.speech.network import StepGraph
+from zoo.tasks.speech.network import StepGraph, WholeGraph
 from zoo.tasks.speech.predictor import SpeechPredictor
 
 PARITY_TOLERANCE = 1e-4
@@ -51,28 +51,46 @@ STEP_TOLERANCE = 1e-5
 TEST_STRINGS, TEST_STRINGS_SEED = 300, 2  # seeded digit strings of the test speaker, 2-7 digits
 
 
-def rebuild(checkpoint: dict) -> StepGraph:
-    return rebuild_step_graph(checkpoint, StepGraph)
+def rebuild(checkpoint: dict) -> StepGraph | WholeGraph:
+    return rebuild_step_graph(checkpoint, WholeGraph if checkpoint["model_arguments"].get("bidirectional")
+                              else StepGraph)
 
 
-def export_onnx(graph: StepGraph, cell: str, path: Path, fp16: bool = True) -> None:
+def tensor_names(graph: StepGraph | WholeGraph, cell: str) -> tuple[list[str], list[str]]:
+    """The graph's inputs and outputs: features and the state for a streaming model, features and lengths for a
+    bidirectional one."""
+    if isinstance(graph, WholeGraph):
+        return ["features", "lengths"], ["logits"]
     inputs, outputs = state_names(cell)
+    return ["features", *inputs], ["logits", *outputs]
+
+
+def export_onnx(graph: StepGraph | WholeGraph, cell: str, path: Path, fp16: bool = True) -> None:
+    input_names, output_names = tensor_names(graph, cell)
     features = torch.randn(2, 7, STEP_FEATURES)  # a shape unlike every parity input, to catch specialisation
     dynamic = {"features": {0: "batch", 1: "sequence"}, "logits": {0: "batch", 1: "sequence"}}
-    dynamic.update({name: {1: "batch"} for name in inputs + outputs})
-    export_graph(graph, (features, *graph.model.initial_state(2)), path, input_names=["features", *inputs],
-                 output_names=["logits", *outputs], dynamic_axes=dynamic, fp16=fp16)
+    if isinstance(graph, WholeGraph):
+        example, dynamic["lengths"] = (features, torch.tensor([7, 5])), {0: "batch"}
+    else:
+        example = (features, *graph.model.initial_state(2))
+        dynamic.update({name: {1: "batch"} for name in input_names[1:] + output_names[1:]})
+    export_graph(graph, example, path, input_names=input_names, output_names=output_names, dynamic_axes=dynamic,
+                 fp16=fp16)
 
 
-def export_fp32(model: torch.nn.Module, card: ModelCard, path: Path) -> StepGraph:
-    graph = StepGraph(model).eval()
+def export_fp32(model: torch.nn.Module, card: ModelCard, path: Path) -> StepGraph | WholeGraph:
+    graph = (WholeGraph if card.architecture.bidirectional else StepGraph)(model).eval()
     export_onnx(graph, card.architecture.cell, path, fp16=False)
     return graph
 
 
-def parity(graph: StepGraph, path: Path, features: list[np.ndarray]) -> tuple[float, float]:
-    """(max |torch - onnxruntime| from a random state, max |frame-by-frame - whole| in onnxruntime)."""
+def parity(graph: StepGraph | WholeGraph, path: Path, features: list[np.ndarray]) -> tuple[float, float]:
+    """(max |torch - onnxruntime| from a random state, max |frame-by-frame - whole| in onnxruntime); for a
+    bidirectional graph (max |torch - onnxruntime| on rows of different lengths, max |a row alone - the same row
+    padded in a batch| in onnxruntime)."""
     session = create_session(path.read_bytes(), ["CPUExecutionProvider"])
+    if isinstance(graph, WholeGraph):
+        return whole_parity(graph, session, features)
     names = [i.name for i in session.get_inputs()]
     length = min(30, *(len(f) for f in features[:3]))
     inputs = np.stack([f[:length] for f in features[:3]]).astype(np.float32)  # (3, S, 120) real speech
@@ -89,6 +107,23 @@ def parity(graph: StepGraph, path: Path, features: list[np.ndarray]) -> tuple[fl
     step_diff = max(float(np.abs(np.concatenate(step_logits, axis=1) - onnx_out[0]).max()),
                     *(float(np.abs(c - o).max()) for c, o in zip(carried, onnx_out[1:])))
     return torch_diff, step_diff
+
+
+def whole_parity(graph: WholeGraph, session, features: list[np.ndarray]) -> tuple[float, float]:
+    rows = [f[:30].astype(np.float32) for f in features[:3]]  # real speech, cut to at most 30 steps
+    rows[1] = rows[1][:20]  # one row shorter than the others: its padding must change nothing
+    inputs = np.zeros((len(rows), max(map(len, rows)), STEP_FEATURES), np.float32)  # (3, S, 120)
+    for i, row in enumerate(rows):
+        inputs[i, : len(row)] = row
+    lengths = np.array([len(row) for row in rows], np.int64)
+    (batched,) = session.run(None, {"features": inputs, "lengths": lengths})
+    with torch.no_grad():
+        expected = graph(torch.from_numpy(inputs), torch.from_numpy(lengths)).numpy()
+    torch_diff = max(float(np.abs(batched[i, :n] - expected[i, :n]).max()) for i, n in enumerate(lengths))
+    alone = [session.run(None, {"features": row[None], "lengths": np.array([len(row)], np.int64)})[0][0]
+             for row in rows]
+    padding_diff = max(float(np.abs(a - batched[i, : len(a)]).max()) for i, a in enumerate(alone))
+    return torch_diff, padding_diff
 
 
 @functools.lru_cache(maxsize=1)
@@ -147,12 +182,22 @@ def metrics(predictor: SpeechPredictor, data_dir: str | None) -> list[Metric]:
     ]
 
 
+def tensor_specs(graph: StepGraph | WholeGraph, cell: str, layers: int, hidden: int) -> tuple[list, list]:
+    """The card's inputs and outputs after features and logits: the state, or a bidirectional model's lengths."""
+    if isinstance(graph, WholeGraph):
+        return [TensorSpec("lengths", "int64", ["batch"], "the real steps of each row; the rest is padding")], []
+    inputs, outputs = state_names(cell)
+    return ([TensorSpec(n, "float32", [layers, "batch", hidden], "state in; zeros start a recording") for n in inputs],
+            [TensorSpec(n, "float32", [layers, "batch", hidden], "state after the last step") for n in outputs])
+
+
 def export_speech(checkpoint_path: Path, artifacts_dir: Path, data_dir: str | None, command: str = "") -> ModelCard:
     checkpoint = load_checkpoint(checkpoint_path)
     name, arguments, extras = checkpoint["model_name"], checkpoint["model_arguments"], checkpoint["extras"]
     out = Path(artifacts_dir) / name
     out.mkdir(parents=True, exist_ok=True)
     graph = rebuild(checkpoint)
+    bidirectional = isinstance(graph, WholeGraph)
     export_onnx(graph, arguments["cell"], out / MODEL_FILE)
     speaker = extras["speakers"]["test"]
     parts = split(recordings(data_dir), speaker)
@@ -161,21 +206,22 @@ def export_speech(checkpoint_path: Path, artifacts_dir: Path, data_dir: str | No
     torch_diff, step_diff = parity(graph, out / MODEL_FILE, sample_features)
     if torch_diff > PARITY_TOLERANCE or step_diff > STEP_TOLERANCE:
         raise RuntimeError(f"{name}: parity torch {torch_diff:.1e} (max {PARITY_TOLERANCE}), "
-                           f"frame-by-frame {step_diff:.1e} (max {STEP_TOLERANCE})")
-    inputs, outputs = state_names(arguments["cell"])
+                           f"{'padded vs alone' if bidirectional else 'frame-by-frame'} {step_diff:.1e} "
+                           f"(max {STEP_TOLERANCE})")
     layers, hidden, config = arguments["num_layers"], arguments["hidden_size"], checkpoint["config"]
     card = ModelCard(
         weights_license=WEIGHTS_LICENSE, weights_license_terms=WEIGHTS_TERMS,
         name=name, version="1.0.0", task="speech", summary=get_spec(name).description,
-        architecture=Architecture(cell=arguments["cell"], num_layers=layers, hidden_size=hidden, bidirectional=False,
-                                  embedding_dim=0, vocab_size=CLASSES, parameter_count=parameter_count(graph)),
+        architecture=Architecture(cell=arguments["cell"], num_layers=layers, hidden_size=hidden,
+                                  bidirectional=bidirectional, embedding_dim=0, vocab_size=CLASSES,
+                                  parameter_count=parameter_count(graph)),
         inputs=[TensorSpec("features", "float32", ["batch", "sequence", STEP_FEATURES],
                            f"steps of {STACK} log-mel frames side by side (25 ms windows every 10 ms at 8 kHz), "
-                           "normalised by the running mean and the training spread (preprocessing.statistics)")]
-        + [TensorSpec(n, "float32", [layers, "batch", hidden], "state in; zeros start a recording") for n in inputs],
+                           "normalised by the running mean and the training spread (preprocessing.statistics)"),
+                *tensor_specs(graph, arguments["cell"], layers, hidden)[0]],
         outputs=[TensorSpec("logits", "float32", ["batch", "sequence", CLASSES],
-                            "per-step scores of the digits 0-9 and, last, the CTC blank")]
-        + [TensorSpec(n, "float32", [layers, "batch", hidden], "state after the last step") for n in outputs],
+                            "per-step scores of the digits 0-9 and, last, the CTC blank"),
+                 *tensor_specs(graph, arguments["cell"], layers, hidden)[1]],
         preprocessing=Preprocessing(
             tokenizer_file="", tokenizer_sha256="", max_chars=MAX_SECONDS * SAMPLE_RATE,
             labels=[str(d) for d in range(10)],

@@ -93,7 +93,7 @@ def decode(model: nn.Module, steps: list[np.ndarray], batch_size: int = 64) -> l
     heard = []
     for start in range(0, len(steps), batch_size):
         inputs, lengths = batch(steps[start : start + batch_size])
-        logits, _ = model(inputs, model.initial_state(len(inputs)))  # (B, S, 11)
+        logits, _ = model(inputs, model.initial_state(len(inputs)), lengths)  # (B, S, 11)
         heard += [[d.digit for d in greedy_digits(logits[i, : lengths[i]].numpy())] for i in range(len(inputs))]
     model.train()
     return heard
@@ -144,7 +144,7 @@ def train(config: Config) -> Path:
             inputs, lengths = batch([featurise(u.samples) for u in chosen])  # (B, S, 120), (B,)
             targets = torch.tensor([d for u in chosen for d in u.digits])
             target_lengths = torch.tensor([len(u.digits) for u in chosen])
-            logits, _ = model(inputs, model.initial_state(len(group)))  # (B, S, 11)
+            logits, _ = model(inputs, model.initial_state(len(group)), lengths)  # (B, S, 11)
             loss = ctc(logits.log_softmax(-1).transpose(0, 1), targets, lengths, target_lengths)
             if progress < config.warm_up:
                 aligned = nn.functional.cross_entropy(logits.flatten(0, 1), aligned_targets(chosen, lengths).flatten())

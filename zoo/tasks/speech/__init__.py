@@ -13,7 +13,15 @@ _MODELS = [spec for cell in ("rnn", "lstm", "gru") for spec in (
     ModelSpec(name=f"test-digits-{cell}", task=SpeechPredictor.task, architecture=NETWORK,
               arguments=dict(hidden_size=8, num_layers=1, dropout=0.0, cell=cell), description="tiny test variant",
               shipped=False),
-)]
+)] + [
+    # Whole uploads only (/transcribe): a bidirectional model hears each step's future too, so it cannot stream.
+    ModelSpec(name="digits-bigru", task=SpeechPredictor.task, architecture=NETWORK,
+              arguments=dict(_SHIPPED, cell="gru", bidirectional=True),
+              description="bidirectional GRU CTC recogniser of spoken digits (FSDD), whole recordings only"),
+    ModelSpec(name="test-digits-bigru", task=SpeechPredictor.task, architecture=NETWORK,
+              arguments=dict(hidden_size=8, num_layers=2, dropout=0.0, cell="gru", bidirectional=True),
+              description="tiny test variant", shipped=False),
+]
 
 TASK = Task(
     name=SpeechPredictor.task, title="Spoken digits (FSDD)", predictor=SpeechPredictor,

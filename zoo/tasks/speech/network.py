@@ -1,40 +1,65 @@
-"""The digit recogniser (torch) and its exported step signature.
+"""The digit recogniser (torch) and its exported signatures: the streaming step graph of a unidirectional model, and
+the whole-recording graph of a bidirectional one.
 
 Dimension legend: B batch, S steps (30 ms each: three 10 ms frames), F features (3 x 40 log-mel bands),
-C classes (10 digits + blank), L layers, H hidden size."""
+C classes (10 digits + blank), L layers, H hidden size (per direction)."""
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from zoo.models import RecurrentCore
+from zoo.models import RecurrentCore, reverse_within_length
 from zoo.tasks.speech.audio import STEP_FEATURES
 from zoo.tasks.speech.ctc import CLASSES
 
 
 class DigitRecognizer(nn.Module):
-    """Steps of normalised log-mel frames -> unidirectional recurrent core -> per-step scores of the ten digits
-    and the CTC blank. Unidirectional so that it can stream: step s's scores depend on steps 1..s only, and the state
-    is an input and an output, so audio can arrive in chunks of any size."""
+    """Steps of normalised log-mel frames -> recurrent layers -> per-step scores of the ten digits and the CTC blank.
+
+    Unidirectional (the default) so that it can stream: step s's scores depend on steps 1..s only, and the state is
+    an input and an output, so audio can arrive in chunks of any size. Bidirectional models read each layer's input
+    both ways and concatenate the two (as nn.GRU(bidirectional=True) stacks its layers), so step s hears the whole
+    recording: they serve whole uploads only. Each direction is its own one-layer core, the backward one reading
+    each row reversed within its length, so a row's scores do not depend on the padding of a batch (packed
+    sequences would do the same, but do not export to ONNX)."""
 
     def __init__(self, cell: str, hidden_size: int, num_layers: int, dropout: float, features: int = STEP_FEATURES,
-                 classes: int = CLASSES):
+                 classes: int = CLASSES, bidirectional: bool = False):
         super().__init__()
-        self.core = RecurrentCore(cell, features, hidden_size, num_layers, dropout)
+        self.bidirectional = bidirectional
         self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(hidden_size, classes)
+        if bidirectional:
+            self.layers = nn.ModuleList(
+                nn.ModuleList(RecurrentCore(cell, features if layer == 0 else 2 * hidden_size, hidden_size, 1, 0.0)
+                              for _direction in range(2))
+                for layer in range(num_layers))
+        else:
+            self.core = RecurrentCore(cell, features, hidden_size, num_layers, dropout)
+        self.head = nn.Linear(2 * hidden_size if bidirectional else hidden_size, classes)
 
     def initial_state(self, batch_size: int) -> tuple[torch.Tensor, ...]:
-        return self.core.initial_state(batch_size)
+        return () if self.bidirectional else self.core.initial_state(batch_size)
 
-    def forward(self, features: torch.Tensor, state: tuple[torch.Tensor, ...]):
-        # features (B, S, F), state tuple of (L, B, H) -> logits (B, S, C), new state
-        outputs, new_state = self.core(features, state)  # (B, S, H)
-        return self.head(self.dropout(outputs)), new_state
+    def forward(self, features: torch.Tensor, state: tuple[torch.Tensor, ...], lengths: torch.Tensor | None = None):
+        # features (B, S, F), state tuple of (L, B, H) (empty when bidirectional), lengths (B,) of the real steps
+        # (only read when bidirectional; None: every row is S long) -> logits (B, S, C), new state
+        if not self.bidirectional:
+            outputs, new_state = self.core(features, state)  # (B, S, H)
+            return self.head(self.dropout(outputs)), new_state
+        if lengths is None:
+            lengths = torch.full(features.shape[:1], features.shape[1], dtype=torch.long)
+        x = features
+        for layer, (forward_core, backward_core) in enumerate(self.layers):
+            x = self.dropout(x) if layer else x
+            forward, _ = forward_core(x)  # (B, S, H)
+            backward, _ = backward_core(reverse_within_length(x, lengths))  # reads each row from its end
+            x = torch.cat([forward, reverse_within_length(backward, lengths)], dim=-1)  # (B, S, 2H)
+        return self.head(self.dropout(x)), ()
 
 
 class StepGraph(nn.Module):
-    """The exported signature: features, h0 (, c0) -> logits, hN (, cN), as plain named tensors."""
+    """The exported signature of a streaming model: features, h0 (, c0) -> logits, hN (, cN), as plain named
+    tensors."""
 
     def __init__(self, model: DigitRecognizer):
         super().__init__()
@@ -43,3 +68,16 @@ class StepGraph(nn.Module):
     def forward(self, features: torch.Tensor, *state: torch.Tensor):
         logits, new_state = self.model(features, tuple(state))
         return (logits, *new_state)
+
+
+class WholeGraph(nn.Module):
+    """The exported signature of a bidirectional model: features (B, S, F), lengths (B,) int64 -> logits (B, S, C).
+    No state: a bidirectional model needs the whole recording."""
+
+    def __init__(self, model: DigitRecognizer):
+        super().__init__()
+        self.model = model
+
+    def forward(self, features: torch.Tensor, lengths: torch.Tensor):
+        logits, _ = self.model(features, (), lengths)
+        return logits

@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from zoo.cards import CardError, ModelCard
-from zoo.checks import expect_step_graph
+from zoo.checks import expect, expect_step_graph
 from zoo.predictor import RecurrentPredictor
+from zoo.task import InputError
 from zoo.tasks.speech.audio import (
     END_SILENCE_S,
     LEAD_IN_STEPS,
@@ -42,11 +43,23 @@ class SpeechPredictor(RecurrentPredictor):
 
     @staticmethod
     def check_contract(card: ModelCard) -> None:
-        expect_step_graph(card, [("features", "float32", ["batch", "sequence", STEP_FEATURES])],
-                          [("logits", "float32", ["batch", "sequence", CLASSES])])
+        features = ("features", "float32", ["batch", "sequence", STEP_FEATURES])
+        logits = ("logits", "float32", ["batch", "sequence", CLASSES])
+        if card.architecture.bidirectional:  # whole recordings: the real length of each padded row, no state
+            expect(f"{card.name} (speech, bidirectional) inputs", card.inputs, [features, ("lengths", "int64", ["batch"])])
+            expect(f"{card.name} (speech, bidirectional) outputs", card.outputs, [logits])
+        else:
+            expect_step_graph(card, [features], [logits])
+
+    @property
+    def streams(self) -> bool:
+        """Whether the model can take audio chunk by chunk (sessions): unidirectional ones only."""
+        return not self.card.architecture.bidirectional
 
     def load_preprocessing(self) -> None:
         super().load_preprocessing()
+        if not self.streams:  # its `lengths` input is no state
+            self.state_names, self.state_shapes = [], []
         statistics = self.card.preprocessing.statistics
         try:
             self.mean = np.asarray(statistics["mean"], dtype=np.float32)
@@ -69,7 +82,11 @@ class SpeechPredictor(RecurrentPredictor):
         inputs = np.zeros((len(rows), width, STEP_FEATURES), dtype=np.float32)  # (B, S, 120)
         for i, row in enumerate(rows):
             inputs[i, : len(row)] = row
-        (logits,), _ = self.step(inputs, self.initial_state(len(rows)))
+        if not self.streams:
+            lengths = np.array([max(1, len(row)) for row in rows], dtype=np.int64)  # (B,)
+            (logits,) = self.session.run(None, {"features": inputs, "lengths": lengths})
+        else:
+            (logits,), _ = self.step(inputs, self.initial_state(len(rows)))
         return [logits[i, : len(row)] for i, row in enumerate(rows)]
 
     def transcribe(self, samples: np.ndarray) -> list[Digit]:
@@ -110,6 +127,9 @@ class SpeechPredictor(RecurrentPredictor):
         return stream.digits(tail[0])
 
     def open_stream(self) -> "Transcription":
+        if not self.streams:
+            raise InputError(f"{self.name} is bidirectional: it hears each step's future too, so it needs the whole "
+                             "recording (/transcribe); stream with a unidirectional model such as digits-gru")
         return Transcription(state=self.initial_state(1))
 
 
