@@ -109,7 +109,7 @@ async def throughput(client, url: str, model: str, sessions: int, rounds: int, t
 
 def memory_per_session(count: int = 1000) -> dict[str, float]:
     """Bytes per session as the service holds them (state, scores, stay), measured with tracemalloc."""
-    from service.sessions import SessionStore
+    from service.sessions import MemorySessionStore
     from service.tasks import SESSIONS
     from zoo.artifacts import ARTIFACTS_DIR
     from zoo.tasks.generation.predictor import GenerationPredictor
@@ -119,12 +119,13 @@ def memory_per_session(count: int = 1000) -> dict[str, float]:
     for name in ("shakespeare-gru", "shakespeare-lstm", "vitals-gru", "vitals-lstm"):
         directory = ARTIFACTS_DIR / name
         predictor = (GenerationPredictor if name.startswith("shakespeare") else VitalsPredictor)(directory, with_session=False)
-        store = SessionStore(max_sessions=count)
+        store = MemorySessionStore(max_sessions=count)
         tracemalloc.start()
         before = tracemalloc.get_traced_memory()[0]
         for _ in range(count):
             kind = SESSIONS[predictor.task]
-            session = store.start(name, predictor.task, predictor.initial_state(1), kind, **kind.open(predictor))
+            session = asyncio.run(store.start(name, predictor.task, predictor.initial_state(1), kind,
+                                              **kind.open(predictor)))
             if name.startswith("vitals"):
                 session.risks = [0.1] * 47
             else:

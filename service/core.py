@@ -109,8 +109,9 @@ class ModelServer:
         return self.session_batchers[predictor.name]
 
     def failed_step(self, session: Session) -> Unavailable:
-        """A model call failed half-way through a step: the session's history and state may disagree now,
-        so it ends (logged with the cause) and the client hears so."""
+        """A model call failed half-way through a step (logged with the cause): in memory the session's history
+        and state may disagree now, so it ends; a shared store still holds the last committed step."""
         log.exception("session step failed on %s", session.model)
-        self.sessions.discard(session.id)
-        return Unavailable("the model failed on this step; the session has ended, start a new one")
+        if self.sessions.discard(session):
+            return Unavailable("the model failed on this step; the session has ended, start a new one")
+        return Unavailable("the model failed on this step; the session is as it was before it, retry the step")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -61,3 +62,68 @@ def local_server(log_path: Path, env: dict[str, str] | None = None, timeout_s: f
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+class LocalRedis:
+    """A redis-server child process on 127.0.0.1 (tests and benchmarks of the Redis session store), its data in
+    `folder`: the append-only file fsynced on every write, as the deploy manifests run it, so a restart on the same
+    folder and port keeps every acknowledged write.
+
+        with LocalRedis(tmp_path) as redis:   # redis.url: redis://127.0.0.1:<port>/0
+            redis.kill(); redis.start()       # a crash, and the restart
+    """
+
+    def __init__(self, folder: Path, port: int | None = None):
+        self.folder, self.port = Path(folder), port or free_port()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout_s: float = 20.0) -> "LocalRedis":
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server is not installed: apt-get install redis-server (the README's test "
+                               "command does)")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder), "--appendonly", "yes",
+             "--appendfsync", "always", "--save", "", "--logfile", str(self.folder / "redis.log")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout_s
+        while not self.answers():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                log = self.folder / "redis.log"
+                raise RuntimeError(f"redis-server did not start: {log.read_text()[-2000:] if log.exists() else ''}")
+            time.sleep(0.05)
+        return self
+
+    def answers(self) -> bool:
+        """Whether it answers PING (and has loaded its data: until then it answers -LOADING)."""
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as connection:
+                connection.sendall(b"PING\r\n")
+                return connection.recv(64).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, with no chance to write anything more."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def __enter__(self) -> "LocalRedis":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

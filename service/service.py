@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from service import patches
-from service.core import unavailable_as_503
+from service.core import Unavailable, unavailable_as_503
 from service.limits import BodySizeLimit, JSONRequests, max_body_bytes
 from service.metrics import ServiceMetrics
 from service.open_inference import OpenInference
@@ -35,7 +35,16 @@ from service.session_api import (
     SessionStepResponse,
     with_step_fields,
 )
-from service.sessions import Session, SessionLimit, SessionStore, StepInputError, UnknownSession
+from service.sessions import (
+    MemorySessionStore,
+    Session,
+    SessionLimit,
+    SessionStore,
+    StepConflict,
+    StepInputError,
+    StoreUnavailable,
+    UnknownSession,
+)
 from service.settings import STRICT_ENV, Settings
 from service.tasks import ENDPOINTS, SESSIONS
 from zoo.artifacts import log
@@ -47,6 +56,17 @@ patches.apply()  # before BentoML builds the app: see service/patches.py
 # GET /models is a plain route beside the generated POST APIs; each API worker fills the
 # catalogue when it starts, from the same cards it validates requests against.
 catalogue: dict = {"models": [], "broken": {}}
+STEP_ATTEMPTS = 8  # a step lost the race to another replica this often in a row: 503, send it again
+
+
+def session_store(settings: Settings) -> SessionStore:
+    """The store RNNZOO_SESSION_STORE names: this worker's memory, or Redis (shared by workers and replicas)."""
+    if settings.session_store == "memory":
+        return MemorySessionStore(settings.max_sessions, settings.session_ttl_s)
+    from service.redis_sessions import RedisSessionStore  # only a Redis deployment needs redis-py loaded
+
+    return RedisSessionStore(settings.session_store, list(SESSIONS.values()), settings.max_sessions,
+                             settings.session_ttl_s)
 
 
 async def list_models(_: Request) -> JSONResponse:
@@ -81,7 +101,7 @@ class RNNZoo(*ENDPOINTS):
         self.model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="models")
         self.session_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sessions")
         self.batchers, self.session_batchers = {}, {}
-        self.sessions = SessionStore(self.settings.max_sessions, self.settings.session_ttl_s)
+        self.sessions = session_store(self.settings)
         self.metrics = ServiceMetrics.shared()
         for endpoints in ENDPOINTS:
             endpoints.prepare(self)
@@ -94,10 +114,10 @@ class RNNZoo(*ENDPOINTS):
         gc.freeze()
         log.info("serving %s; default models %s", sorted(self.zoo.predictors), self.defaults)
 
-    # --- sessions: the state stays here between steps; each task's Session subclass owns its step --------
-    def _session(self, session_id: str) -> Session:
+    # --- sessions: the state stays in the store between steps; each task's Session subclass owns its step ------
+    async def _session(self, session_id: str) -> Session:
         try:
-            return self.sessions.get(session_id)
+            return await self.sessions.load(session_id)
         except UnknownSession as error:
             raise NotFound(str(error)) from None
 
@@ -112,8 +132,10 @@ class RNNZoo(*ENDPOINTS):
                                  wrong_task=f", which has no sessions; models with sessions ({described})")
         kind = SESSIONS[predictor.card.task]
         try:
-            session = self.sessions.start(predictor.name, predictor.card.task, predictor.initial_state(1), kind,
-                                          **kind.open(predictor))
+            session = await self.sessions.start(predictor.name, predictor.card.task, predictor.initial_state(1),
+                                                kind, **kind.open(predictor))
+        except StoreUnavailable as error:
+            raise Unavailable(str(error)) from None
         except SessionLimit as error:
             raise BentoMLException(str(error), error_code=HTTPStatus.TOO_MANY_REQUESTS) from None
         return SessionStartResponse(session_id=session.id, model=session.model, task=session.task,
@@ -122,35 +144,51 @@ class RNNZoo(*ENDPOINTS):
     @bentoml.api(route="/sessions/step")
     @with_step_fields
     @unavailable_as_503
-    async def step_session(self, session_id: str, **fields) -> SessionStepResponse:
+    async def step_session(self, session_id: str, step_id: str | None = None, **fields) -> SessionStepResponse:
         """Add to a session's history and get what the one-shot endpoint gives for the whole history so
         far: vitals sessions take `observations` (the rows since the last step) and answer as /vitals;
         text sessions take `text` and answer with the next-character candidates and, if asked, a sampled
         continuation that the state does not keep; music sessions take `frames` and answer with their NLL,
         the likeliest next frame and, if asked, a continuation; speech sessions take the next chunk of `audio`
-        and answer with the digits heard so far. Steps of one session apply in arrival order."""
-        session = self._session(session_id)
-        async with session.lock:  # first come, first served: one step at a time, in arrival order
-            if self.sessions.sessions.get(session.id) is not session:  # ended while this step waited
-                raise NotFound(f"session {session_id!r} ended while this step waited; start a new one")
+        and answer with the digits heard so far. Steps of one session apply one at a time; a step sent again
+        with the same `step_id` is not applied twice: it gets the first one's answer."""
+        async with self.sessions.locked(session_id):  # first come, first served within this process
             try:
-                session.check_fields(fields, [f for task, f in PRIMARY_FIELDS.items() if task != session.task])
-                answer = await session.step(self, fields)
-            except StepInputError as error:
-                raise InvalidArgument(str(error)) from None
-            finally:
-                session.last_used = self.sessions.clock()  # idle time counts from the end of a step
-        return SessionStepResponse(session_id=session.id, model=session.model,
-                                   **{task: answer if task == session.task else None for task in SESSIONS})
+                for _attempt in range(STEP_ATTEMPTS):
+                    session = await self._session(session_id)  # ended while this step waited: 404
+                    if step_id is not None and step_id in session.answers:  # a retry of a step already applied
+                        return SessionStepResponse.model_validate_json(session.answers[step_id])
+                    try:
+                        session.check_fields(fields, [f for task, f in PRIMARY_FIELDS.items() if task != session.task])
+                        answer = await session.step(self, fields)
+                    except StepInputError as error:
+                        raise InvalidArgument(str(error)) from None
+                    response = SessionStepResponse(session_id=session.id, model=session.model,
+                                                   **{task: answer if task == session.task else None
+                                                      for task in SESSIONS})
+                    session.remember(step_id, response.model_dump_json())
+                    try:
+                        await self.sessions.commit(session)
+                    except StepConflict:  # another replica stepped it after this read: again, from its state
+                        continue
+                    except UnknownSession as error:
+                        raise NotFound(str(error)) from None
+                    return response
+            except StoreUnavailable as error:
+                raise Unavailable(str(error)) from None
+        raise Unavailable(f"session {session_id!r} was stepped elsewhere {STEP_ATTEMPTS} times while this step "
+                          "ran; send it again")
 
     @bentoml.api(route="/sessions/end")
     @unavailable_as_503
     async def end_session(self, session_id: SessionId) -> SessionEndResponse:
         """Close a session and free its state."""
         try:
-            self.sessions.end(session_id)
+            await self.sessions.end(session_id)
         except UnknownSession as error:
             raise NotFound(str(error)) from None
+        except StoreUnavailable as error:
+            raise Unavailable(str(error)) from None
         return SessionEndResponse(session_id=session_id, ended=True)
 
 

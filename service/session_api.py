@@ -7,12 +7,17 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, create_model
 
+from service.sessions import MAX_STEP_ID_CHARS, REMEMBERED_STEPS
 from service.tasks import SESSIONS
 from zoo.registry import list_models
 
 _EXAMPLE_TASK = next(iter(SESSIONS))
 SessionId = Annotated[str, Field(min_length=1, max_length=64, description="from /sessions/start",
                                  examples=["kq3Vb0l8mX2J1nQeZ6cT4w"])]
+StepId = Annotated[str | None, Field(
+    min_length=1, max_length=MAX_STEP_ID_CHARS, pattern=r"^[A-Za-z0-9._:-]+$", examples=["7f3c2a-0001"],
+    description=f"optional, chosen by the client (letters, digits and ._:-): a step sent again with the same id is "
+                f"not applied twice, it gets the first answer (a session remembers its last {REMEMBERED_STEPS} ids)")]
 SessionModel = Annotated[str, Field(min_length=1, max_length=100,
                                     description=f"a {' or '.join(SESSIONS)} model listed by GET /models",
                                     examples=[list_models(_EXAMPLE_TASK)[0]])]
@@ -37,7 +42,8 @@ def with_step_fields(step):
     """Give /sessions/step the signature BentoML reads its request body from: the session id, then every
     session task's step fields (the function itself takes them as **fields)."""
     parameters = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
-                  inspect.Parameter("session_id", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=SessionId)]
+                  inspect.Parameter("session_id", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=SessionId),
+                  inspect.Parameter("step_id", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=StepId, default=None)]
     declared = {}  # a field several tasks' sessions read (temperature, seed) is one field, as the first declares it
     for session in SESSIONS.values():
         for name, definition in session.step_fields.items():

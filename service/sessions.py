@@ -1,31 +1,41 @@
 """Stateful sessions: each stream's recurrent state stays in the server, so a new observation (an hour of
 an ICU stay, a piece of text) costs one step from that state instead of a run over the whole history.
 
-A recurrent network's history is its fixed-size state: (layers, 1, hidden) floats per core, a few KB.
-The store keeps a state per session; steps of one session run one at a time in arrival order (an
-asyncio.Lock is first-come first-served), and steps of different sessions of one model that arrive
-together share onnxruntime calls (`StepBatcher`). Sessions live in the one front-end process that
-owns them (the service runs one API worker): a restart loses them, and a step then gets a 404 telling
-the client to start again and resend its history (the one-shot endpoints take a whole history).
+A recurrent network's history is its fixed-size state: (layers, 1, hidden) floats per core, a few KB. A store
+keeps each session (state, what its task keeps besides, a version, the answers of its last steps):
+- `MemorySessionStore` (the default) holds them in the one API worker's memory: nothing else to run, the fastest
+  step, and a worker restart loses every session (a step then gets 404 and the client starts again).
+- `RedisSessionStore` (service/redis_sessions.py, RNNZOO_SESSION_STORE=redis://...) holds them in Redis, so a
+  killed worker, a new image or another replica carries on where the last step left off, without sticky routing.
 
-A task with sessions subclasses `Session` (service/tasks/<task>.py): what it keeps besides the state, the
-step fields it reads, and its `step`; the store and the batcher here are the same for every task.
+Steps of one session run one at a time in arrival order within a process (a first-come first-served asyncio.Lock
+per session id); across processes, a step commits only onto the version it read, and one that lost the race is
+applied again on the winner's state (optimistic concurrency), so no step is lost or applied on a stale state. A
+step sent with a `step_id` is applied once: a retry with the same id gets the stored answer. Steps of different
+sessions of one model that arrive together share onnxruntime calls (`StepBatcher`).
+
+A task with sessions subclasses `Session` (service/tasks/<task>.py): what it keeps besides the state (and the
+classes of those objects, `stored_types`, which the Redis store may rebuild), the step fields it reads, and its
+`step`; the stores and the batcher here are the same for every task.
 """
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar
+from typing import Any, AsyncIterator, Callable, ClassVar
 
 import numpy as np
 
 DEFAULT_TTL_S = 900.0  # idle seconds before a session is evicted
 DEFAULT_MAX_SESSIONS = 1000  # live sessions; one more gets 429
 MAX_BATCH_SESSIONS = 256  # sessions' steps merged into one onnxruntime call
+REMEMBERED_STEPS = 16  # step ids whose answers a session keeps, for retries of its latest steps
+MAX_STEP_ID_CHARS = 64
 
 # run(inputs (B, T, ...), state [(L, B, H), ...]) -> ([outputs (B, T, ...), ...], new state)
 StepFunction = Callable[[np.ndarray, list[np.ndarray]], tuple[list[np.ndarray], list[np.ndarray]]]
@@ -43,18 +53,27 @@ class StepInputError(ValueError):
     """Step fields a session cannot take (the service answers 400 with the message)."""
 
 
+class StepConflict(RuntimeError):
+    """Another process committed a step of this session after this one read it: apply the step again."""
+
+
+class StoreUnavailable(RuntimeError):
+    """The session store cannot be reached or answered wrongly (the service answers 503 with the message)."""
+
+
 @dataclass(eq=False, kw_only=True)
 class Session:
     """One session's state. A task's subclass adds what it keeps and declares, as class variables, the
     request fields its steps read (`step_fields`: pydantic field definitions, `primary_field` the one a step
-    must send), the response field its answer goes in (`answer_field`, `answer_schema`), and `describe`
-    (what /sessions/start's errors call its models)."""
+    must send), the response field its answer goes in (`answer_field`, `answer_schema`), `describe`
+    (what /sessions/start's errors call its models) and `stored_types` (the classes of what it keeps)."""
     id: str
     model: str
     task: str
     state: list[np.ndarray]  # [(L, 1, H), ...] after everything this session has been sent
-    last_used: float  # time.monotonic() of its last start or step
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one step at a time, in arrival order
+    last_used: float  # the store's clock at its last start or step (the memory store's idle clock)
+    version: int = 0  # steps committed: a step commits onto the version it read
+    answers: dict[str, str] = field(default_factory=dict)  # step id -> the step's response (JSON), the latest last
 
     step_fields: ClassVar[dict[str, tuple[Any, Any]]] = {}
     primary_field: ClassVar[str] = ""
@@ -63,6 +82,7 @@ class Session:
     describe: ClassVar[str] = ""  # in "models with sessions (<describe> and ...)"
     answer_field: ClassVar[str] = ""  # the task's name: the step response field its answers go in
     answer_schema: ClassVar[tuple[Any, Any]] = (None, None)
+    stored_types: ClassVar[tuple[type, ...]] = ()  # classes of the objects the subclass keeps (see session_codec)
 
     @classmethod
     def open(cls, predictor) -> dict[str, Any]:
@@ -76,16 +96,93 @@ class Session:
             raise StepInputError(f"session {self.id!r} is on the {self.kind} model {self.model}: send "
                                  f"`{self.primary_field}`{self.primary_hint}, not {others}")
 
+    def remember(self, step_id: str | None, answer: str) -> None:
+        """Keep a step's answer under its id (the last REMEMBERED_STEPS ids), committed with the step."""
+        if step_id is not None:
+            self.answers[step_id] = answer
+            for old in list(self.answers)[: -REMEMBERED_STEPS]:
+                del self.answers[old]
+
     async def step(self, server, fields: dict[str, Any]):
         """Apply one step's fields (the session's lock is held) and return its answer (`answer_schema`).
         `server` (service.core.ModelServer) gives the model, its step batcher and the failure rule."""
         raise NotImplementedError
 
 
+class KeyedLocks:
+    """One first-come first-served asyncio.Lock per key, alive while someone holds or waits for it."""
+
+    def __init__(self):
+        self.locks: dict[str, tuple[asyncio.Lock, int]] = {}  # key -> (lock, holders and waiters)
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock, users = self.locks.get(key, (None, 0))
+        lock = lock or asyncio.Lock()
+        self.locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self.locks[key]
+            if users == 1:
+                del self.locks[key]
+            else:
+                self.locks[key] = (lock, users - 1)
+
+    def held(self, key: str) -> bool:
+        return key in self.locks
+
+
+def new_session_id() -> str:
+    return secrets.token_urlsafe(16)
+
+
+def unknown(session_id: str, ttl_s: float, lost: str) -> UnknownSession:
+    return UnknownSession(f"unknown or expired session {session_id!r}: sessions end after {ttl_s:g} s without a step, "
+                          f"on /sessions/end{lost}; start a new one with /sessions/start and send the history again")
+
+
 class SessionStore:
-    """Live sessions by id, with an idle TTL and a maximum count. An expired session is refused at once;
-    the memory of expired sessions is freed by a sweep at most every `sweep_interval` seconds (and
-    always before a start is refused for lack of room), not by a background task."""
+    """What the service asks of a store. `locked` orders one process's steps of a session; `load` gives the
+    session to step (the live object in memory, a fresh copy from Redis); `commit` saves a stepped session onto
+    the version it was loaded at (StepConflict if another process committed first); `discard` is told a step
+    failed half-way and says whether the session ended (True) or is still as its last commit (False)."""
+
+    name = ""  # "memory" or "redis", in /healthz-style descriptions and logs
+    max_sessions: int
+    ttl_s: float
+
+    def locked(self, session_id: str) -> contextlib.AbstractAsyncContextManager:
+        raise NotImplementedError
+
+    async def start(self, model: str, task: str, state: list[np.ndarray], kind: type[Session] = Session,
+                    **fields) -> Session:
+        raise NotImplementedError
+
+    async def load(self, session_id: str) -> Session:
+        raise NotImplementedError
+
+    async def commit(self, session: Session) -> None:
+        raise NotImplementedError
+
+    async def end(self, session_id: str) -> None:
+        raise NotImplementedError
+
+    def discard(self, session: Session) -> bool:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        """Let go of connections (the Redis store)."""
+
+
+class MemorySessionStore(SessionStore):
+    """Live sessions by id in this process, with an idle TTL and a maximum count. An expired session is refused
+    at once; the memory of expired sessions is freed by a sweep at most every `sweep_interval` seconds (and
+    always before a start is refused for lack of room), not by a background task. Sessions are stepped in
+    place, so `commit` only counts the step and resets the idle clock."""
+
+    name = "memory"
 
     def __init__(self, max_sessions: int = DEFAULT_MAX_SESSIONS, ttl_s: float = DEFAULT_TTL_S,
                  clock: Callable[[], float] = time.monotonic):
@@ -93,9 +190,13 @@ class SessionStore:
         self.sweep_interval = min(1.0, ttl_s / 4)  # a sweep reads every session: not on each step
         self.last_sweep = clock()
         self.sessions: dict[str, Session] = {}
+        self.locks = KeyedLocks()
 
-    def start(self, model: str, task: str, state: list[np.ndarray], kind: type[Session] = Session,
-              **fields) -> Session:
+    def locked(self, session_id: str) -> contextlib.AbstractAsyncContextManager:
+        return self.locks.hold(session_id)
+
+    async def start(self, model: str, task: str, state: list[np.ndarray], kind: type[Session] = Session,
+                    **fields) -> Session:
         self._sweep()
         if len(self.sessions) >= self.max_sessions:
             self._sweep(force=True)
@@ -103,12 +204,11 @@ class SessionStore:
             raise SessionLimit(f"{len(self.sessions)} sessions are live, the maximum (RNNZOO_MAX_SESSIONS="
                                f"{self.max_sessions}); end one with /sessions/end, or retry when idle ones "
                                f"expire ({self.ttl_s:g} s without a step)")
-        session = kind(id=secrets.token_urlsafe(16), model=model, task=task, state=state, last_used=self.clock(),
-                       **fields)
+        session = kind(id=new_session_id(), model=model, task=task, state=state, last_used=self.clock(), **fields)
         self.sessions[session.id] = session
         return session
 
-    def get(self, session_id: str) -> Session:
+    async def load(self, session_id: str) -> Session:
         """The live session, its idle clock reset; UnknownSession if there is none."""
         self._sweep()
         session = self.sessions.get(session_id)
@@ -116,24 +216,25 @@ class SessionStore:
             del self.sessions[session_id]
             session = None
         if session is None:
-            raise UnknownSession(f"unknown or expired session {session_id!r}: sessions end after {self.ttl_s:g} s "
-                                 "without a step, on /sessions/end and on a server restart; start a new one "
-                                 "with /sessions/start and send the history again")
+            raise unknown(session_id, self.ttl_s, " and on a server restart (sessions live in the server's memory)")
         session.last_used = self.clock()
         return session
 
-    def end(self, session_id: str) -> Session:
-        session = self.get(session_id)
+    async def commit(self, session: Session) -> None:
+        session.version += 1
+        session.last_used = self.clock()  # idle time counts from the end of a step
+
+    async def end(self, session_id: str) -> None:
+        await self.load(session_id)
         del self.sessions[session_id]
-        return session
 
-    def discard(self, session_id: str) -> None:
-        """Drop a session if it is still there (one whose step failed half-way)."""
-        self.sessions.pop(session_id, None)
+    def discard(self, session: Session) -> bool:
+        """A step failed half-way through the live object: its history and state may disagree, so it ends."""
+        self.sessions.pop(session.id, None)
+        return True
 
-    @staticmethod
-    def _expired(session: Session, cutoff: float) -> bool:
-        return session.last_used < cutoff and not session.lock.locked()  # never under a running step
+    def _expired(self, session: Session, cutoff: float) -> bool:
+        return session.last_used < cutoff and not self.locks.held(session.id)  # never under a running step
 
     def _sweep(self, force: bool = False) -> None:
         """Drop the sessions idle past the TTL."""

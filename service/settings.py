@@ -15,6 +15,8 @@ STRICT_ENV = "RNNZOO_STRICT"  # "1": refuse to start while any model in the zoo 
 BATCHING_ENV = "RNNZOO_BATCHING"  # "on" (default) or "off": one onnxruntime call per request, for benchmarks
 SESSION_TTL_ENV = "RNNZOO_SESSION_TTL_S"  # idle seconds before a session is evicted
 MAX_SESSIONS_ENV = "RNNZOO_MAX_SESSIONS"  # live sessions; one more gets 429
+SESSION_STORE_ENV = "RNNZOO_SESSION_STORE"  # "memory" (default) or a Redis URL: see service/redis_sessions.py
+REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 
 def threads_env(task: str) -> str:
@@ -29,6 +31,7 @@ class Settings:
     batching: bool = True
     max_sessions: int = DEFAULT_MAX_SESSIONS
     session_ttl_s: float = DEFAULT_TTL_S
+    session_store: str = "memory"  # or a Redis URL
     task_threads: dict[str, int] = field(default_factory=dict)  # tasks whose threads are set; others use 1
 
     @classmethod
@@ -37,6 +40,7 @@ class Settings:
                    strict=_choice(environ, STRICT_ENV, "0", ("0", "1")) == "1",
                    batching=_choice(environ, BATCHING_ENV, "on", ("on", "off")) == "on",
                    max_sessions=_max_sessions(environ), session_ttl_s=_session_ttl(environ),
+                   session_store=_session_store(environ),
                    task_threads={task: _threads(environ, threads_env(task)) for task in tasks
                                  if threads_env(task) in environ})
 
@@ -72,3 +76,12 @@ def _session_ttl(environ: Mapping[str, str]) -> float:
     if not 0.1 <= seconds <= 86400:
         raise ValueError(f"{SESSION_TTL_ENV}={ttl!r}: expected seconds from 0.1 to 86400")
     return seconds
+
+
+def _session_store(environ: Mapping[str, str]) -> str:
+    value = environ.get(SESSION_STORE_ENV, "") or "memory"
+    scheme, separator, rest = value.partition("://")
+    if value != "memory" and not (separator and scheme in REDIS_SCHEMES and rest):
+        raise ValueError(f"{SESSION_STORE_ENV}={value!r}: expected memory (the default: sessions in the worker's "
+                         f"memory) or a Redis URL such as redis://redis:6379/0 ({', '.join(REDIS_SCHEMES)})")
+    return value

@@ -3,6 +3,7 @@ and a real `bentoml serve` process."""
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -50,12 +51,51 @@ def server(tmp_path_factory) -> str:
         yield url
 
 
-@pytest.fixture(scope="session")
-def api():
-    """The service's ASGI app with every shipped model, called in this process (see tests.helpers.InProcess)."""
+def forget_bentoml_metrics() -> None:
+    """Unregister BentoML's request metrics from prometheus' registry: each app registers them when it starts, and
+    a second app in one process (two replicas in one test) would be refused as a duplicate. The first app keeps
+    its collectors; they are only no longer exported."""
+    from prometheus_client import REGISTRY
+
+    for collector, names in list(REGISTRY._collector_to_names.items()):  # no public way to list them
+        if any(name.startswith("bentoml_") for name in names):
+            REGISTRY.unregister(collector)
+
+
+@contextmanager
+def in_process(env: dict[str, str] | None = None):
+    """The service's ASGI app with every shipped model in this process, its worker started with `env` added to
+    the environment (read once, at start-up)."""
     from starlette.testclient import TestClient
 
     from service.service import RNNZoo
 
-    with TestClient(RNNZoo.to_asgi(), raise_server_exceptions=False) as client:
+    forget_bentoml_metrics()
+    saved = {name: os.environ.get(name) for name in env or {}}
+    os.environ.update(env or {})
+    try:
+        client = TestClient(RNNZoo.to_asgi(), raise_server_exceptions=False)
+        client.__enter__()  # the worker starts here, reading the environment
+    finally:
+        for name, value in saved.items():
+            os.environ.pop(name) if value is None else os.environ.__setitem__(name, value)
+    try:
         yield InProcess(client)
+    finally:
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def api():
+    """The service's ASGI app with every shipped model, called in this process (see tests.helpers.InProcess)."""
+    with in_process() as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    """A real redis-server on 127.0.0.1 (Debian's; the README's test command installs it), fsyncing every write."""
+    from service.local_server import LocalRedis
+
+    with LocalRedis(tmp_path_factory.mktemp("redis")) as server:
+        yield server

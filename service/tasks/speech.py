@@ -21,7 +21,17 @@ from service.core import ModelServer, unavailable_as_503
 from service.sessions import Session, StepInputError
 from zoo.task import InputError
 from zoo.tasks.speech import TASK
-from zoo.tasks.speech.audio import ACCEPTED, MAX_SECONDS, SAMPLE_RATE, AudioError, resample, wav_recording
+from zoo.tasks.speech.audio import (
+    ACCEPTED,
+    MAX_SECONDS,
+    SAMPLE_RATE,
+    AudioError,
+    FeatureState,
+    RunningMean,
+    resample,
+    wav_recording,
+)
+from zoo.tasks.speech.ctc import Digit
 from zoo.tasks.speech.predictor import SpeechPredictor, Transcription, heard
 
 MAX_AUDIO_CHARS = 4 * 1024 * 1024  # base64 characters; the request body limit (RNNZOO_MAX_BODY_BYTES) comes first
@@ -132,6 +142,7 @@ class SpeechSession(Session):
     describe: ClassVar[str] = TASK.name
     answer_field: ClassVar[str] = TASK.name
     answer_schema: ClassVar[tuple[Any, Any]] = (SpeechStepResult | None, Field(description="speech sessions"))
+    stored_types: ClassVar[tuple[type, ...]] = (Transcription, FeatureState, RunningMean, Digit)
 
     @classmethod
     def open(cls, predictor: SpeechPredictor) -> dict[str, Any]:
@@ -156,7 +167,7 @@ class SpeechSession(Session):
             ending = await asyncio.to_thread(predictor.ending_steps, self.stream)  # (S', 120)
             (tail,), _ = await batcher.submit(ending, self.state)
         except asyncio.CancelledError:  # the client went away mid-step: the stream may be ahead of the state
-            server.sessions.discard(self.id)
+            server.sessions.discard(self)
             raise
         except Exception:
             raise server.failed_step(self) from None

@@ -12,7 +12,14 @@ from pydantic import BaseModel, Field
 from service.core import ModelServer, unavailable_as_503
 from service.sessions import Session
 from zoo.tasks.vitals import TASK
-from zoo.tasks.vitals.records import MAX_OBSERVATIONS, StayFeatures, VitalsInputError, features
+from zoo.tasks.vitals.records import (
+    MAX_OBSERVATIONS,
+    Clip,
+    StayFeatures,
+    VitalsInputError,
+    VitalsStatistics,
+    features,
+)
 
 MAX_BATCH_STAYS, MAX_QUEUED_STAYS = 128, 1024  # ICU stays (up to 48 hours each) per call, and waiting
 MAX_RECORD_CHARS = 1_000_000  # a record file's text; the largest set-a file is about 20 kB
@@ -86,6 +93,7 @@ class VitalsSession(Session):
     answer_schema: ClassVar[tuple[Any, Any]] = (
         VitalsResponse | None, Field(description="vitals sessions: what /vitals gives for the whole stay so far; "
                                                  "null while the session has only descriptors (Age, ...)"))
+    stored_types: ClassVar[tuple[type, ...]] = (StayFeatures, VitalsStatistics, Clip)
 
     @classmethod
     def open(cls, predictor) -> dict[str, Any]:

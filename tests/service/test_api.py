@@ -196,9 +196,10 @@ def test_openapi_shows_an_example_for_the_endpoint(api):
 def test_the_openapi_page_documents_each_tasks_session_fields(api):
     schema = json.loads(api.get("/docs.json")[1])
     step = schema["components"]["schemas"]["step_session__Input"]
-    assert list(step["properties"]) == ["session_id", "observations", "text", "max_new_tokens", "temperature",
+    assert list(step["properties"]) == ["session_id", "step_id", "observations", "text", "max_new_tokens", "temperature",
                                         "top_k", "top_p", "seed", "frames", "steps", "audio", "sample_rate"] and \
         step["required"] == ["session_id"]
+    assert "not applied twice" in json.dumps(step["properties"]["step_id"])
     answer = schema["components"]["schemas"]["SessionStepResponseIODescriptor"]["properties"]
     assert list(answer) == ["session_id", "model", "vitals", "generation", "music", "speech"]
     assert "a gorgeous, witty, seductive movie." in json.dumps(schema["paths"]["/sentiment"]) + json.dumps(

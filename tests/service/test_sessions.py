@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from service.sessions import SessionLimit, SessionStore, StepBatcher, UnknownSession, run_ragged
+from service.sessions import MemorySessionStore, SessionLimit, StepBatcher, UnknownSession, run_ragged
 from service.tasks.generation import top_characters
 from zoo.artifacts import ARTIFACTS_DIR
 from zoo.tasks.generation.predictor import GenerationPredictor
@@ -70,19 +70,23 @@ def test_steps_arriving_together_share_calls(generator):
 
 def test_the_store_evicts_idle_sessions_and_enforces_its_limit():
     now = [0.0]
-    store = SessionStore(max_sessions=2, ttl_s=10, clock=lambda: now[0])
-    first = store.start("m", "vitals", [])
-    store.start("m", "vitals", [])
-    with pytest.raises(SessionLimit, match="2 sessions are live, the maximum"):
-        store.start("m", "vitals", [])
-    now[0] = 8.0
-    assert store.get(first.id) is first  # a step resets the idle clock
-    now[0] = 15.0  # the second has been idle 15 s, the first 7 s
-    third = store.start("m", "vitals", [])
-    assert set(store.sessions) == {first.id, third.id}
-    now[0] = 30.0
-    with pytest.raises(UnknownSession, match="unknown or expired session"):
-        store.get(first.id)
-    store.start("m", "vitals", [])
-    with pytest.raises(UnknownSession):
-        store.end("never-started")
+    store = MemorySessionStore(max_sessions=2, ttl_s=10, clock=lambda: now[0])
+
+    async def main():
+        first = await store.start("m", "vitals", [])
+        await store.start("m", "vitals", [])
+        with pytest.raises(SessionLimit, match="2 sessions are live, the maximum"):
+            await store.start("m", "vitals", [])
+        now[0] = 8.0
+        assert await store.load(first.id) is first  # a step resets the idle clock
+        now[0] = 15.0  # the second has been idle 15 s, the first 7 s
+        third = await store.start("m", "vitals", [])
+        assert set(store.sessions) == {first.id, third.id}
+        now[0] = 30.0
+        with pytest.raises(UnknownSession, match="unknown or expired session"):
+            await store.load(first.id)
+        await store.start("m", "vitals", [])
+        with pytest.raises(UnknownSession):
+            await store.end("never-started")
+
+    asyncio.run(main())

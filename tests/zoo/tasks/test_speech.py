@@ -106,6 +106,27 @@ def test_a_tiny_recogniser_reads_recordings_alone_or_batched_and_in_chunks(tiny,
                                                          "train": ["jackson", "lucas", "nicolas", "yweweler"]}
 
 
+def test_a_tiny_bidirectional_recogniser_reads_whole_recordings_alike_alone_or_padded_and_refuses_to_stream(
+        tmp_path, data_dir, recordings):
+    from zoo.task import InputError
+    train.main(["--model", "test-digits-bigru", "--epochs", "1", "--utterances", "32", "--synthetic-voices", "0",
+                "--monitor-voices", "0", "--data-dir", str(data_dir), "--checkpoint-dir", str(tmp_path / "checkpoints"),
+                "--artifacts-dir", str(tmp_path / "zoo")])
+    predictor = SpeechPredictor(tmp_path / "zoo" / "test-digits-bigru", ["CPUExecutionProvider"])
+    assert predictor.card.architecture.bidirectional and not predictor.streams
+    assert [spec.name for spec in predictor.card.inputs] == ["features", "lengths"]
+    rows = [predictor.features(r.samples) for r in recordings[:4]]  # of different lengths: padded in one call
+    assert len({len(row) for row in rows}) > 1
+    for row, batched in zip(rows, predictor.run(rows)):
+        (alone,) = predictor.run([row])
+        assert np.abs(alone - batched).max() < 1e-5  # the backward direction never reads the padding
+        # and the future counts: the first steps' scores change when the end of the recording does
+        (cut,) = predictor.run([row[: len(row) // 2]])
+        assert np.abs(cut[:5] - alone[:5]).max() > 0
+    with pytest.raises(InputError, match="bidirectional.*needs the whole recording"):
+        predictor.open_stream()
+
+
 def test_a_stream_decoded_chunk_by_chunk_keeps_only_its_last_run_and_hears_what_the_whole_says():
     rng = np.random.default_rng(0)
     classes = np.repeat(rng.choice([*range(10), BLANK, BLANK, BLANK], 120), rng.integers(1, 9, 120))  # runs
