@@ -7,7 +7,8 @@ by this run and measured in turns, so both see the same machine. Run on an other
 
 Reports each store's median step latency (a text step of one character after 100, a vitals hour after 10, a
 100 ms speech chunk), steps/s of 100 text sessions stepping together, and the bytes a session takes in Redis
-(MEMORY USAGE of its key, and the encoded session alone) beside what the memory store holds (tracemalloc).
+(MEMORY USAGE of its key, and the encoded session alone) beside what the memory store holds (tracemalloc), and
+one load + commit in process with redis-py's pure-Python reply parser and with hiredis's, when installed.
 """
 from __future__ import annotations
 
@@ -122,6 +123,45 @@ async def measure(urls: dict[str, str], redis_url: str, steps: int, sessions: in
     return results
 
 
+def store_round_trips(redis_url: str, count: int) -> dict[str, float]:
+    """{reply parser: median µs of one load + commit of a shakespeare-lstm session (its state 16 KB)}, in process,
+    redis-py's pure-Python parser and hiredis's (when installed) taking turns: does hiredis pay?"""
+    from redis._parsers import _AsyncHiredisParser, _AsyncRESP2Parser  # redis-py's own names for them
+
+    from service.redis_sessions import RedisSessionStore
+    from service.tasks import SESSIONS
+    from zoo.artifacts import ARTIFACTS_DIR
+    from zoo.tasks.generation.predictor import GenerationPredictor
+
+    predictor = GenerationPredictor(ARTIFACTS_DIR / "shakespeare-lstm", with_session=False)
+    parsers = {"pure Python": _AsyncRESP2Parser}
+    try:
+        import hiredis  # noqa: F401
+
+        parsers["hiredis"] = _AsyncHiredisParser
+    except ImportError:
+        pass
+
+    async def run() -> dict[str, float]:
+        stores = {name: RedisSessionStore(redis_url, list(SESSIONS.values()), prefix="bench", parser_class=parser)
+                  for name, parser in parsers.items()}
+        kind = SESSIONS["generation"]
+        ids = {name: (await store.start(predictor.name, "generation", predictor.initial_state(1), kind)).id
+               for name, store in stores.items()}
+        times = {name: [] for name in stores}
+        for _ in range(count):
+            for name, store in stores.items():
+                started = time.perf_counter()
+                await store.commit(await store.load(ids[name]))
+                times[name].append((time.perf_counter() - started) * 1e6)
+        for name, store in stores.items():
+            await store.end(ids[name])
+            await store.close()
+        return {name: statistics.median(values) for name, values in times.items()}
+
+    return asyncio.run(run())
+
+
 def report(results: dict, sessions: int) -> str:
     latency, rate = results["latency_ms"], results["steps_per_s"]
     lines = ["| median step latency | memory store ms | Redis store ms | Redis / memory |", "|---|---|---|---|"]
@@ -131,8 +171,12 @@ def report(results: dict, sessions: int) -> str:
                      f"{latency['redis'][kind] / latency['memory'][kind]:.2f}x |")
     lines += ["", f"| {sessions} text sessions stepping together | memory store | Redis store | Redis / memory |",
               "|---|---|---|---|",
-              f"| steps/s | {rate['memory']:.0f} | {rate['redis']:.0f} | {rate['redis'] / rate['memory']:.2f}x |",
-              "", "| model | Redis MEMORY USAGE, bytes | encoded session, bytes | memory store, bytes |", "|---|---|---|---|"]
+              f"| steps/s | {rate['memory']:.0f} | {rate['redis']:.0f} | {rate['redis'] / rate['memory']:.2f}x |"]
+    trips = results.get("store_round_trip_us", {})
+    if trips:
+        lines += ["", "| reply parser | load + commit of a `shakespeare-lstm` session, µs (in process) |", "|---|---|"]
+        lines += [f"| {name} | {us:.0f} |" for name, us in trips.items()]
+    lines += ["", "| model | Redis MEMORY USAGE, bytes | encoded session, bytes | memory store, bytes |", "|---|---|---|---|"]
     held = results.get("memory_store_bytes", {})
     for model, sizes in results["redis_bytes"].items():
         in_memory = f"{held[model]:,.0f}" if model in held else "-"
@@ -156,6 +200,7 @@ def main(argv: list[str] | None = None) -> dict:
             local_server(folder / "redis.log", env={**env, "RNNZOO_SESSION_STORE": redis.url}) as redis_url:
         results = asyncio.run(measure({"memory": memory_url, "redis": redis_url}, redis.url, args.steps,
                                       args.sessions, args.rounds, chunk))
+        results["store_round_trip_us"] = store_round_trips(redis.url, 10 * args.steps)
     results["memory_store_bytes"] = memory_per_session()
     print(f"\nmedians of {args.steps} steps per kind and store, in turns; {args.sessions} sessions x {args.rounds} "
           "steps for steps/s (the better of two runs each)\n")

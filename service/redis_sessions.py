@@ -80,10 +80,12 @@ class RedisSessionStore(SessionStore):
     name = "redis"
 
     def __init__(self, url: str, kinds: list[type[Session]], max_sessions: int = DEFAULT_MAX_SESSIONS,
-                 ttl_s: float = DEFAULT_TTL_S, prefix: str = "rnnzoo"):
+                 ttl_s: float = DEFAULT_TTL_S, prefix: str = "rnnzoo", **connection):
+        """`connection`: more options of redis-py's connections (the benchmark picks the reply parser so)."""
         self.url, self.max_sessions, self.ttl_s, self.prefix = url, max_sessions, ttl_s, prefix
         self.codec = SessionCodec(kinds)
-        self.client = aioredis.Redis.from_url(url, socket_timeout=TIMEOUT_S, socket_connect_timeout=TIMEOUT_S)
+        self.client = aioredis.Redis.from_url(url, socket_timeout=TIMEOUT_S, socket_connect_timeout=TIMEOUT_S,
+                                              **connection)
         self.live_key = f"{prefix}:live"
         self.scripts = {name: self.client.register_script(source)
                         for name, source in (("start", START), ("commit", COMMIT), ("end", END))}

@@ -85,7 +85,7 @@ class RNNZoo(*ENDPOINTS):
 
     def __init__(self) -> None:
         # Every model runs in this process: one-shot requests through batchers, generation streams beside
-        # their schedulers, and stateful sessions, whose state has this process as its owner.
+        # their schedulers, and stateful sessions, whose state is this process's (memory) or Redis's.
         self.settings = Settings.from_environment(tuple(TASKS))
         self.zoo = load_zoo(self.settings.artifacts_dir, task_threads=self.settings.task_threads)
         if self.zoo.broken and self.settings.strict:

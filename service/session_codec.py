@@ -48,15 +48,19 @@ class SessionCodec:
     def encode(self, session) -> bytes:
         arrays: list[bytes] = []
         offset = [0]
+        written: dict[int, dict] = {}  # id(array) -> its node: an array held twice is stored once, and comes back shared
 
         def tree(value: Any) -> Any:
             if value is None or isinstance(value, (bool, str)):
                 return value
             if isinstance(value, np.ndarray):
-                data = np.ascontiguousarray(value).astype(value.dtype.newbyteorder("<"), copy=False).tobytes()
-                arrays.append(data)
-                offset[0] += len(data)
-                return {"$a": [value.dtype.newbyteorder("<").str, list(value.shape), offset[0] - len(data)]}
+                if id(value) not in written:
+                    data = np.ascontiguousarray(value).astype(value.dtype.newbyteorder("<"), copy=False).tobytes()
+                    arrays.append(data)
+                    offset[0] += len(data)
+                    written[id(value)] = {"$a": [value.dtype.newbyteorder("<").str, list(value.shape),
+                                                 offset[0] - len(data)]}
+                return written[id(value)]
             if isinstance(value, np.generic):
                 return {"$n": [value.dtype.str, value.item()]}
             if isinstance(value, (int, float)):
@@ -85,6 +89,7 @@ class SessionCodec:
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
             raise CodecError(f"a stored session's header is not JSON: {error}") from None
         body = memoryview(data)[start + length :]
+        read: dict[tuple, np.ndarray] = {}  # what was one array when stored is one array again
 
         def value(node: Any) -> Any:
             if isinstance(node, list):
@@ -97,7 +102,11 @@ class SessionCodec:
                 size = dtype.itemsize * int(np.prod(shape, dtype=np.int64))
                 if dtype.hasobject or at < 0 or at + size > len(body):
                     raise CodecError("a stored array lies outside the session's bytes")
-                return np.frombuffer(body[at : at + size], dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
+                key = (at, dtype.str, shape)  # empty arrays share their offset with the next array
+                if key not in read:
+                    read[key] = np.frombuffer(body[at : at + size], dtype=dtype).reshape(shape).astype(
+                        dtype.newbyteorder("="))
+                return read[key]
             if tag == "$n":
                 return np.dtype(content[0]).type(content[1])
             if tag == "$t":

@@ -16,4 +16,4 @@ def test_the_store_benchmark_measures_both_stores_side_by_side(data_dir, tmp_pat
     assert sizes["encoded"] > 2 * 2 * 512 * 4  # at least the LSTM's h and c (2 layers x 512 float32 each)
     assert sizes["memory_usage"] >= sizes["encoded"]
     out = capsys.readouterr().out
-    assert "| speech, a 100 ms chunk |" in out and "Redis MEMORY USAGE" in out
+    assert "| speech, a 100 ms chunk |" in out and "Redis MEMORY USAGE" in out and "| pure Python |" in out

@@ -132,6 +132,13 @@ def test_the_codec_keeps_dtypes_shapes_and_numbers_and_refuses_what_no_session_d
     assert back.extra["a"][:2] == (1, 2.5) and np.isnan(back.extra["a"][2])
     assert back.extra[3][:2] == [np.float32(0.5), np.int64(7)] and type(back.extra[3][0]) is np.float32
     back.state[0][0, 0, 0] = 9.0  # arrays come back writable
+    shared = Kept(id="x", model="m", task="t", state=state, last_used=0.0, extra=[state[0], np.zeros(0, np.int8)])
+    again = codec.decode(codec.encode(shared))
+    assert again.extra[0] is again.state[0] and again.extra[1].dtype == np.int8  # held twice, stored once
+    def array_bytes(data: bytes) -> int:  # after the magic, the header's length and the header
+        return len(data) - 9 - int.from_bytes(data[5:9], "big")
+
+    assert array_bytes(codec.encode(shared)) == state[0].nbytes
     with pytest.raises(CodecError, match="not declared in stored_types"):
         codec.encode(Kept(id="x", model="m", task="t", state=[], last_used=0.0, extra=Undeclared()))
     data = codec.encode(Kept(id="x", model="m", task="t", state=state, last_used=0.0))
