@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 
 MAGIC = b"RNZS1"
-NOT_STORED = ("lock",)  # a session's fields that stay with the process (its in-process lock)
 
 
 class CodecError(ValueError):
@@ -74,7 +73,7 @@ class SessionCodec:
             name = type_name(type(value))
             if name not in self.classes:
                 raise CodecError(f"{name} is not declared in stored_types of any session kind; declare it to store it")
-            return {"$o": [name, {k: tree(v) for k, v in attributes(value).items() if k not in NOT_STORED}]}
+            return {"$o": [name, {k: tree(v) for k, v in attributes(value).items()}]}
 
         header = json.dumps(tree(session), separators=(",", ":"), allow_nan=True).encode()
         return MAGIC + struct.pack(">I", len(header)) + header + b"".join(arrays)
@@ -119,7 +118,7 @@ class SessionCodec:
                     raise CodecError(f"a stored session names {content[0]!r}, which no session kind declares")
                 instance = cls.__new__(cls)
                 fields = {k: value(v) for k, v in content[1].items()}
-                if dataclasses.is_dataclass(cls):  # fields left out (the lock) get their defaults
+                if dataclasses.is_dataclass(cls):  # a field the stored session lacks gets its default
                     for f in dataclasses.fields(cls):
                         if f.name not in fields and f.default_factory is not dataclasses.MISSING:
                             fields[f.name] = f.default_factory()
