@@ -26,7 +26,7 @@ def test_bento_builds_with_artifacts_and_without_torch(tmp_path):
             assert (root / "src" / "zoo" / "artifacts" / name / file).is_file()
     assert not list((root / "src").rglob("training/*.py")), "training code is not part of the served bento"
     requirements = (root / "env" / "python" / "requirements.txt").read_text().lower()
-    assert "onnxruntime" in requirements and "bentoml" in requirements
+    assert "onnxruntime" in requirements and "bentoml" in requirements and "redis" in requirements
     assert "torch" not in requirements
     dockerfile = (root / "env" / "docker" / "Dockerfile").read_text()
     assert "FROM python:3.11" in dockerfile  # pyproject.toml: [tool.bentoml.build] docker.python_version
