@@ -155,29 +155,35 @@ class RNNZoo(*ENDPOINTS):
         async with self.sessions.locked(session_id):  # first come, first served within this process
             try:
                 for _attempt in range(STEP_ATTEMPTS):
-                    session = await self._session(session_id)  # ended while this step waited: 404
-                    if step_id is not None and step_id in session.answers:  # a retry of a step already applied
-                        return SessionStepResponse.model_validate_json(session.answers[step_id])
-                    try:
-                        session.check_fields(fields, [f for task, f in PRIMARY_FIELDS.items() if task != session.task])
-                        answer = await session.step(self, fields)
-                    except StepInputError as error:
-                        raise InvalidArgument(str(error)) from None
-                    response = SessionStepResponse(session_id=session.id, model=session.model,
-                                                   **{task: answer if task == session.task else None
-                                                      for task in SESSIONS})
-                    session.remember(step_id, response.model_dump_json())
-                    try:
-                        await self.sessions.commit(session)
-                    except StepConflict:  # another replica stepped it after this read: again, from its state
-                        continue
-                    except UnknownSession as error:
-                        raise NotFound(str(error)) from None
-                    return response
+                    response = await self._attempt_step(session_id, step_id, fields)
+                    if response is not None:
+                        return response
             except StoreUnavailable as error:
                 raise Unavailable(str(error)) from None
         raise Unavailable(f"session {session_id!r} was stepped elsewhere {STEP_ATTEMPTS} times while this step "
                           "ran; send it again")
+
+    async def _attempt_step(self, session_id: str, step_id: str | None, fields: dict) -> SessionStepResponse | None:
+        """Load the session, apply the step (or find its stored answer) and commit it: the answer, or None when
+        another replica committed a step of this session first (then the caller tries again from its state)."""
+        session = await self._session(session_id)  # ended while this step waited: 404
+        if step_id is not None and step_id in session.answers:  # a retry of a step already applied
+            return SessionStepResponse.model_validate_json(session.answers[step_id])
+        try:
+            session.check_fields(fields, [f for task, f in PRIMARY_FIELDS.items() if task != session.task])
+            answer = await session.step(self, fields)
+        except StepInputError as error:
+            raise InvalidArgument(str(error)) from None
+        response = SessionStepResponse(session_id=session.id, model=session.model,
+                                       **{task: answer if task == session.task else None for task in SESSIONS})
+        session.remember(step_id, response.model_dump_json())
+        try:
+            await self.sessions.commit(session)
+        except StepConflict:
+            return None
+        except UnknownSession as error:  # ended or expired while the step ran
+            raise NotFound(str(error)) from None
+        return response
 
     @bentoml.api(route="/sessions/end")
     @unavailable_as_503

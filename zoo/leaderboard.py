@@ -88,7 +88,7 @@ def measure_latency(cards: list[ModelCard], seconds_per_model: float = 1.0) -> d
     them), over repeated calls after a warm-up; models measured in turn, on the same machine, same run."""
     models = {}
     for card in cards:
-        description, steps = TASKS[card.task].latency_input, TASKS[card.task].latency_steps
+        description, steps = TASKS[card.task].latency_call(card)
         session = create_session(verified_bytes(ARTIFACTS_DIR / card.name / MODEL_FILE, card.export.sha256),
                                  ["CPUExecutionProvider"], threads=1)
         feeds = example_inputs(card, batch=1, steps=steps, rng=np.random.default_rng(0), whole_rows=True)
@@ -147,9 +147,16 @@ def leaderboard(cards: list[ModelCard], measured: dict) -> str:
                if card.task == task.name and card.quantization is None and card.name in list_models(task.name)]
         datasets = list(dict.fromkeys(card.training_data.dataset for card in own))
         for dataset in datasets:
-            by_cell = {card.architecture.cell: card for card in own if card.training_data.dataset == dataset}
+            # One comparison per recipe: a lone variant of another shape (the bidirectional recogniser beside
+            # three streaming ones) has no RNN and LSTM to compare with, and is in the full table.
+            recipes = {}
+            for card in own:
+                if card.training_data.dataset == dataset:
+                    recipes.setdefault(card.architecture.bidirectional, {})[card.architecture.cell] = card
             title = task.title if len(datasets) == 1 else f"{task.title}, {dataset}"
-            sections.append(comparison(task, title, by_cell, timings))
+            for by_cell in recipes.values():
+                if len(by_cell) > 1 or len(recipes) == 1:
+                    sections.append(comparison(task, title, by_cell, timings))
     return "\n\n".join(sections)
 
 

@@ -134,6 +134,14 @@ class Task:
     latency_steps: int  # its steps (tokens, days, hours)
     training_unit: str  # what TrainingRun.epochs counts: "epochs" or "steps"
     models: tuple[ModelSpec, ...]  # the registered variants, tiny test twins and int8 variants included
+    # a whole-input call for the task's models that cannot step (a bidirectional recogniser): (what, steps)
+    whole_latency: tuple[str, int] | None = None
+
+    def latency_call(self, card: ModelCard) -> tuple[str, int]:
+        """What the leaderboard's latency column times for this card: (the input in words, its steps)."""
+        if card.architecture.bidirectional and self.whole_latency is not None:
+            return self.whole_latency
+        return self.latency_input, self.latency_steps
 
     def check_contract(self, card: ModelCard) -> None:
         """Raises ValidationError unless the card's tensors are what the task's predictor feeds and reads."""
