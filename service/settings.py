@@ -17,6 +17,7 @@ SESSION_TTL_ENV = "RNNZOO_SESSION_TTL_S"  # idle seconds before a session is evi
 MAX_SESSIONS_ENV = "RNNZOO_MAX_SESSIONS"  # live sessions; one more gets 429
 SESSION_STORE_ENV = "RNNZOO_SESSION_STORE"  # "memory" (default) or a Redis URL: see service/redis_sessions.py
 REDIS_SCHEMES = ("redis", "rediss", "unix")
+WORKERS_ENV = "RNNZOO_WORKERS"  # API worker processes; more than 1 needs sessions in Redis
 
 
 def threads_env(task: str) -> str:
@@ -85,3 +86,17 @@ def _session_store(environ: Mapping[str, str]) -> str:
         raise ValueError(f"{SESSION_STORE_ENV}={value!r}: expected memory (the default: sessions in the worker's "
                          f"memory) or a Redis URL such as redis://redis:6379/0 ({', '.join(REDIS_SCHEMES)})")
     return value
+
+
+def api_workers(environ: Mapping[str, str] = os.environ) -> int:
+    """RNNZOO_WORKERS, read when the service module is imported (BentoML starts the workers from it). Several
+    workers share the HTTP work of one machine; their sessions must then live in Redis, where every worker sees
+    them: with sessions in memory, a step that reached another worker than its start would get 404."""
+    value, cores = environ.get(WORKERS_ENV, "1"), os.cpu_count() or 1
+    if not value.isdigit() or not 1 <= int(value) <= 4 * cores:
+        raise ValueError(f"{WORKERS_ENV}={value!r}: expected a whole number from 1 to {4 * cores} (4 per core)")
+    if int(value) > 1 and _session_store(environ) == "memory":
+        raise ValueError(f"{WORKERS_ENV}={value} needs {SESSION_STORE_ENV}=redis://...: with sessions in each "
+                         "worker's memory, a step that reached another worker than the one that started its session "
+                         "would get 404")
+    return int(value)

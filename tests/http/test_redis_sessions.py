@@ -1,5 +1,5 @@
-"""Sessions in Redis on real `bentoml serve` processes (issue 22): two servers on one redis-server answer a session
-stepped alternately on both exactly as one server with sessions in memory does; a session survives its worker's
+"""Sessions in Redis on real `bentoml serve` processes (issue 22): two servers on one redis-server (the second with
+two API workers) answer a session stepped alternately on both exactly as one server with sessions in memory does; a session survives its worker's
 SIGKILL; a Redis crash loses no acknowledged step, and while Redis is down a step gets 503 with the reason, never
 a 500 and never a fresh state."""
 import time
@@ -28,7 +28,8 @@ def redis(tmp_path_factory):
 def replicas(redis, tmp_path_factory):
     folder = tmp_path_factory.mktemp("replicas")
     env = {"RNNZOO_SESSION_STORE": redis.url}
-    with local_server(folder / "a.log", env=env) as first, local_server(folder / "b.log", env=env) as second:
+    with local_server(folder / "a.log", env=env) as first, \
+            local_server(folder / "b.log", env={**env, "RNNZOO_WORKERS": "2"}) as second:  # and two workers
         yield first, second
 
 
@@ -51,6 +52,7 @@ def in_memory(server: str, model: str, steps: list[dict]) -> list[dict]:
 
 
 def test_a_session_stepped_alternately_on_two_servers_answers_as_one_server_in_memory(replicas, server, set_a):
+    assert len(api_workers(replicas[1])) == 2  # its steps land on either worker
     vitals = observations(set_a[0][1].record_text)
     vitals_steps = [{"observations": vitals[:40]}, {"observations": vitals[40:100]}, {"observations": vitals[100:]}]
     for model, steps in (("shakespeare-gru", TEXT_STEPS), ("vitals-lstm", vitals_steps)):
@@ -59,9 +61,14 @@ def test_a_session_stepped_alternately_on_two_servers_answers_as_one_server_in_m
         assert alternating == in_memory(server, model, steps)
 
 
-def api_worker(url: str) -> psutil.Process:
+def api_workers(url: str) -> list[psutil.Process]:
     arbiter = psutil.Process(server_pid(url))
-    return next(p for p in arbiter.children(recursive=True) if "_bentoml_impl.worker.service" in " ".join(p.cmdline()))
+    return [p for p in arbiter.children(recursive=True) if "_bentoml_impl.worker.service" in " ".join(p.cmdline())]
+
+
+def api_worker(url: str) -> psutil.Process:
+    (worker,) = api_workers(url)
+    return worker
 
 
 def test_a_session_survives_a_killed_worker(replicas, server):

@@ -2,7 +2,17 @@
 message that names the variable and what it accepts."""
 import pytest
 
-from service.settings import BATCHING_ENV, MAX_SESSIONS_ENV, SESSION_TTL_ENV, STRICT_ENV, Settings, threads_env
+from service.settings import (
+    BATCHING_ENV,
+    MAX_SESSIONS_ENV,
+    SESSION_STORE_ENV,
+    SESSION_TTL_ENV,
+    STRICT_ENV,
+    WORKERS_ENV,
+    Settings,
+    api_workers,
+    threads_env,
+)
 
 
 def test_generation_threads_setting_is_validated():
@@ -33,3 +43,19 @@ def test_strict_and_batching_switches_are_validated():
     for variable, value, allowed in ((STRICT_ENV, "yes", "0 or 1"), (BATCHING_ENV, "true", "on or off")):
         with pytest.raises(ValueError, match=f"{variable}='{value}': expected {allowed}"):
             Settings.from_environment((), {variable: value})
+
+
+def test_the_session_store_and_the_worker_count_are_validated_together():
+    assert Settings.from_environment((), {}).session_store == "memory"
+    for url in ("redis://127.0.0.1:6379/0", "rediss://:pw@redis.example:6380/1", "unix:///run/redis.sock"):
+        assert Settings.from_environment((), {SESSION_STORE_ENV: url}).session_store == url
+    for bad in ("redis", "http://redis:6379", "redis://", "Memory"):
+        with pytest.raises(ValueError, match=f"{SESSION_STORE_ENV}='{bad}': expected memory .* or a Redis URL"):
+            Settings.from_environment((), {SESSION_STORE_ENV: bad})
+    assert api_workers({}) == 1
+    assert api_workers({WORKERS_ENV: "2", SESSION_STORE_ENV: "redis://r:6379/0"}) == 2
+    with pytest.raises(ValueError, match=f"{WORKERS_ENV}=2 needs {SESSION_STORE_ENV}=redis://...: with sessions"):
+        api_workers({WORKERS_ENV: "2"})
+    for bad in ("0", "two", "100000"):
+        with pytest.raises(ValueError, match=f"{WORKERS_ENV}='{bad}': expected a whole number from 1 to"):
+            api_workers({WORKERS_ENV: bad})
