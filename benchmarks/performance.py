@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib.util
 import json
 import os
@@ -170,16 +171,39 @@ def request_bodies(data_dir: str | None, count: int) -> dict[str, list[dict]]:
             "stock_forecast": [{"closes": [round(float(x), 4) for x in windows[i]]} for i in picks]}
 
 
-def servers(include_ray: bool) -> dict[str, dict]:
+PEERS_PYTHON = Path(os.environ.get("RNNZOO_PEERS_PYTHON", Path(__file__).resolve().parent.parent / ".venv-peers"
+                                    / "bin" / "python"))  # PyTriton's own environment (benchmarks/triton_server.py)
+TWO_WORKERS = "this service, 2 API workers (sessions in Redis)"
+TRITON = "PyTriton (Triton's C++ front end, dynamic batcher)"
+
+
+def triton_installed() -> bool:
+    if not PEERS_PYTHON.exists():
+        return False
+    return subprocess.run([str(PEERS_PYTHON), "-c", "import pytriton, zoo"], capture_output=True).returncode == 0
+
+
+def servers(include_ray: bool, include_triton: bool) -> dict[str, dict]:
+    """Each server the harness loads: its command (default `bentoml serve`), environment, ready path, and, for a
+    peer with another API, where each endpoint's requests go and how a zoo request body becomes its body."""
+    from benchmarks.triton_server import request_body
+
     python = sys.executable
     configurations = {
         "this service": {"env": {}},
         "this service, batching off": {"env": {"RNNZOO_BATCHING": "off"}},
+        # Two API workers share the HTTP work over both cores; they need the shared session store.
+        TWO_WORKERS: {"env": {"RNNZOO_WORKERS": "2"}, "redis": True},
         "naive FastAPI + torch": {"command": [python, "-m", "benchmarks.naive_server", "--port", "{port}"]},
     }
     if include_ray:
         configurations["Ray Serve + @serve.batch"] = {
             "command": [python, "-m", "benchmarks.ray_server", "--port", "{port}"], "timeout_s": 240.0}
+    if include_triton:
+        configurations[TRITON] = {
+            "command": [str(PEERS_PYTHON), "-m", "benchmarks.triton_server", "--port", "{port}"],
+            "ready_path": "/v2/models/sentiment/ready", "timeout_s": 120.0,
+            "endpoints": {"sentiment": ("v2/models/sentiment/infer", lambda body: request_body(body["texts"][0]))}}
     return configurations
 
 
@@ -215,22 +239,32 @@ def server_pid(port_url: str) -> int | None:
 
 
 def service_level(bodies: dict[str, list[dict]], levels: list[int], seconds: float, include_ray: bool,
-                  log_dir: Path, generation: dict | None) -> dict:
+                  log_dir: Path, generation: dict | None, include_triton: bool = False) -> dict:
+    from service.local_server import LocalRedis
+
     results: dict = {"load": [], "startup": {}, "memory_ready": {}, "memory": {}, "half_peak": {}}
-    for label, config in servers(include_ray).items():
-        started = time.perf_counter()
-        with local_server(log_dir / f"{label.replace(' ', '_').replace(',', '')}.log", env=config.get("env"),
-                          command=config.get("command"), timeout_s=config.get("timeout_s", 180.0)) as url:
+    for label, config in servers(include_ray, include_triton).items():
+        with contextlib.ExitStack() as stack:
+            env = dict(config.get("env", {}))
+            if config.get("redis"):
+                env["RNNZOO_SESSION_STORE"] = stack.enter_context(LocalRedis(log_dir / "redis")).url
+            started = time.perf_counter()
+            url = stack.enter_context(local_server(
+                log_dir / f"{label.split('(')[0].strip().replace(' ', '_').replace(',', '')}.log", env=env,
+                command=config.get("command"), timeout_s=config.get("timeout_s", 180.0),
+                ready_path=config.get("ready_path", "/readyz")))
             results["startup"][label] = round(time.perf_counter() - started, 2)
             pid = server_pid(url)
             if pid is not None:
                 results["memory_ready"][label] = process_memory(pid)
-            for endpoint, endpoint_bodies in bodies.items():
-                run_load(f"{url}/{endpoint}", endpoint_bodies, 8, min(2.0, seconds))  # warm-up
+            endpoints = config.get("endpoints", {endpoint: (endpoint, None) for endpoint in bodies})
+            for endpoint, (path, rewrite) in endpoints.items():
+                endpoint_bodies = [rewrite(b) for b in bodies[endpoint]] if rewrite else bodies[endpoint]
+                run_load(f"{url}/{path}", endpoint_bodies, 8, min(2.0, seconds))  # warm-up
                 for concurrency in levels:
-                    result = run_load(f"{url}/{endpoint}", endpoint_bodies, concurrency, seconds).to_dict()
+                    result = run_load(f"{url}/{path}", endpoint_bodies, concurrency, seconds).to_dict()
                     results["load"].append({"server": label, "endpoint": endpoint, **result})
-                    print(f"  {label:30s} /{endpoint:15s} c={concurrency:3d} {result['requests_per_s']:8.1f} req/s "
+                    print(f"  {label:30.30s} /{endpoint:15s} c={concurrency:3d} {result['requests_per_s']:8.1f} req/s "
                           f"p50 {result['p50_ms']:7.1f} ms p99 {result['p99_ms']:7.1f} ms errors {result['errors']}",
                           flush=True)
             if label == "this service":
@@ -293,7 +327,7 @@ def markdown(results: dict) -> str:
             lines += [f"`/{endpoint}`", "", "| server | " + " | ".join(f"c={c}" for c in levels) + " |",
                       "|---|" + "---|" * len(levels)]
             table = {(r["server"], r["concurrency"]): r for r in service["load"] if r["endpoint"] == endpoint}
-            for server in dict.fromkeys(r["server"] for r in service["load"]):
+            for server in dict.fromkeys(r["server"] for r in service["load"] if r["endpoint"] == endpoint):
                 lines.append(f"| {server} | " + " | ".join(
                     f"{table[(server, c)]['requests_per_s']:.0f} ({table[(server, c)]['p50_ms']:.0f} / "
                     f"{table[(server, c)]['p99_ms']:.0f}, {table[(server, c)]['errors']})" for c in levels) + " |")
@@ -305,6 +339,15 @@ def markdown(results: dict) -> str:
             ray = table.get(("Ray Serve + @serve.batch", top))
             if ray:
                 ratios.append(f"this service / Ray Serve: **{ours['requests_per_s'] / ray['requests_per_s']:.2f}x**")
+            triton, two = table.get((TRITON, top)), table.get((TWO_WORKERS, top))
+            if triton:
+                ratios.append(f"this service / PyTriton: **{ours['requests_per_s'] / triton['requests_per_s']:.2f}x**")
+                if two:
+                    ratios.append(f"with 2 API workers / PyTriton: **{two['requests_per_s'] / triton['requests_per_s']:.2f}x**")
+                ours_1, triton_1 = table.get(("this service", min(levels))), table.get((TRITON, min(levels)))
+                if ours_1 and triton_1:
+                    ratios.append(f"c={min(levels)} p50 this service / PyTriton: "
+                                  f"**{ours_1['p50_ms'] / triton_1['p50_ms']:.2f}x**")
             half = service["half_peak"].get(endpoint)
             if half:
                 ratios.append(f"at half of peak ({half['rate']:.0f} req/s offered, open loop): p50 "
@@ -376,6 +419,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--skip-service", action="store_true", help="model level only")
     parser.add_argument("--no-ray", action="store_true", help="leave Ray Serve out even if installed")
+    parser.add_argument("--no-triton", action="store_true", help="leave PyTriton out even if installed")
     args = parser.parse_args(argv)
     smoke = args.smoke
     args.out.mkdir(parents=True, exist_ok=True)
@@ -393,12 +437,16 @@ def main(argv: list[str] | None = None) -> dict:
         include_ray = not (smoke or args.no_ray) and importlib.util.find_spec("ray") is not None
         results["ray_serve"] = "measured" if include_ray else (
             "left out (smoke run or --no-ray)" if smoke or args.no_ray else "not installed")
+        include_triton = not (smoke or args.no_triton) and triton_installed()
+        results["pytriton"] = "measured" if include_triton else (
+            "left out (smoke run or --no-triton)" if smoke or args.no_triton else f"not installed ({PEERS_PYTHON})")
         bodies = request_bodies(args.data_dir, 64 if smoke else 800)
         generation = ({"tokens": 20, "rounds": 1, "levels": [1, 4]} if smoke
                       else {"tokens": 1000, "rounds": 3, "levels": [1, 4, 16]})
         with tempfile.TemporaryDirectory() as logs:
             results["service_level"] = service_level(bodies, [1, 8] if smoke else [1, 8, 32, 64],
-                                                     1.0 if smoke else 10.0, include_ray, Path(logs), generation)
+                                                     1.0 if smoke else 10.0, include_ray, Path(logs), generation,
+                                                     include_triton)
     results["plots"] = plots(results, args.out)
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (args.out / "README.md").write_text("# Performance results\n\nGenerated by `python -m benchmarks."

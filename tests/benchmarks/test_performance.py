@@ -41,7 +41,9 @@ def test_smoke_run_writes_every_section(tmp_path, data_dir):
     assert all(r["latency_ms"] > 0 and r["fraction_of_peak"] > 0 for r in results["model_level"])
     service = results["service_level"]
     servers = {r["server"] for r in service["load"]}
-    assert servers == {"this service", "this service, batching off", "naive FastAPI + torch"}
+    assert servers == {"this service", "this service, batching off", "naive FastAPI + torch",
+                       "this service, 2 API workers (sessions in Redis)"}
+    assert service["memory"]["this service, 2 API workers (sessions in Redis)"]["processes"] >= 3  # arbiter + 2
     for row in service["load"]:  # light load: every request answered
         assert row["errors"] == 0 and row["requests"] > 0 and np.isfinite(row["p99_ms"]), row
     assert set(service["half_peak"]) == {"sentiment", "stock_forecast"}
