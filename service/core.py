@@ -64,11 +64,11 @@ class ModelServer:
         return name
 
     def resolve(self, name: str | None, tasks: tuple[str, ...], kind: str, wrong_task: str | None = None,
-                default: str | None = None) -> Predictor:
+                default: str | None = None, listed=lambda predictor: True) -> Predictor:
         """The predictor a request names (or `default`, a loaded model's name) among the models of `tasks`,
-        which errors call `kind` ("sentiment models", "models with sessions"); `wrong_task` (default "; <kind>")
-        follows "is a <task> model" when the name is another task's. 404 unknown, 400 another task's model,
-        503 refused at start-up."""
+        which errors call `kind` ("sentiment models", "models with sessions") and list when `listed` says so;
+        `wrong_task` (default "; <kind>") follows "is a <task> model" when the name is another task's. 404
+        unknown, 400 another task's model, 503 refused at start-up."""
         if name is None:
             return self.zoo.predictors[default]
         name = self.versioned(name)
@@ -76,7 +76,7 @@ class ModelServer:
         if predictor is not None and predictor.card.task in tasks:
             return predictor
         # the error texts list the accepted models: built only on this path, not for every request
-        accepted = ", ".join(sorted(n for n, p in self.zoo.predictors.items() if p.card.task in tasks))
+        accepted = ", ".join(sorted(n for n, p in self.zoo.predictors.items() if p.card.task in tasks and listed(p)))
         if name in self.zoo.broken:  # in the zoo folder, but refused at start-up: say why, not "unknown"
             raise Unavailable(f"model {name!r} is not served: {self.zoo.broken[name]}; {kind}: {accepted}")
         if predictor is None:

@@ -129,7 +129,8 @@ class RNNZoo(*ENDPOINTS):
         kinds = [session.describe for session in SESSIONS.values()]
         described = ", ".join(kinds[:-1]) + " and " + kinds[-1] if len(kinds) > 1 else kinds[0]
         predictor = self.resolve(model, tuple(SESSIONS), "models with sessions", default=None,
-                                 wrong_task=f", which has no sessions; models with sessions ({described})")
+                                 wrong_task=f", which has no sessions; models with sessions ({described})",
+                                 listed=lambda p: SESSIONS[p.card.task].accepts(p))
         kind = SESSIONS[predictor.card.task]
         try:
             session = await self.sessions.start(predictor.name, predictor.card.task, predictor.initial_state(1),

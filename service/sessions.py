@@ -85,6 +85,11 @@ class Session:
     stored_types: ClassVar[tuple[type, ...]] = ()  # classes of the objects the subclass keeps (see session_codec)
 
     @classmethod
+    def accepts(cls, predictor) -> bool:
+        """Whether `predictor` can hold a session (`open` says why not, with a 400)."""
+        return True
+
+    @classmethod
     def open(cls, predictor) -> dict[str, Any]:
         """What a new session of `predictor` keeps besides its state (keyword arguments of the subclass)."""
         return {}

@@ -88,7 +88,7 @@ def measure_latency(cards: list[ModelCard], seconds_per_model: float = 1.0) -> d
     them), over repeated calls after a warm-up; models measured in turn, on the same machine, same run."""
     models = {}
     for card in cards:
-        description, steps = TASKS[card.task].latency_call(card)
+        description, steps = TASKS[card.task].latency_input, TASKS[card.task].latency_steps
         session = create_session(verified_bytes(ARTIFACTS_DIR / card.name / MODEL_FILE, card.export.sha256),
                                  ["CPUExecutionProvider"], threads=1)
         feeds = example_inputs(card, batch=1, steps=steps, rng=np.random.default_rng(0), whole_rows=True)

@@ -54,7 +54,7 @@ class ModelSpec:
     architecture: str  # "module:Class" of the torch network, imported only by zoo.registry.create_model
     arguments: dict[str, Any] = field(default_factory=dict)
     description: str = ""
-    shipped: bool = True  # False for tiny test-* variants and for models whose artifact is not committed yet
+    shipped: bool = True  # False for tiny test-* variants, and for recipes trained and not kept (no artifact)
     quantized_from: str | None = None  # int8 variants: the fp32 model whose file training.quantize rounded
 
 
@@ -134,14 +134,6 @@ class Task:
     latency_steps: int  # its steps (tokens, days, hours)
     training_unit: str  # what TrainingRun.epochs counts: "epochs" or "steps"
     models: tuple[ModelSpec, ...]  # the registered variants, tiny test twins and int8 variants included
-    # a whole-input call for the task's models that cannot step (a bidirectional recogniser): (what, steps)
-    whole_latency: tuple[str, int] | None = None
-
-    def latency_call(self, card: ModelCard) -> tuple[str, int]:
-        """What the leaderboard's latency column times for this card: (the input in words, its steps)."""
-        if card.architecture.bidirectional and self.whole_latency is not None:
-            return self.whole_latency
-        return self.latency_input, self.latency_steps
 
     def check_contract(self, card: ModelCard) -> None:
         """Raises ValidationError unless the card's tensors are what the task's predictor feeds and reads."""

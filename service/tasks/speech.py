@@ -145,6 +145,10 @@ class SpeechSession(Session):
     stored_types: ClassVar[tuple[type, ...]] = (Transcription, FeatureState, RunningMean, Digit)
 
     @classmethod
+    def accepts(cls, predictor: SpeechPredictor) -> bool:
+        return predictor.streams
+
+    @classmethod
     def open(cls, predictor: SpeechPredictor) -> dict[str, Any]:
         try:
             return {"stream": predictor.open_stream()}

@@ -4,7 +4,6 @@ and the service in process on Redis, two instances sharing one store as two repl
 both answers exactly as one in memory does, a retried step id is applied once, and racing steps are all applied."""
 import asyncio
 import base64
-import json
 import threading
 import wave
 from dataclasses import dataclass
@@ -102,11 +101,22 @@ def test_racing_steps_on_two_replicas_are_each_applied_once(api, replicas):
     assert final["characters_seen"] == 12 and final["next_characters"] == alone["next_characters"]
 
 
-def test_a_bidirectional_speech_model_has_no_sessions(api):
-    if "digits-bigru" not in {m["name"] for m in json.loads(api.get("/models")[1])["models"]}:
-        pytest.skip("digits-bigru is not shipped")
-    status, answer = api.post("/sessions/start", {"model": "digits-bigru"})
-    assert status == 400 and "bidirectional" in str(answer) and "/transcribe" in str(answer)
+def test_a_bidirectional_speech_model_has_no_sessions_and_is_not_listed_for_them(api, tmp_path, data_dir):
+    from bentoml.exceptions import InvalidArgument
+
+    from training.speech import train
+    from zoo.tasks.speech.predictor import SpeechPredictor
+
+    train.main(["--model", "test-digits-bigru", "--epochs", "1", "--utterances", "8", "--synthetic-voices", "0",
+                "--monitor-voices", "0", "--data-dir", str(data_dir), "--checkpoint-dir", str(tmp_path),
+                "--artifacts-dir", str(tmp_path)])
+    bidirectional = SpeechPredictor(tmp_path / "test-digits-bigru", ["CPUExecutionProvider"])
+    speech = SESSIONS["speech"]
+    assert not speech.accepts(bidirectional)
+    with pytest.raises(InvalidArgument, match="bidirectional: it hears each step's future too.*/transcribe"):
+        speech.open(bidirectional)
+    status, answer = api.post("/sessions/start", {"model": "sst2-gru"})
+    assert status == 400 and "digits-gru" in str(answer)  # the listing names the streaming models
 
 
 # --- the codec -------------------------------------------------------------------------------------------------

@@ -151,6 +151,7 @@ def test_list_models_filters_by_task_and_by_whether_the_model_ships():
     assert "sst2-lstm" in shipped and "test-sst2-gru" in others and not set(shipped) & set(others)
     assert sorted(shipped + others) == zoo.list_models(shipped=None)
     assert zoo.list_models("speech") == ["digits-gru", "digits-lstm", "digits-rnn"]
+    assert "digits-bigru" in zoo.list_models("speech", shipped=False)  # trainable, not shipped
 
 
 def test_check_option_says_the_allowed_range():

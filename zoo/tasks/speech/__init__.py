@@ -15,9 +15,11 @@ _MODELS = [spec for cell in ("rnn", "lstm", "gru") for spec in (
               shipped=False),
 )] + [
     # Whole uploads only (/transcribe): a bidirectional model hears each step's future too, so it cannot stream.
+    # Not shipped: it gained on held-out nicolas and jackson and lost on george (zoo/docs/spoken-digits.md).
     ModelSpec(name="digits-bigru", task=SpeechPredictor.task, architecture=NETWORK,
               arguments=dict(_SHIPPED, cell="gru", bidirectional=True),
-              description="bidirectional GRU CTC recogniser of spoken digits (FSDD), whole recordings only"),
+              description="bidirectional GRU CTC recogniser of spoken digits (FSDD), whole recordings only",
+              shipped=False),
     ModelSpec(name="test-digits-bigru", task=SpeechPredictor.task, architecture=NETWORK,
               arguments=dict(hidden_size=8, num_layers=2, dropout=0.0, cell="gru", bidirectional=True),
               description="tiny test variant", shipped=False),
@@ -28,6 +30,5 @@ TASK = Task(
     pipeline=SpeechPipeline, headline_metric="isolated_digit_accuracy",
     higher_is_better=True, int8_tolerance=0.01, int8_tolerance_relative=False,
     latency_input="30 ms of audio (one step), state carried", latency_steps=1, training_unit="epochs",
-    whole_latency=("a 1-s recording, whole (50 steps: 7 of lead-in, 33 of audio, 10 of ending silence)", 50),
     models=tuple(_MODELS),
 )
