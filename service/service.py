@@ -112,7 +112,8 @@ class RNNZoo(*ENDPOINTS):
         # collection does not walk it (full collections were the 70-140 ms stalls; see service/patches.py).
         gc.collect()
         gc.freeze()
-        log.info("serving %s; default models %s", sorted(self.zoo.predictors), self.defaults)
+        log.info("serving %s; default models %s; sessions in %s", sorted(self.zoo.predictors), self.defaults,
+                 self.sessions.name)
 
     # --- sessions: the state stays in the store between steps; each task's Session subclass owns its step ------
     async def _session(self, session_id: str) -> Session:

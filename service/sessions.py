@@ -154,7 +154,7 @@ class SessionStore:
     the version it was loaded at (StepConflict if another process committed first); `discard` is told a step
     failed half-way and says whether the session ended (True) or is still as its last commit (False)."""
 
-    name = ""  # "memory" or "redis", in /healthz-style descriptions and logs
+    name = ""  # "memory" or "redis": the start-up log says where sessions live
     max_sessions: int
     ttl_s: float
 
@@ -217,7 +217,9 @@ class MemorySessionStore(SessionStore):
         """The live session, its idle clock reset; UnknownSession if there is none."""
         self._sweep()
         session = self.sessions.get(session_id)
-        if session is not None and self._expired(session, self.clock() - self.ttl_s):
+        # Idle past the TTL means expired here, though the caller holds its lock: it is about to step it. (The
+        # sweep, which reads other sessions too, spares the ones whose locks are held: their steps are running.)
+        if session is not None and session.last_used < self.clock() - self.ttl_s:
             del self.sessions[session_id]
             session = None
         if session is None:
