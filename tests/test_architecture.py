@@ -21,7 +21,7 @@ FORBIDDEN = {"zoo": {"service", "training", "benchmarks", "rnnzoo"}, "service": 
                                                                                                 "benchmarks"}}
 # The served bento's dependencies (pyproject.toml's [project] dependencies) and what bentoml itself brings; nothing else may be imported.
 SERVED_THIRD_PARTY = {"bentoml", "onnxruntime", "numpy", "pydantic", "tokenizers", "mido", "uvloop", "httptools",
-                      "starlette", "prometheus_client"}
+                      "starlette", "prometheus_client", "redis"}  # redis: the shared session store's client
 
 
 def modules() -> dict[str, Path]:

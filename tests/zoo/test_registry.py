@@ -29,8 +29,8 @@ def test_unknown_task_is_refused():
 
 @pytest.mark.parametrize("task", TASKS)
 def test_every_task_registers_all_three_cells(task):
-    names = [n for n in list_models(task, shipped=None)
-             if not n.startswith("test-") and get_spec(n).quantized_from is None]
+    # The shipped fp32 models: a variant tried and not kept (digits-bigru) is registered beside them.
+    names = [n for n in list_models(task) if get_spec(n).quantized_from is None]
     cells = sorted(get_spec(name).arguments["cell"] for name in names)  # each cell once per data set
     assert cells and cells == sorted(["gru", "lstm", "rnn"] * (len(cells) // 3))
 
