@@ -45,7 +45,7 @@ from service.sessions import (
     StoreUnavailable,
     UnknownSession,
 )
-from service.settings import STRICT_ENV, Settings, api_workers
+from service.settings import STRICT_ENV, Settings, api_workers, tracing_config
 from service.tasks import ENDPOINTS, SESSIONS
 from zoo.artifacts import log
 from zoo.runtime import load_zoo
@@ -79,7 +79,8 @@ catalogue_app = Starlette(routes=[Route("/models", list_models, methods=["GET"])
 
 
 @bentoml.asgi_app(catalogue_app, path="/")
-@bentoml.service(name="rnnzoo", workers=api_workers(), traffic={"timeout": 60}, logging={"access": {"enabled": False}})
+@bentoml.service(name="rnnzoo", workers=api_workers(), traffic={"timeout": 60}, logging={"access": {"enabled": False}},
+                 tracing=tracing_config())
 class RNNZoo(*ENDPOINTS):
     """Recurrent models over HTTP: validates input, tokenises, and asks the worker for batched scores."""
 

@@ -8,10 +8,12 @@ from service.settings import (
     SESSION_STORE_ENV,
     SESSION_TTL_ENV,
     STRICT_ENV,
+    TRACING_ENV,
     WORKERS_ENV,
     Settings,
     api_workers,
     threads_env,
+    tracing_config,
 )
 
 
@@ -59,3 +61,10 @@ def test_the_session_store_and_the_worker_count_are_validated_together():
     for bad in ("0", "two", "100000"):
         with pytest.raises(ValueError, match=f"{WORKERS_ENV}='{bad}': expected a whole number from 1 to"):
             api_workers({WORKERS_ENV: bad})
+
+
+def test_tracing_is_off_unless_asked_for():
+    assert tracing_config({}) == {"excluded_urls": [".*"]} == tracing_config({TRACING_ENV: "off"})
+    assert tracing_config({TRACING_ENV: "on"}) == {}
+    with pytest.raises(ValueError, match=f"{TRACING_ENV}='yes': expected off or on"):
+        tracing_config({TRACING_ENV: "yes"})
