@@ -134,7 +134,10 @@ class StepScheduler:
     def _admit(self) -> None:
         """Count a new stream in (starting the step thread on first use), or raise CapacityError."""
         with self.lock:
-            if len(self.streams) + self.pending >= self.max_streams:
+            # Streams that finished (or were cancelled) no longer step, though the step thread may not have
+            # dropped them yet: counting them refused a client that asked again the moment its answer came.
+            running = sum(1 for stream in self.streams if not (stream.finished or stream.cancelled))
+            if running + self.pending >= self.max_streams:
                 raise CapacityError(f"{self.max_streams} generations are already running on "
                                     f"{self.predictor.name}; retry when one finishes")
             self.pending += 1

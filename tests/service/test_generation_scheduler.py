@@ -114,6 +114,22 @@ def test_capacity_is_enforced_before_any_work(generator):
     asyncio.run(main())
 
 
+def test_a_finished_generation_frees_its_place_at_once(generator):
+    async def main():
+        scheduler = StepScheduler(generator, ThreadPoolExecutor(1), max_streams=1, max_seconds=60)
+        first = await scheduler.start(generator.vocabulary.encode("A"), SamplingParams(max_new_tokens=5, seed=1))
+        text = "".join([c async for c in scheduler.characters(first)])
+        with scheduler.lock:  # as if the step thread had not dropped it yet: the moment a client asks again
+            if first not in scheduler.streams:
+                scheduler.streams.append(first)
+        second = await scheduler.start(generator.vocabulary.encode("B"), SamplingParams(max_new_tokens=5, seed=2))
+        return scheduler, text, "".join([c async for c in scheduler.characters(second)])
+
+    scheduler, first, second = asyncio.run(main())
+    scheduler.close()
+    assert len(first) == 5 and len(second) == 5
+
+
 def test_the_wall_clock_cap_ends_a_generation_and_says_so(generator):
     async def main():
         scheduler = StepScheduler(generator, ThreadPoolExecutor(1), max_streams=4, max_seconds=0.0)
