@@ -22,7 +22,16 @@ import time
 import wave
 from pathlib import Path
 
-from benchmarks.sessions import CORPUS, TEXT_MODEL, VITALS_MODEL, call, hour_rows, memory_per_session, start
+from benchmarks.sessions import (
+    CORPUS,
+    TEXT_MODEL,
+    VITALS_MODEL,
+    call,
+    hour_rows,
+    memory_per_session,
+    start,
+    throughput,
+)
 from service.local_server import LocalRedis, local_server
 
 SPEECH_MODEL = "digits-gru"
@@ -72,18 +81,6 @@ async def latencies(client, urls: dict[str, str], steps: int, chunk: str) -> dic
     return {store: {kind: statistics.median(values) for kind, values in kinds.items()} for store, kinds in times.items()}
 
 
-async def throughput(client, url: str, sessions: int, rounds: int) -> float:
-    ids = [await start(client, url, TEXT_MODEL) for _ in range(sessions)]
-    started = time.perf_counter()
-    for round_ in range(rounds):
-        await asyncio.gather(*(call(client, url, "/sessions/step", {"session_id": i, "text": CORPUS[round_]})
-                               for i in ids))
-    rate = sessions * rounds / (time.perf_counter() - started)
-    for session_id in ids:
-        await call(client, url, "/sessions/end", {"session_id": session_id})
-    return rate
-
-
 async def redis_bytes(client, url: str, redis_url: str, chunk: str) -> dict[str, dict[str, int]]:
     """{model: {"memory_usage": bytes Redis reports for the key, "encoded": bytes of the session itself}} after a
     few steps of each kind of session."""
@@ -117,7 +114,7 @@ async def measure(urls: dict[str, str], redis_url: str, steps: int, sessions: in
         results = {"latency_ms": await latencies(client, urls, steps, chunk), "steps_per_s": {}}
         for _ in range(2):  # in turns, twice: the better of two of each
             for store, url in urls.items():
-                rate = await throughput(client, url, sessions, rounds)
+                rate = await throughput(client, url, TEXT_MODEL, sessions, rounds, together=True)
                 results["steps_per_s"][store] = max(rate, results["steps_per_s"].get(store, 0.0))
         results["redis_bytes"] = await redis_bytes(client, urls["redis"], redis_url, chunk)
     return results

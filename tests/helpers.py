@@ -144,3 +144,19 @@ def post_concurrently(url: str, clients: int, requests_each: int, body) -> list[
             return await asyncio.gather(*(client(session, i) for i in range(clients)))
 
     return [status for statuses in asyncio.run(load()) for status in statuses]
+
+
+def api_workers(url: str) -> list:
+    """The API worker processes (psutil) under the `bentoml serve` that local_server started for `url`."""
+    import psutil
+
+    from benchmarks.performance import server_pid
+
+    arbiter = psutil.Process(server_pid(url))
+    return [p for p in arbiter.children(recursive=True) if "_bentoml_impl.worker.service" in " ".join(p.cmdline())]
+
+
+def api_worker(url: str):
+    """The one API worker of a server started with the default single worker."""
+    (worker,) = api_workers(url)
+    return worker

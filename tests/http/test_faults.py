@@ -10,12 +10,10 @@ import sys
 import time
 
 import aiohttp
-import psutil
 import pytest
 
-from benchmarks.performance import server_pid
 from service.local_server import free_port, local_server
-from tests.helpers import REPO, get, post
+from tests.helpers import REPO, api_worker, get, post
 from zoo.artifacts import ARTIFACTS_DIR
 from zoo.cards import MODEL_FILE, ModelCard, sha256_of
 
@@ -82,12 +80,6 @@ def test_strict_mode_refuses_to_start_and_names_every_broken_model(broken_zoo, t
     assert "RNNZOO_STRICT=1 and 4 model(s) cannot be served, so the server stops" in text
     assert all(name in text for name in EXPECTED_REASONS), text[-2000:]
     assert process.returncode is not None
-
-
-def api_worker(url: str) -> psutil.Process:
-    """The API worker under the `bentoml serve` process that local_server started for `url`."""
-    arbiter = psutil.Process(server_pid(url))
-    return next(p for p in arbiter.children(recursive=True) if "_bentoml_impl.worker.service" in " ".join(p.cmdline()))
 
 
 def test_a_killed_worker_is_replaced_and_the_service_answers_again(tmp_path):

@@ -4,12 +4,10 @@ SIGKILL; a Redis crash loses no acknowledged step, and while Redis is down a ste
 a 500 and never a fresh state."""
 import time
 
-import psutil
 import pytest
 
-from benchmarks.performance import server_pid
 from service.local_server import LocalRedis, local_server
-from tests.helpers import observations, post
+from tests.helpers import api_worker, api_workers, observations, post
 
 pytestmark = [pytest.mark.http, pytest.mark.slow]
 
@@ -59,16 +57,6 @@ def test_a_session_stepped_alternately_on_two_servers_answers_as_one_server_in_m
         session_id = start(replicas[1], model)
         alternating = [step(replicas[i % 2], session_id, fields) for i, fields in enumerate(steps)]
         assert alternating == in_memory(server, model, steps)
-
-
-def api_workers(url: str) -> list[psutil.Process]:
-    arbiter = psutil.Process(server_pid(url))
-    return [p for p in arbiter.children(recursive=True) if "_bentoml_impl.worker.service" in " ".join(p.cmdline())]
-
-
-def api_worker(url: str) -> psutil.Process:
-    (worker,) = api_workers(url)
-    return worker
 
 
 def test_a_session_survives_a_killed_worker(replicas, server):
