@@ -15,7 +15,8 @@
 3. Generation: ms per character for one stream, characters/s for 1, 4 and 16 streams.
 4. Cold start (seconds from `bentoml serve` to /readyz 200) and memory with every model loaded.
 
-Writes results.json, README.md (the tables) and PNG plots to --out (default benchmarks/results).
+Writes results.json, README.md (the tables) and PNG plots to --out (default benchmarks/results); the same tables
+go between the performance markers of service/docs/performance.md (a test compares them).
 """
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ front end and dynamic batcher (requests queue up to 2 ms to share a call, as the
 
     .venv-peers/bin/python -m benchmarks.triton_server --port 8000    # then POST /v2/models/sentiment/infer
 
-PyTriton pins numpy below 2, so it runs from a virtual environment of its own (README: Performance):
+PyTriton pins numpy below 2, so it runs from a virtual environment of its own (service/docs/performance.md):
     python3 -m venv .venv-peers && .venv-peers/bin/pip install nvidia-pytriton onnxruntime tokenizers mido \
         pydantic && .venv-peers/bin/pip install --no-deps -e .
 Its stub process loads the Python's shared library: LD_LIBRARY_PATH must hold the Python's own lib folder, or it

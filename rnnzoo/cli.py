@@ -147,7 +147,7 @@ def predict(task: str, inputs: tuple[str, ...], model: str | None, options: tupl
 @click.pass_context
 def serve(context: click.Context, host: str, port: int) -> None:
     """Serve every model over HTTP: `bentoml serve` of the zoo's service; further arguments go to it.
-    RNNZOO_* environment variables configure it (README: Configuration)."""
+    RNNZOO_* environment variables configure it (service/docs/configuration.md)."""
     command = [sys.executable, "-m", "bentoml", "serve", SERVICE, "--host", host, "--port", str(port), *context.args]
     os.execv(sys.executable, command)  # the server replaces this process: signals reach bentoml directly
 

@@ -22,7 +22,7 @@ TRACING_ENV = "RNNZOO_TRACING"  # "off" (default): no OpenTelemetry span per req
 
 
 def threads_env(task: str) -> str:
-    """RNNZOO_<TASK>_THREADS: intra-op threads of a task's sessions (1 by default; see README: Configuration)."""
+    """RNNZOO_<TASK>_THREADS: intra-op threads of a task's sessions (1 by default; see service/docs/configuration.md)."""
     return f"RNNZOO_{task.upper()}_THREADS"
 
 

@@ -1,9 +1,9 @@
-"""Bring your own model: an ONNX recurrent model exported elsewhere (Keras via tf2onnx, JAX, a graph built with
-onnx.helper...) -> a zoo artifact folder with a card, served like the zoo's own.
+"""Bring your own model: an ONNX recurrent model exported elsewhere (Keras: training/keras/; tf2onnx, a graph built
+with onnx.helper...) -> a zoo artifact folder with a card, served like the zoo's own.
 
     python -m training.bring_your_own --onnx my_lstm.onnx --task generation --name keras-shakespeare-lstm \\
-        --tokenizer vocab.json --parity parity.npz --parity-source "keras 3.6 model.predict" \\
-        --exporter "tf2onnx 1.16, opset 17" --trained-on "Tiny Shakespeare first 90%" --license mit
+        --tokenizer vocab.json --parity parity.npz --parity-source "keras 3.15.1 model.predict" --license mit \\
+        --exporter "torch.onnx, opset 17" --trained-on "Tiny Shakespeare first 90%" --batch-major-state h0,c0,hN,cN
 
 What it checks and measures (zoo/docs/bring-your-own-model.md explains each step):
 - the graph has a recurrent op (LSTM, GRU or RNN) and the inputs and outputs the task's endpoint feeds and
@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> ModelCard:
     parser.add_argument("--name", required=True, help="the model's name in the zoo (its folder and `model` field)")
     parser.add_argument("--parity", required=True,
                         help='.npz of "input:<name>" arrays and the "output:<name>" arrays your framework computed for them')
-    parser.add_argument("--parity-source", required=True, help='what computed the expected outputs, e.g. "keras 3.6"')
+    parser.add_argument("--parity-source", required=True, help='what computed the expected outputs, e.g. "keras 3.15.1 model.predict"')
     parser.add_argument("--parity-tolerance", type=float, default=1e-4)
     parser.add_argument("--exporter", required=True, help='how the ONNX file was made, e.g. "tf2onnx 1.16, opset 17"')
     parser.add_argument("--trained-on", required=True, help="what the model was trained on, in words")

@@ -27,7 +27,7 @@ def best_model(task: str, directory: Path = ARTIFACTS_DIR) -> str:
     cards = load_cards(directory, skip_broken=lambda folder, error: log.warning("skipping %s: %s", folder.name, error))
     best = TASKS[task].best(cards)
     if best is None:
-        raise ArtifactError(f"no {task} model in {directory}; train and export one (README: Retraining)")
+        raise ArtifactError(f"no {task} model in {directory}; train and export one (training/README.md)")
     return best
 
 

@@ -52,13 +52,13 @@ def test_smoke_run_writes_every_section(tmp_path, data_dir):
     assert service["generation"]["chars_per_s"]["4"] > 0
 
 
-def test_readme_and_results_page_show_the_committed_results():
-    """The README's Performance section and results/README.md are what `markdown` makes of results.json."""
+def test_performance_page_and_results_page_show_the_committed_results():
+    """service/docs/performance.md and results/README.md show what `markdown` makes of results.json."""
     results = json.loads((REPO / "benchmarks" / "results" / "results.json").read_text())
     tables = markdown(results).strip()
-    readme = (REPO / "README.md").read_text()
-    section = readme.split("<!-- performance:begin -->", 1)[1].split("<!-- performance:end -->", 1)[0]
-    assert tables in section, "copy benchmarks/results/README.md's tables into README.md"
+    page = (REPO / "service" / "docs" / "performance.md").read_text()
+    section = page.split("<!-- performance:begin -->", 1)[1].split("<!-- performance:end -->", 1)[0]
+    assert tables in section, "copy benchmarks/results/README.md's tables into service/docs/performance.md"
     assert tables in (REPO / "benchmarks" / "results" / "README.md").read_text()
 
 

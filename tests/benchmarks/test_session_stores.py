@@ -19,11 +19,11 @@ def test_the_store_benchmark_measures_both_stores_side_by_side(data_dir, tmp_pat
     assert "| speech, a 100 ms chunk |" in out and "Redis MEMORY USAGE" in out and "| pure Python |" in out
 
 
-def test_the_readme_shows_the_committed_store_results():
+def test_the_sessions_page_shows_the_committed_store_results():
     import json
 
     from benchmarks.session_stores import report
     from tests.helpers import REPO
 
     results = json.loads((REPO / "benchmarks" / "results" / "session_stores.json").read_text())
-    assert report(results, 100) in (REPO / "README.md").read_text()
+    assert report(results, 100) in (REPO / "service" / "docs" / "sessions.md").read_text()

@@ -1,5 +1,5 @@
 """The soak script's short version: a mix of every one-shot endpoint at 70% of the probed peak, no errors and
-no memory growth worth the name. The 10-minute figures are in the README (Reliability)."""
+no memory growth worth the name. The 10-minute figures are in service/docs/reliability.md."""
 import pytest
 
 pytestmark = [pytest.mark.http, pytest.mark.slow]

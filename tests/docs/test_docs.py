@@ -1,5 +1,6 @@
-"""The learning material stays true: every link in the docs and README points at a real file, a line link
-at lines that hold the code it names, a heading link at a real heading; the generated parts are current."""
+"""The learning material stays true: every link in the docs, the README and the pages it links (service/docs/,
+training/README.md) points at a real file, a line link at lines that hold the code it names, a heading link at a real
+heading; the generated parts are current."""
 import json
 import re
 from pathlib import Path
@@ -9,7 +10,8 @@ import pytest
 from tests.helpers import REPO
 
 DOCS = REPO / "zoo" / "docs"
-PAGES = sorted(DOCS.glob("*.md")) + [REPO / "README.md"]
+OPERATOR_PAGES = sorted((REPO / "service" / "docs").glob("*.md")) + [REPO / "training" / "README.md"]
+PAGES = sorted(DOCS.glob("*.md")) + [REPO / "README.md"] + OPERATOR_PAGES
 LINK = re.compile(r"!?\[((?:[^\[\]]|\[[^\]]*\])*)\]\(([^)\s]+)\)")
 
 
@@ -27,7 +29,7 @@ def links(page: Path):
             yield label, target
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(REPO)))
 def test_every_link_resolves_and_line_links_show_what_they_name(page):
     problems, count = [], 0
     for label, target in links(page):
@@ -65,6 +67,15 @@ def test_the_docs_index_lists_every_page():
         if page.name != "README.md":
             assert f"({page.name})" in index, f"zoo/docs/README.md does not link {page.name}"
     assert "(quickstart.ipynb)" in index
+
+
+def test_the_readme_links_every_operator_page():
+    """The material moved out of the README (performance, reliability, sessions, configuration, deploy, training)
+    stays one link away from it."""
+    readme = (REPO / "README.md").read_text()
+    assert len(OPERATOR_PAGES) >= 6
+    for page in OPERATOR_PAGES:
+        assert f"({page.relative_to(REPO)})" in readme, f"README.md does not link {page.relative_to(REPO)}"
 
 
 def test_vanishing_gradient_figures_and_table_come_from_one_run():

@@ -63,8 +63,8 @@ def test_rnnzoo_serve_runs_outside_the_checkout(tmp_path):
             assert client.sentiment(texts=["wonderful"])["predictions"][0]["label"] == "positive"
 
 
-def test_the_readmes_first_screen_runs_as_shown(server, data_dir, tmp_path, monkeypatch):
-    """Each Python block after <!-- first-screen --> in README.md, run in order in one namespace against a real
+def test_the_readmes_python_examples_run_as_shown(server, data_dir, tmp_path, monkeypatch):
+    """Each Python block after <!-- tested-example --> in README.md, run in order in one namespace against a real
     server (its address for localhost:3000), from a folder holding the FSDD recording the README names."""
     import re
     import shutil
@@ -72,15 +72,15 @@ def test_the_readmes_first_screen_runs_as_shown(server, data_dir, tmp_path, monk
     from tests.helpers import REPO
 
     readme = (REPO / "README.md").read_text()
-    blocks = re.findall(r"<!-- first-screen -->\n```python\n(.*?)```", readme, flags=re.S)
-    assert len(blocks) == 3
+    blocks = re.findall(r"<!-- tested-example -->\n```python\n(.*?)```", readme, flags=re.S)
+    assert len(blocks) == 4  # the quick start's client, the pipeline, a WAV upload, Triton's client
     shutil.copy(data_dir / "fsdd" / "recordings" / "7_george_3.wav", tmp_path)
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
     host = server.removeprefix("http://")
     for block in blocks:
         exec(compile(block.replace("localhost:3000", host), "README.md", "exec"), namespace)
-    shown = re.search(r"^# '([^']+)'", blocks[0], flags=re.M).group(1)  # the translation the README shows
+    shown = re.search(r"^# '([^']+)'", "\n".join(blocks), flags=re.M).group(1)  # the translation the README shows
     assert namespace["english"] == shown
     assert namespace["answer"] == zoo.pipeline("sentiment")(["a gorgeous, witty, seductive movie."])
     assert namespace["heard"]["text"] == "7" and namespace["logits"].shape == (1, 5, 65)

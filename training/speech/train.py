@@ -28,7 +28,17 @@ from training.speech.strings import Augmentation, Utterance, draw_utterances
 from training.speech.synthetic import synthetic_speakers
 from zoo import create_model
 from zoo.models import parameter_count
-from zoo.tasks.speech.audio import HOP, STACK, WINDOW, log_mel, recording_steps
+from zoo.tasks.speech.audio import (
+    HIGHEST_HZ,
+    HOP,
+    LOWEST_HZ,
+    MEL_BANDS,
+    STACK,
+    WINDOW,
+    hz_to_mel,
+    log_mel,
+    recording_steps,
+)
 from zoo.tasks.speech.ctc import BLANK, greedy_digits
 
 
@@ -46,6 +56,7 @@ class Config:
     real_share: float = 0.5  # of each epoch's utterances, those by the real speakers; the rest synthetic
     monitor_voices: int = 20  # other synthetic speakers, only to print progress (no real speaker is looked at)
     average_last: int = 10  # the saved weights are the mean of those at the ends of the last 10 epochs (see train)
+    vocal_tract: float = 0.0  # VTLP: each utterance's frequencies scaled by a factor in 1 +- this (0: off)
     warm_up: float = 0.3  # share of training with the aligned cross-entropy added to CTC (see aligned_targets)
     batch_size: int = 32
     learning_rate: float = 3e-3
@@ -62,6 +73,32 @@ def feature_statistics(recordings: list[Recording]) -> tuple[np.ndarray, np.ndar
     """(40,) mean and std of the log-mel frames of the training recordings."""
     frames = np.vstack([log_mel(r.samples) for r in recordings])
     return frames.mean(axis=0).astype(np.float32), frames.std(axis=0).astype(np.float32)
+
+
+_MEL_EDGES = np.linspace(hz_to_mel(LOWEST_HZ), hz_to_mel(HIGHEST_HZ), MEL_BANDS + 2)
+BAND_CENTRES_HZ = 700.0 * (10 ** (_MEL_EDGES[1:-1] / 2595.0) - 1.0)  # (40,) where each mel band peaks
+
+
+def warp_vocal_tract(steps: np.ndarray, factor: float) -> np.ndarray:
+    """(S, 120) steps -> the same with each frame's spectrum stretched by `factor` along frequency: vocal tract
+    length perturbation (VTLP; Jaitly and Hinton 2013), as if a longer (< 1) or shorter (> 1) vocal tract had
+    spoken. Speed perturbation moves the formants too, but always with the tempo; this moves them alone.
+
+    Done on the normalised bands, not the waveform: band i takes the value the unwarped spectrum has at the
+    frequency that maps to band i's centre. The map is Jaitly and Hinton's piecewise-linear one, f -> factor * f
+    up to a boundary, then straight to Nyquist, so the top band is not cut off or repeated."""
+    nyquist = HIGHEST_HZ
+    boundary = 0.8 * nyquist * min(factor, 1.0) / factor  # source frequency where the linear part ends
+    source = BAND_CENTRES_HZ
+    warped = np.where(source <= boundary, factor * source,
+                      nyquist - (nyquist - factor * boundary) / (nyquist - boundary) * (nyquist - source))  # (40,)
+    frames = steps.reshape(len(steps), STACK, MEL_BANDS)  # (S, 3, 40)
+    # band i's centre sits at warped position x of the source axis: interpolate each frame there
+    positions = np.interp(BAND_CENTRES_HZ, warped, np.arange(MEL_BANDS))  # (40,) fractional source band indices
+    low = np.floor(positions).astype(int).clip(0, MEL_BANDS - 2)
+    share = (positions - low)[None, None, :]
+    out = frames[:, :, low] * (1 - share) + frames[:, :, low + 1] * share
+    return out.reshape(steps.shape).astype(np.float32)
 
 
 def batch(steps: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -123,6 +160,7 @@ def train(config: Config) -> Path:
     history, started, epoch = [], time.perf_counter(), 0
     steps_per_epoch = math.ceil(config.utterances / config.batch_size)
     augmentation = Augmentation()
+    warp_rng = np.random.default_rng(config.seed + 7)
     averaged, averaged_epochs = None, 0  # the running mean of the weights at the ends of the last epochs
     for epoch in range(1, config.epochs + 1):
         # Real and synthetic drawn apart: drawn together, 300 synthetic speakers would drown the four real ones.
@@ -141,7 +179,11 @@ def train(config: Config) -> Path:
                 g["lr"] = config.min_learning_rate + 0.5 * (1 + math.cos(math.pi * progress)) * (
                     config.learning_rate - config.min_learning_rate)
             chosen = [utterances[i] for i in group]
-            inputs, lengths = batch([featurise(u.samples) for u in chosen])  # (B, S, 120), (B,)
+            steps = [featurise(u.samples) for u in chosen]
+            if config.vocal_tract:
+                warps = warp_rng.uniform(1 - config.vocal_tract, 1 + config.vocal_tract, len(steps))
+                steps = [warp_vocal_tract(f, w) for f, w in zip(steps, warps)]
+            inputs, lengths = batch(steps)  # (B, S, 120), (B,)
             targets = torch.tensor([d for u in chosen for d in u.digits])
             target_lengths = torch.tensor([len(u.digits) for u in chosen])
             logits, _ = model(inputs, model.initial_state(len(group)), lengths)  # (B, S, 11)
