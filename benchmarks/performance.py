@@ -177,19 +177,33 @@ def request_bodies(data_dir: str | None, count: int) -> dict[str, list[dict]]:
 
 PEERS_PYTHON = Path(os.environ.get("RNNZOO_PEERS_PYTHON", Path(__file__).resolve().parent.parent / ".venv-peers"
                                     / "bin" / "python"))  # PyTriton's own environment (benchmarks/triton_server.py)
+MLSERVER_PYTHON = Path(os.environ.get("RNNZOO_MLSERVER_PYTHON", Path(__file__).resolve().parent.parent
+                                      / ".venv-peers-mlserver" / "bin" / "python"))  # benchmarks/mlserver_server.py
+TORCHSERVE_PYTHON = Path(os.environ.get("RNNZOO_TORCHSERVE_PYTHON", Path(__file__).resolve().parent.parent
+                                        / ".venv-peers-torchserve" / "bin" / "python"))  # torchserve_server.py
 TWO_WORKERS = "this service, 2 API workers (sessions in Redis)"
 TRITON = "PyTriton (Triton's C++ front end, dynamic batcher)"
+MLSERVER = "MLServer 1.7 (adaptive batching, parallel_workers 0)"
+MLSERVER_DEFAULT = "MLServer 1.7, default settings (1 inference worker)"
+TORCHSERVE = "TorchServe 0.12 (Java front end, batching, 1 backend worker)"
+
+
+def peer_installed(python: Path, modules: str) -> bool:
+    """Whether `python` (a peer's own virtual environment) imports `modules` (comma-separated) and the zoo."""
+    if not python.exists():
+        return False
+    return subprocess.run([str(python), "-c", f"import {modules}, zoo"], capture_output=True).returncode == 0
 
 
 def triton_installed() -> bool:
-    if not PEERS_PYTHON.exists():
-        return False
-    return subprocess.run([str(PEERS_PYTHON), "-c", "import pytriton, zoo"], capture_output=True).returncode == 0
+    return peer_installed(PEERS_PYTHON, "pytriton")
 
 
-def servers(include_ray: bool, include_triton: bool) -> dict[str, dict]:
+def servers(include_ray: bool, include_triton: bool, include_mlserver: bool = False,
+            include_torchserve: bool = False) -> dict[str, dict]:
     """Each server the harness loads: its command (default `bentoml serve`), environment, ready path, and, for a
     peer with another API, where each endpoint's requests go and how a zoo request body becomes its body."""
+    from benchmarks import mlserver_server, torchserve_server
     from benchmarks.triton_server import request_body
 
     python = sys.executable
@@ -208,6 +222,19 @@ def servers(include_ray: bool, include_triton: bool) -> dict[str, dict]:
             "command": [str(PEERS_PYTHON), "-m", "benchmarks.triton_server", "--port", "{port}"],
             "ready_path": "/v2/models/sentiment/ready", "timeout_s": 120.0,
             "endpoints": {"sentiment": ("v2/models/sentiment/infer", lambda body: request_body(body["texts"][0]))}}
+    if include_mlserver:
+        for label, workers in ((MLSERVER, ["--parallel-workers", "0"]), (MLSERVER_DEFAULT, [])):
+            configurations[label] = {
+                "command": [str(MLSERVER_PYTHON), "-m", "benchmarks.mlserver_server", "--port", "{port}", *workers],
+                "ready_path": "/v2/models/sentiment/ready", "timeout_s": 120.0,
+                "endpoints": {"sentiment": ("v2/models/sentiment/infer",
+                                            lambda body: mlserver_server.request_body(body["texts"][0]))}}
+    if include_torchserve:  # its /ping says healthy before the worker has loaded: the warm-up load waits for it
+        configurations[TORCHSERVE] = {
+            "command": [str(TORCHSERVE_PYTHON), "-m", "benchmarks.torchserve_server", "--port", "{port}"],
+            "ready_path": "/ping", "timeout_s": 120.0,
+            "endpoints": {"sentiment": ("predictions/sentiment",
+                                        lambda body: torchserve_server.request_body(body["texts"][0]))}}
     return configurations
 
 
@@ -243,11 +270,12 @@ def server_pid(port_url: str) -> int | None:
 
 
 def service_level(bodies: dict[str, list[dict]], levels: list[int], seconds: float, include_ray: bool,
-                  log_dir: Path, generation: dict | None, include_triton: bool = False) -> dict:
+                  log_dir: Path, generation: dict | None, include_triton: bool = False,
+                  include_mlserver: bool = False, include_torchserve: bool = False) -> dict:
     from service.local_server import LocalRedis
 
     results: dict = {"load": [], "startup": {}, "memory_ready": {}, "memory": {}, "half_peak": {}}
-    for label, config in servers(include_ray, include_triton).items():
+    for label, config in servers(include_ray, include_triton, include_mlserver, include_torchserve).items():
         with contextlib.ExitStack() as stack:
             env = dict(config.get("env", {}))
             if config.get("redis"):
@@ -356,6 +384,11 @@ def markdown(results: dict) -> str:
                 if ours_1 and triton_1:
                     ratios.append(f"c={min(levels)} p50 this service / PyTriton: "
                                   f"**{ours_1['p50_ms'] / triton_1['p50_ms']:.2f}x**")
+            for peer, short in ((MLSERVER, "MLServer"), (MLSERVER_DEFAULT, "MLServer (defaults)"),
+                                (TORCHSERVE, "TorchServe")):
+                if table.get((peer, top)):
+                    ratios.append(f"this service / {short}: "
+                                  f"**{ours['requests_per_s'] / table[(peer, top)]['requests_per_s']:.2f}x**")
             for who, key in (("", "half_peak"), (" with 2 API workers", "half_peak_two_workers")):
                 half = service.get(key, {}).get(endpoint)
                 if half:
@@ -429,6 +462,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--skip-service", action="store_true", help="model level only")
     parser.add_argument("--no-ray", action="store_true", help="leave Ray Serve out even if installed")
     parser.add_argument("--no-triton", action="store_true", help="leave PyTriton out even if installed")
+    parser.add_argument("--no-mlserver", action="store_true", help="leave MLServer out even if installed")
+    parser.add_argument("--no-torchserve", action="store_true", help="leave TorchServe out even if installed")
     args = parser.parse_args(argv)
     smoke = args.smoke
     args.out.mkdir(parents=True, exist_ok=True)
@@ -449,13 +484,21 @@ def main(argv: list[str] | None = None) -> dict:
         include_triton = not (smoke or args.no_triton) and triton_installed()
         results["pytriton"] = "measured" if include_triton else (
             "left out (smoke run or --no-triton)" if smoke or args.no_triton else f"not installed ({PEERS_PYTHON})")
+        include_mlserver = not (smoke or args.no_mlserver) and peer_installed(MLSERVER_PYTHON, "mlserver")
+        results["mlserver"] = "measured" if include_mlserver else (
+            "left out (smoke run or --no-mlserver)" if smoke or args.no_mlserver
+            else f"not installed ({MLSERVER_PYTHON})")
+        include_torchserve = not (smoke or args.no_torchserve) and peer_installed(TORCHSERVE_PYTHON, "ts")
+        results["torchserve"] = "measured" if include_torchserve else (
+            "left out (smoke run or --no-torchserve)" if smoke or args.no_torchserve
+            else f"not installed ({TORCHSERVE_PYTHON})")
         bodies = request_bodies(args.data_dir, 64 if smoke else 800)
         generation = ({"tokens": 20, "rounds": 1, "levels": [1, 4]} if smoke
                       else {"tokens": 1000, "rounds": 3, "levels": [1, 4, 16]})
         with tempfile.TemporaryDirectory() as logs:
             results["service_level"] = service_level(bodies, [1, 8] if smoke else [1, 8, 32, 64],
                                                      1.0 if smoke else 10.0, include_ray, Path(logs), generation,
-                                                     include_triton)
+                                                     include_triton, include_mlserver, include_torchserve)
     results["plots"] = plots(results, args.out)
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (args.out / "README.md").write_text("# Performance results\n\nGenerated by `python -m benchmarks."

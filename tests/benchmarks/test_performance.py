@@ -74,3 +74,35 @@ def test_two_revisions_are_measured_side_by_side(data_dir):
         assert set(run) == {"sentiment", "stock_forecast"}
         for measured in run.values():
             assert measured["errors"] == 0 and all(measured[name] > 0 for name in MEASURES)
+
+
+def test_torchserve_handler_answers_a_batch_as_the_zoo_does(monkeypatch):
+    """The handler TorchServe's worker runs (benchmarks/torchserve_server.py), here with the zoo's environment: a
+    batch of JSON bodies, as bytes or parsed, gets one positive probability each, the zoo's own."""
+    import zoo
+    from benchmarks.torchserve_server import HANDLER, MODEL, request_body
+
+    monkeypatch.setenv("RNNZOO_TORCHSERVE_MODEL", MODEL)
+    namespace: dict = {}
+    exec(compile(HANDLER, "handler.py", "exec"), namespace)  # noqa: S102 - our own module text, as TorchServe runs it
+    texts = ["a gorgeous, witty, seductive movie.", "a dull, lifeless movie."]
+    assert namespace["handle"](None, None) is None  # the worker's start-up call loads the model
+    answers = namespace["handle"]([{"body": json.dumps(request_body(texts[0])).encode()},
+                                   {"body": request_body(texts[1])}], None)
+    predictor = zoo.load(MODEL)
+    expected = predictor.run(predictor.tokenizer.encode(texts))[:, 1]
+    assert [a["positive"] for a in answers] == pytest.approx(expected.tolist(), abs=1e-6)
+
+
+def test_mlserver_repository_batches_like_the_other_servers(tmp_path):
+    from benchmarks.mlserver_server import MAX_BATCH_TIME_S, write_repository
+
+    write_repository(tmp_path, 8100, 0, "sst2-lstm-int8")
+    settings = json.loads((tmp_path / "settings.json").read_text())
+    model = json.loads((tmp_path / "sentiment" / "model-settings.json").read_text())
+    assert settings["parallel_workers"] == 0 and settings["http_port"] == 8100
+    assert model["implementation"] == "benchmarks.mlserver_server.ZooSentiment"
+    assert model["max_batch_time"] == MAX_BATCH_TIME_S == 0.002 and model["parameters"]["extra"]["model"]
+    (tmp_path / "defaults").mkdir()
+    write_repository(tmp_path / "defaults", 8100, None, "sst2-lstm-int8")  # MLServer's own default for workers
+    assert "parallel_workers" not in json.loads((tmp_path / "defaults" / "settings.json").read_text())
