@@ -94,3 +94,25 @@ def test_vanishing_gradient_figures_and_table_come_from_one_run():
     final = {run.cell: run for run in runs if run.length == longest}
     assert final["rnn"].solved_at_step is None
     assert any(final[cell].solved_at_step for cell in ("lstm", "gru"))
+
+
+def test_the_concepts_page_quotes_the_cards():
+    """The LSTM / GRU / RNN table on the concepts page is typed by hand: each number must be the shipped card's
+    headline metric, so a retrained model cannot leave it stale."""
+    from zoo.cards import ModelCard
+    from zoo.registry import get_task
+
+    prefixes = {"text": "shakespeare", "sentiment": "sst2", "stock": "stock", "ICU": "vitals", "music (JSB": "jsb",
+                "music (Nottingham": "nottingham", "spoken": "digits", "translation": "multi30k-de-en"}
+    page = (REPO / "zoo" / "docs" / "concepts.md").read_text()
+    rows = [line.split("|")[1:-1] for line in page.splitlines() if line.startswith("| ")
+            and any(line[2:].startswith(p) for p in prefixes)]
+    assert len(rows) == len(prefixes)
+    for task_label, _metric, *cells in rows:
+        prefix = next(p for label, p in prefixes.items() if task_label.strip().startswith(label))
+        for cell, value in zip(("lstm", "gru", "rnn"), cells):
+            card = ModelCard.load(REPO / "zoo" / "artifacts" / f"{prefix}-{cell}")
+            headline = next(m for m in card.metrics if m.name == get_task(card.task).headline_metric).value
+            shown = value.strip().strip("*")
+            decimals = len(shown.split(".")[1])
+            assert float(shown) == round(headline, decimals), f"{prefix}-{cell}: the page shows {shown}, the card {headline}"

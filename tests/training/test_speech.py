@@ -23,6 +23,7 @@ from zoo.tasks.speech.audio import (
     AudioError,
     log_mel,
     read_wav,
+    recording_steps,
     resample,
 )
 from zoo.tasks.speech.ctc import BLANK, greedy_digits
@@ -241,6 +242,26 @@ def test_aligned_targets_put_each_digit_at_the_step_where_its_recording_ends(rec
     assert targets[marked].tolist() == utterance.digits
     for step, (_, end) in zip(marked, utterance.spans):
         assert step == (end - WINDOW) // HOP // STACK  # the step holding the recording's last whole frame
+
+
+def test_vocal_tract_warp_moves_the_formants_and_keeps_the_band(recordings):
+    """VTLP on the normalised bands: factor 1 changes nothing; > 1 moves a spectral peak to higher bands (a shorter
+    vocal tract), < 1 to lower ones; the lowest band stays, and the highest keeps most of its value (the
+    piecewise-linear map sends Nyquist to Nyquist, so the top of the band is neither cut off nor repeated)."""
+    from training.speech.train import BAND_CENTRES_HZ, warp_vocal_tract
+
+    steps = recording_steps(recordings[0].samples, np.zeros(MEL_BANDS, np.float32), np.ones(MEL_BANDS, np.float32))
+    assert np.allclose(warp_vocal_tract(steps, 1.0), steps, atol=1e-5)
+    peak = np.zeros((1, STACK * MEL_BANDS), np.float32)
+    peak[0, 20::MEL_BANDS] = 1.0  # every frame of the step: one band lit, at about 1.4 kHz
+    centre = lambda warped: float(np.average(BAND_CENTRES_HZ, weights=warped.reshape(STACK, MEL_BANDS)[0]))  # noqa: E731
+    assert centre(warp_vocal_tract(peak, 1.1)) > BAND_CENTRES_HZ[20] > centre(warp_vocal_tract(peak, 0.9))
+    assert abs(centre(warp_vocal_tract(peak, 1.1)) / BAND_CENTRES_HZ[20] - 1.1) < 0.05  # stretched by the factor
+    edges = np.zeros((1, STACK * MEL_BANDS), np.float32)
+    edges[0, [0, MEL_BANDS - 1]] = [1.0, 2.0]
+    for factor in (0.9, 1.1):
+        warped = warp_vocal_tract(edges, factor)[0, :MEL_BANDS]
+        assert warped[0] == pytest.approx(1.0, abs=0.2) and warped[-1] > 1.0
 
 
 def test_leave_one_speaker_out_trains_and_measures_each_held_out_speaker(data_dir, tmp_path, capsys):

@@ -30,7 +30,7 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", required=True, help="folder for model.onnx and parity.npz")
     parser.add_argument("--cell", choices=["lstm", "gru"], default="lstm")
     parser.add_argument("--steps", type=int, default=3000, help="optimiser steps, one batch of random windows each")
-    parser.add_argument("--hidden", type=int, default=256, help="the zoo's shakespeare models use 256")
+    parser.add_argument("--hidden", type=int, default=256, help="one layer; the zoo's shakespeare models have 2 of 512")
     parser.add_argument("--embedding", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--length", type=int, default=100, help="characters per training window (backprop length)")
