@@ -175,17 +175,23 @@ def request_bodies(data_dir: str | None, count: int) -> dict[str, list[dict]]:
             "stock_forecast": [{"closes": [round(float(x), 4) for x in windows[i]]} for i in picks]}
 
 
-PEERS_PYTHON = Path(os.environ.get("RNNZOO_PEERS_PYTHON", Path(__file__).resolve().parent.parent / ".venv-peers"
-                                    / "bin" / "python"))  # PyTriton's own environment (benchmarks/triton_server.py)
-MLSERVER_PYTHON = Path(os.environ.get("RNNZOO_MLSERVER_PYTHON", Path(__file__).resolve().parent.parent
-                                      / ".venv-peers-mlserver" / "bin" / "python"))  # benchmarks/mlserver_server.py
-TORCHSERVE_PYTHON = Path(os.environ.get("RNNZOO_TORCHSERVE_PYTHON", Path(__file__).resolve().parent.parent
-                                        / ".venv-peers-torchserve" / "bin" / "python"))  # torchserve_server.py
+def _environment(variable: str, folder: str) -> Path:
+    """The python of a peer's own virtual environment: $variable, else <repository>/<folder>/bin/python."""
+    return Path(os.environ.get(variable, Path(__file__).resolve().parent.parent / folder / "bin" / "python"))
+
+
 TWO_WORKERS = "this service, 2 API workers (sessions in Redis)"
 TRITON = "PyTriton (Triton's C++ front end, dynamic batcher)"
 MLSERVER = "MLServer 1.7 (adaptive batching, parallel_workers 0)"
 MLSERVER_DEFAULT = "MLServer 1.7, default settings (1 inference worker)"
 TORCHSERVE = "TorchServe 0.12 (Java front end, batching, 1 backend worker)"
+# The peers that run from a virtual environment of their own (each pins what the zoo's cannot hold), by their key
+# in results.json: the --no-<flag> that leaves them out, their python, and the module that shows they installed.
+PEER_ENVIRONMENTS = {
+    "pytriton": ("triton", _environment("RNNZOO_PEERS_PYTHON", ".venv-peers"), "pytriton"),
+    "mlserver": ("mlserver", _environment("RNNZOO_MLSERVER_PYTHON", ".venv-peers-mlserver"), "mlserver"),
+    "torchserve": ("torchserve", _environment("RNNZOO_TORCHSERVE_PYTHON", ".venv-peers-torchserve"), "ts"),
+}
 
 
 def peer_installed(python: Path, modules: str) -> bool:
@@ -195,16 +201,20 @@ def peer_installed(python: Path, modules: str) -> bool:
     return subprocess.run([str(python), "-c", f"import {modules}, zoo"], capture_output=True).returncode == 0
 
 
-def triton_installed() -> bool:
-    return peer_installed(PEERS_PYTHON, "pytriton")
+def peer_server(peer: str, module, infer_path: str, ready_path: str, *flags: str) -> dict:
+    """How the harness runs a peer that serves /sentiment only: `module` (benchmarks.<peer>_server) starts it in the
+    peer's own environment and turns one text into the peer's request body."""
+    python = PEER_ENVIRONMENTS[peer][1]
+    return {"command": [str(python), "-m", module.__name__, "--port", "{port}", *flags], "ready_path": ready_path,
+            "timeout_s": 120.0,
+            "endpoints": {"sentiment": (infer_path, lambda body: module.request_body(body["texts"][0]))}}
 
 
-def servers(include_ray: bool, include_triton: bool, include_mlserver: bool = False,
-            include_torchserve: bool = False) -> dict[str, dict]:
+def servers(include_ray: bool, peers: frozenset[str] = frozenset()) -> dict[str, dict]:
     """Each server the harness loads: its command (default `bentoml serve`), environment, ready path, and, for a
-    peer with another API, where each endpoint's requests go and how a zoo request body becomes its body."""
-    from benchmarks import mlserver_server, torchserve_server
-    from benchmarks.triton_server import request_body
+    peer with another API, where each endpoint's requests go and how a zoo request body becomes its body.
+    `peers`: the keys of PEER_ENVIRONMENTS to include."""
+    from benchmarks import mlserver_server, torchserve_server, triton_server
 
     python = sys.executable
     configurations = {
@@ -217,24 +227,16 @@ def servers(include_ray: bool, include_triton: bool, include_mlserver: bool = Fa
     if include_ray:
         configurations["Ray Serve + @serve.batch"] = {
             "command": [python, "-m", "benchmarks.ray_server", "--port", "{port}"], "timeout_s": 240.0}
-    if include_triton:
-        configurations[TRITON] = {
-            "command": [str(PEERS_PYTHON), "-m", "benchmarks.triton_server", "--port", "{port}"],
-            "ready_path": "/v2/models/sentiment/ready", "timeout_s": 120.0,
-            "endpoints": {"sentiment": ("v2/models/sentiment/infer", lambda body: request_body(body["texts"][0]))}}
-    if include_mlserver:
-        for label, workers in ((MLSERVER, ["--parallel-workers", "0"]), (MLSERVER_DEFAULT, [])):
-            configurations[label] = {
-                "command": [str(MLSERVER_PYTHON), "-m", "benchmarks.mlserver_server", "--port", "{port}", *workers],
-                "ready_path": "/v2/models/sentiment/ready", "timeout_s": 120.0,
-                "endpoints": {"sentiment": ("v2/models/sentiment/infer",
-                                            lambda body: mlserver_server.request_body(body["texts"][0]))}}
-    if include_torchserve:  # its /ping says healthy before the worker has loaded: the warm-up load waits for it
-        configurations[TORCHSERVE] = {
-            "command": [str(TORCHSERVE_PYTHON), "-m", "benchmarks.torchserve_server", "--port", "{port}"],
-            "ready_path": "/ping", "timeout_s": 120.0,
-            "endpoints": {"sentiment": ("predictions/sentiment",
-                                        lambda body: torchserve_server.request_body(body["texts"][0]))}}
+    if "pytriton" in peers:
+        configurations[TRITON] = peer_server("pytriton", triton_server, "v2/models/sentiment/infer",
+                                             "/v2/models/sentiment/ready")
+    if "mlserver" in peers:
+        configurations[MLSERVER] = peer_server("mlserver", mlserver_server, "v2/models/sentiment/infer",
+                                               "/v2/models/sentiment/ready", "--parallel-workers", "0")
+        configurations[MLSERVER_DEFAULT] = peer_server("mlserver", mlserver_server, "v2/models/sentiment/infer",
+                                                       "/v2/models/sentiment/ready")
+    if "torchserve" in peers:  # its /ping says healthy before the worker has loaded: the warm-up load waits for it
+        configurations[TORCHSERVE] = peer_server("torchserve", torchserve_server, "predictions/sentiment", "/ping")
     return configurations
 
 
@@ -270,12 +272,11 @@ def server_pid(port_url: str) -> int | None:
 
 
 def service_level(bodies: dict[str, list[dict]], levels: list[int], seconds: float, include_ray: bool,
-                  log_dir: Path, generation: dict | None, include_triton: bool = False,
-                  include_mlserver: bool = False, include_torchserve: bool = False) -> dict:
+                  log_dir: Path, generation: dict | None, peers: frozenset[str] = frozenset()) -> dict:
     from service.local_server import LocalRedis
 
     results: dict = {"load": [], "startup": {}, "memory_ready": {}, "memory": {}, "half_peak": {}}
-    for label, config in servers(include_ray, include_triton, include_mlserver, include_torchserve).items():
+    for label, config in servers(include_ray, peers).items():
         with contextlib.ExitStack() as stack:
             env = dict(config.get("env", {}))
             if config.get("redis"):
@@ -481,24 +482,22 @@ def main(argv: list[str] | None = None) -> dict:
         include_ray = not (smoke or args.no_ray) and importlib.util.find_spec("ray") is not None
         results["ray_serve"] = "measured" if include_ray else (
             "left out (smoke run or --no-ray)" if smoke or args.no_ray else "not installed")
-        include_triton = not (smoke or args.no_triton) and triton_installed()
-        results["pytriton"] = "measured" if include_triton else (
-            "left out (smoke run or --no-triton)" if smoke or args.no_triton else f"not installed ({PEERS_PYTHON})")
-        include_mlserver = not (smoke or args.no_mlserver) and peer_installed(MLSERVER_PYTHON, "mlserver")
-        results["mlserver"] = "measured" if include_mlserver else (
-            "left out (smoke run or --no-mlserver)" if smoke or args.no_mlserver
-            else f"not installed ({MLSERVER_PYTHON})")
-        include_torchserve = not (smoke or args.no_torchserve) and peer_installed(TORCHSERVE_PYTHON, "ts")
-        results["torchserve"] = "measured" if include_torchserve else (
-            "left out (smoke run or --no-torchserve)" if smoke or args.no_torchserve
-            else f"not installed ({TORCHSERVE_PYTHON})")
+        peers = set()
+        for peer, (flag, python, module) in PEER_ENVIRONMENTS.items():
+            if smoke or getattr(args, f"no_{flag}"):
+                results[peer] = f"left out (smoke run or --no-{flag})"
+            elif peer_installed(python, module):
+                peers.add(peer)
+                results[peer] = "measured"
+            else:
+                results[peer] = f"not installed ({python})"
         bodies = request_bodies(args.data_dir, 64 if smoke else 800)
         generation = ({"tokens": 20, "rounds": 1, "levels": [1, 4]} if smoke
                       else {"tokens": 1000, "rounds": 3, "levels": [1, 4, 16]})
         with tempfile.TemporaryDirectory() as logs:
             results["service_level"] = service_level(bodies, [1, 8] if smoke else [1, 8, 32, 64],
                                                      1.0 if smoke else 10.0, include_ray, Path(logs), generation,
-                                                     include_triton, include_mlserver, include_torchserve)
+                                                     frozenset(peers))
     results["plots"] = plots(results, args.out)
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (args.out / "README.md").write_text("# Performance results\n\nGenerated by `python -m benchmarks."

@@ -18,11 +18,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from ipykernel.kernelspec import make_ipkernel_cmd
-from jupyter_client.kernelspec import KernelSpecManager
-from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 
+from tests.docs.notebooks import outputs_text, this_interpreters_kernel
 from tests.docs.test_docs import LINK
 from tests.helpers import REPO
 
@@ -48,24 +46,13 @@ def output_kinds(cell) -> list[str]:
             else f"{output.output_type}:{','.join(sorted(output.get('data', {})))}" for output in cell.outputs]
 
 
-def outputs_text(cell) -> str:
-    return "".join(output.get("text", "") if output.output_type == "stream" else output.get("data", {}).get("text/plain", "")
-                   for output in cell.outputs)
-
-
 def execute(notebook, tiny: bool, timeout: int) -> None:
     """Run every cell of `notebook` in a fresh kernel of this interpreter, in zoo/docs, filling in its outputs."""
     env = {**os.environ, "RNNZOO_NOTEBOOK_TINY": "1" if tiny else "0"}
     if env.get("RNNZOO_DATA"):  # absolute: the kernel runs in zoo/docs, where a relative path points elsewhere
         env["RNNZOO_DATA"] = str(Path(env["RNNZOO_DATA"]).resolve())
     with tempfile.TemporaryDirectory() as scratch:
-        # A kernel spec of our own, so the kernel is this interpreter (the venv's), whatever else is installed.
-        spec = Path(scratch) / "python3"
-        spec.mkdir()
-        (spec / "kernel.json").write_text(json.dumps({"argv": make_ipkernel_cmd(), "display_name": "Python 3",
-                                                      "language": "python"}))
-        kernel_specs = KernelSpecManager(kernel_dirs=[scratch], ensure_native_kernel=False)
-        kernel = KernelManager(kernel_name="python3", kernel_spec_manager=kernel_specs)
+        kernel = this_interpreters_kernel(Path(scratch))
         client = NotebookClient(notebook, km=kernel, kernel_name="python3", timeout=timeout, startup_timeout=60,
                                 coalesce_streams=True, record_timing=False,  # one output per stream, no timestamps
                                 resources={"metadata": {"path": str(NOTEBOOK.parent)}})

@@ -1,7 +1,6 @@
 """zoo/docs/quickstart.ipynb runs end to end on tiny settings: train, export, serve, query, plot, stop."""
 from __future__ import annotations
 
-import json
 import re
 import socket
 import sys
@@ -10,19 +9,12 @@ from pathlib import Path
 import nbformat
 import psutil
 import pytest
-from ipykernel.kernelspec import make_ipkernel_cmd
-from jupyter_client.kernelspec import KernelSpecManager
-from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 
+from tests.docs.notebooks import outputs_text, this_interpreters_kernel
 from tests.helpers import REPO
 
 NOTEBOOK = REPO / "zoo" / "docs" / "quickstart.ipynb"
-
-
-def outputs_text(cell) -> str:
-    return "".join(output.get("text", "") if output.output_type == "stream" else output.get("data", {}).get("text/plain", "")
-                   for output in cell.get("outputs", []))
 
 
 def test_committed_notebook_has_no_outputs_and_a_parameters_cell():
@@ -53,17 +45,11 @@ def test_quickstart_notebook_runs_on_tiny_settings(tmp_path, data_dir, monkeypat
     # absolute: the kernel runs in zoo/docs, where a relative data path would point elsewhere
     monkeypatch.setenv("RNNZOO_DATA", str(Path(data_dir).resolve()))
     monkeypatch.delenv("RNNZOO_ARTIFACTS", raising=False)  # the notebook sets it for its own server only
-    # A kernel spec of our own, so the kernel is this interpreter (the venv's), whatever else is installed.
-    spec = tmp_path / "kernels" / "python3"
-    spec.mkdir(parents=True)
-    (spec / "kernel.json").write_text(json.dumps({"argv": make_ipkernel_cmd(), "display_name": "Python 3",
-                                                  "language": "python"}))
-    kernel_specs = KernelSpecManager(kernel_dirs=[str(spec.parent)], ensure_native_kernel=False)
-    assert kernel_specs.get_kernel_spec("python3").argv[0] == sys.executable
+    kernel = this_interpreters_kernel(tmp_path / "kernels")
+    assert kernel.kernel_spec.argv[0] == sys.executable
 
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     docs_before = sorted(p.name for p in NOTEBOOK.parent.iterdir())
-    kernel = KernelManager(kernel_name="python3", kernel_spec_manager=kernel_specs)
     client = NotebookClient(notebook, km=kernel, kernel_name="python3", timeout=120, startup_timeout=60,
                             resources={"metadata": {"path": str(NOTEBOOK.parent)}})  # where a user opens it
     try:

@@ -19,6 +19,7 @@ parity vectors:
 """
 from __future__ import annotations
 
+import argparse
 import shlex
 from pathlib import Path
 
@@ -36,6 +37,17 @@ from zoo.checks import save_parity_vectors
 TORCH_FROM_KERAS = {"LSTM": [0, 1, 2, 3], "GRU": [1, 0, 2]}
 EXPORTER = f"keras {keras.__version__} layers as torch modules (training.keras.export), {TORCH_EXPORTER}, opset {OPSET}"
 PARITY_SOURCE = f"keras {keras.__version__} model.predict ({keras.backend.backend()} backend)"
+
+
+def script_arguments(description: str, cell: str) -> argparse.ArgumentParser:
+    """The flags both scripts of the track take; each adds its own (steps or epochs, sizes)."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", required=True, help="folder for model.onnx and parity.npz")
+    parser.add_argument("--cell", choices=["lstm", "gru"], default=cell)
+    parser.add_argument("--learning-rate", type=float, default=2e-3)
+    parser.add_argument("--seed", type=int, default=1337)
+    parser.add_argument("--threads", type=int, default=2)
+    return parser
 
 
 def _torch_gate_order(kind: str, matrix: np.ndarray) -> np.ndarray:

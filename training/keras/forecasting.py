@@ -29,15 +29,10 @@ from zoo.tasks.forecasting.features import FEATURES, HORIZONS, QUANTILES, WINDOW
 
 
 def arguments(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", required=True, help="folder for model.onnx and parity.npz")
-    parser.add_argument("--cell", choices=["lstm", "gru"], default="gru")
+    parser = export.script_arguments(__doc__, cell="gru")
     parser.add_argument("--epochs", type=int, default=30, help="the best validation epoch is kept")
     parser.add_argument("--hidden", type=int, default=32, help="the zoo's stock models use 32: 8,500 windows is little")
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--learning-rate", type=float, default=2e-3)
-    parser.add_argument("--seed", type=int, default=1337)
-    parser.add_argument("--threads", type=int, default=2)
     return parser.parse_args(argv)
 
 

@@ -26,20 +26,15 @@ from zoo.tasks.generation.vocabulary import CharVocabulary
 
 
 def arguments(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", required=True, help="folder for model.onnx and parity.npz")
-    parser.add_argument("--cell", choices=["lstm", "gru"], default="lstm")
+    parser = export.script_arguments(__doc__, cell="lstm")
     parser.add_argument("--steps", type=int, default=3000, help="optimiser steps, one batch of random windows each")
     parser.add_argument("--hidden", type=int, default=256, help="one layer; the zoo's shakespeare models have 2 of 512")
     parser.add_argument("--embedding", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--length", type=int, default=100, help="characters per training window (backprop length)")
-    parser.add_argument("--learning-rate", type=float, default=2e-3)
     parser.add_argument("--vocab", default=str(ARTIFACTS_DIR / "shakespeare-lstm" / "vocab.json"),
                         help="the zoo's vocabulary: the served model must number characters as the zoo does")
     parser.add_argument("--data-dir", default=None, help="default: $RNNZOO_DATA")
-    parser.add_argument("--seed", type=int, default=1337)
-    parser.add_argument("--threads", type=int, default=2)
     return parser.parse_args(argv)
 
 

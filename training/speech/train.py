@@ -31,12 +31,11 @@ from zoo.models import parameter_count
 from zoo.tasks.speech.audio import (
     HIGHEST_HZ,
     HOP,
-    LOWEST_HZ,
     MEL_BANDS,
     STACK,
     WINDOW,
-    hz_to_mel,
     log_mel,
+    mel_band_edges,
     recording_steps,
 )
 from zoo.tasks.speech.ctc import BLANK, greedy_digits
@@ -78,8 +77,7 @@ def feature_statistics(recordings: list[Recording]) -> tuple[np.ndarray, np.ndar
     return frames.mean(axis=0).astype(np.float32), frames.std(axis=0).astype(np.float32)
 
 
-_MEL_EDGES = np.linspace(hz_to_mel(LOWEST_HZ), hz_to_mel(HIGHEST_HZ), MEL_BANDS + 2)
-BAND_CENTRES_HZ = 700.0 * (10 ** (_MEL_EDGES[1:-1] / 2595.0) - 1.0)  # (40,) where each mel band peaks
+BAND_CENTRES_HZ = mel_band_edges()[1:-1]  # (40,) where each mel band peaks
 
 
 def warp_vocal_tract(steps: np.ndarray, factor: float) -> np.ndarray:

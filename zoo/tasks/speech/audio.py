@@ -86,10 +86,15 @@ def hz_to_mel(hz: np.ndarray | float) -> np.ndarray:
     return 2595.0 * np.log10(1.0 + np.asarray(hz) / 700.0)  # the HTK formula
 
 
+def mel_band_edges(bands: int = MEL_BANDS) -> np.ndarray:
+    """(bands + 2,) Hz: band i rises from edge i, peaks at edge i + 1 (its centre) and falls to edge i + 2."""
+    edges_mel = np.linspace(hz_to_mel(LOWEST_HZ), hz_to_mel(HIGHEST_HZ), bands + 2)
+    return 700.0 * (10 ** (edges_mel / 2595.0) - 1.0)
+
+
 def mel_filterbank(bands: int = MEL_BANDS, fft_size: int = FFT_SIZE, rate: int = SAMPLE_RATE) -> np.ndarray:
     """(bands, fft_size // 2 + 1) triangular filters, evenly spaced on the mel scale, peak 1."""
-    edges_mel = np.linspace(hz_to_mel(LOWEST_HZ), hz_to_mel(HIGHEST_HZ), bands + 2)
-    edges = 700.0 * (10 ** (edges_mel / 2595.0) - 1.0)  # (bands + 2,) Hz
+    edges = mel_band_edges(bands)  # (bands + 2,) Hz
     bins = np.linspace(0, rate / 2, fft_size // 2 + 1)  # (F,) the FFT bins' frequencies
     rising = (bins[None, :] - edges[:-2, None]) / (edges[1:-1] - edges[:-2])[:, None]
     falling = (edges[2:, None] - bins[None, :]) / (edges[2:] - edges[1:-1])[:, None]
