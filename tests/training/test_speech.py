@@ -277,3 +277,29 @@ def test_leave_one_speaker_out_trains_and_measures_each_held_out_speaker(data_di
     assert accuracy.split.startswith("speaker lucas, never heard") and 0.3 < accuracy.baseline_value < 0.9
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| lucas |"))
     assert f"**{accuracy.value:.3f}** | {accuracy.baseline_value:.3f} |" in row
+
+    # the decoding comparison on the same held-out model: unwarped, it is the card's number; a model rescored
+    # with itself hears what it heard alone
+    from training.speech.decoding import compare
+    model = tmp_path / "lucas" / "test-digits-gru"
+    rows = {name: (acc, der) for name, acc, der in compare([model, model], str(data_dir))}
+    unwarped = rows["`test-digits-gru`, warp 1.0"]
+    assert unwarped == pytest.approx((accuracy.value, card.metric("string_digit_error_rate").value), abs=1e-4)
+    assert rows["`test-digits-gru` + `test-digits-gru`, hypotheses rescored"] == unwarped
+    assert len(rows) == 9 + 3 + 1 + 1 + 2  # warps, warp averages, best warp, the second model, the combinations
+
+
+def test_rescoring_sums_every_alignment_and_every_model():
+    """Two steps of 0.4 "3" / 0.6 blank: the best path says nothing, but "3" has 0.64 of the probability over its
+    three alignments (3 3, 3 -, - 3) against the empty answer's 0.36. A second model whose best path is "3"
+    brings that candidate in, and the summed likelihoods choose it."""
+    from training.speech.decoding import best_path, log_likelihood, rescore
+
+    unsure = np.zeros((2, BLANK + 1))
+    unsure[:, 3], unsure[:, BLANK] = 0.4, 0.6
+    assert best_path(unsure) == ()
+    assert np.exp(log_likelihood(unsure, (3,))) == pytest.approx(0.64, abs=1e-6)
+    assert np.exp(log_likelihood(unsure, ())) == pytest.approx(0.36, abs=1e-6)
+    sure = np.zeros((2, BLANK + 1))
+    sure[:, 3], sure[:, BLANK] = 0.7, 0.3
+    assert rescore([unsure]) == () and rescore([unsure, sure]) == (3,)
