@@ -308,9 +308,9 @@ def service_level(bodies: dict[str, list[dict]], levels: list[int], seconds: flo
                                if r["server"] == label and r["endpoint"] == endpoint)
                     result = run_at_rate(f"{url}/{endpoint}", endpoint_bodies, peak / 2, seconds).to_dict()
                     half_peak[endpoint] = {"rate": round(peak / 2, 1), **result}
-                    print(f"  {label}, half of peak /{endpoint}: {peak / 2:.0f} req/s offered -> p50 "
-                          f"{result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, errors {result['errors']}",
-                          flush=True)
+                    print(f"  {label}, half of peak /{endpoint}: {peak / 2:.0f} req/s offered -> "
+                          f"{result['requests_per_s']:.0f} answered, p50 {result['p50_ms']:.1f} ms, p99 "
+                          f"{result['p99_ms']:.1f} ms, errors {result['errors']}, late {result['late']}", flush=True)
             if label == "this service":
                 if generation is not None:
                     results["generation"] = measure_generation(url, **generation)
@@ -393,8 +393,11 @@ def markdown(results: dict) -> str:
             for who, key in (("", "half_peak"), (" with 2 API workers", "half_peak_two_workers")):
                 half = service.get(key, {}).get(endpoint)
                 if half:
-                    ratios.append(f"at half of peak{who} ({half['rate']:.0f} req/s offered, open loop): p50 "
-                                  f"{half['p50_ms']:.1f} ms, p99 **{half['p99_ms']:.1f} ms**, {half['errors']} errors")
+                    late = f", {half.get('late', 0)} sent late" if half["client"].startswith("wrk") else ""
+                    ratios.append(f"at half of peak{who} ({half['rate']:.0f} req/s offered, open loop, "
+                                  f"{half['client']}): {half['requests_per_s']:.0f} req/s answered, p50 "
+                                  f"{half['p50_ms']:.1f} ms, p99 **{half['p99_ms']:.1f} ms**, {half['errors']} errors"
+                                  f"{late}")
             lines += ["", "; ".join(r for r in ratios if r) + ".", ""]
         lines += ["**Cold start and memory** (seconds from process start to a 200 from the ready path; memory "
                   "of the whole process tree with every model loaded, once ready and again after the load above; "

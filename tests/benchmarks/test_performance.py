@@ -14,6 +14,42 @@ def test_wrk_durations_are_read_in_milliseconds():
     assert [_milliseconds(x) for x in ("250.00us", "1.50ms", "2.00s", "1.00m")] == [0.25, 1.5, 2000.0, 60000.0]
 
 
+def test_wrk_open_loop_holds_its_rate_whatever_the_answers_take():
+    """The paced wrk script sends at the offered rate from a pool of connections, whatever the answers take: a
+    server that answers in 20 ms gets 200 requests/s from 16 connections (closed, they would send 800/s), each
+    latency is the server's own, and no request goes out late."""
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from benchmarks.load import run_at_rate
+
+    class Slow(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # else the header and body writes wait 40 ms on delayed ACKs
+
+        def do_POST(self):  # noqa: N802 (the standard library's name)
+            self.rfile.read(int(self.headers["Content-Length"]))
+            time.sleep(0.02)
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        result = run_at_rate(f"http://127.0.0.1:{server.server_port}/", [{"texts": ["a"]}], 200, 3, client="wrk")
+    finally:
+        server.shutdown()
+    assert result.client == "wrk-open-loop" and result.concurrency == 16 and result.errors == 0
+    assert 0.9 * 200 < result.requests_per_s < 1.1 * 200
+    assert 19 < result.p50_ms < 40 and result.late < 0.01 * result.requests
+
+
 def test_recurrent_flops_count_every_gate_of_every_layer_and_direction():
     # sst2-lstm: two unidirectional LSTM cores (forward, backward), input 128, hidden 256, 4 gates
     per_step = 2 * (2 * 4 * 256 * (128 + 256))
