@@ -54,3 +54,21 @@ def test_the_patch_applies_only_to_the_bentoml_it_was_written_for():
     assert bentoml.__version__ == patches.PATCHED_VERSION and patches.apply()  # the pinned version: patched
     with pytest.warns(RuntimeWarning, match="written for BentoML 1.4.40, not 1.5.0"):
         assert patches.apply("1.5.0") is False
+
+
+def test_an_api_method_is_wrapped_once_per_instance_and_still_fills_its_defaults():
+    """BentoML rebuilt the wrapper (inspect.signature, functools.wraps) on every request's method lookup; patched,
+    the lookup returns the wrapper built the first time, which still fills a Field's default."""
+    import bentoml
+    from pydantic import Field
+
+    @bentoml.service
+    class Echo:
+        @bentoml.api
+        def echo(self, text: str, times: int = Field(default=2)) -> str:
+            return text * times
+
+    first, second = object.__new__(Echo.inner), object.__new__(Echo.inner)
+    assert first.echo.local is first.echo.local  # built once, then reused
+    assert first.echo.local is not second.echo.local  # each instance has its own
+    assert first.echo.local("ab") == "abab" and first.echo.local("ab", times=3) == "ababab"
