@@ -150,8 +150,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--window-seconds", type=float, default=30.0)
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--server-log", type=Path, default=None, help="keep the server's log here (default: dropped)")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory() as logs, local_server(Path(logs) / "bentoml.log") as url:
+    with tempfile.TemporaryDirectory() as logs, local_server(args.server_log or Path(logs) / "bentoml.log") as url:
         result = soak(url, args.data_dir, args.minutes, args.load, args.probe_seconds, args.window_seconds,
                       server_pid(url))
     print(f"peak {result['peak_requests_per_s']} req/s; offered {result['offered_requests_per_s']} for "

@@ -161,3 +161,25 @@ def test_the_best_shipped_recogniser_beats_the_classical_one_on_both_measures():
                          min(cards, key=lambda c: c.metric("string_digit_error_rate").value))
     assert accuracy.metric("isolated_digit_accuracy").value > accuracy.metric("isolated_digit_accuracy").baseline_value
     assert strings.metric("string_digit_error_rate").value < strings.metric("string_digit_error_rate").baseline_value
+
+
+def test_frequency_filters_follow_a_formant_along_the_bands_and_never_mix_steps():
+    """The filters are shared by every band: a peak moved up two bands moves the filtered map up one pooled band
+    and leaves its values as they were. Each step is filtered alone, so changing one step changes only its own
+    output, which is what lets the recogniser stream."""
+    import torch
+
+    from zoo.tasks.speech.audio import MEL_BANDS
+    from zoo.tasks.speech.network import FrequencyFilters
+
+    torch.manual_seed(0)
+    front = FrequencyFilters(4).eval()
+    steps = torch.zeros(1, 3, STACK * MEL_BANDS)  # (B, S, 120)
+    low, high = steps.clone(), steps.clone()
+    low[0, 1, 10::MEL_BANDS], high[0, 1, 12::MEL_BANDS] = 3.0, 3.0  # every frame of step 1: one band lit
+    with torch.no_grad():
+        low_map, high_map = (front(x).reshape(3, 4, MEL_BANDS // 2) for x in (low, high))  # (S, filters, 20)
+    assert torch.allclose(low_map[1, :, 3:8], high_map[1, :, 4:9])  # the same response, one pooled band higher
+    assert not torch.allclose(low_map[1], high_map[1])
+    assert torch.equal(low_map[0], high_map[0]) and torch.equal(low_map[2], high_map[2])  # the other steps
+    assert front(steps).shape == (1, 3, 4 * MEL_BANDS // 2)
