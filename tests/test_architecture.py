@@ -21,7 +21,8 @@ FORBIDDEN = {"zoo": {"service", "training", "benchmarks", "rnnzoo"}, "service": 
                                                                                                 "benchmarks"}}
 # The served bento's dependencies (pyproject.toml's [project] dependencies) and what bentoml itself brings; nothing else may be imported.
 SERVED_THIRD_PARTY = {"bentoml", "onnxruntime", "numpy", "pydantic", "tokenizers", "mido", "uvloop", "httptools",
-                      "starlette", "prometheus_client", "redis"}  # redis: the shared session store's client
+                      "starlette", "prometheus_client", "redis",  # redis: the shared session store's client
+                      "_bentoml_sdk"}  # in BentoML's own wheel: service/patches.py patches its APIMethod
 
 
 def modules() -> dict[str, Path]:
