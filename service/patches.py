@@ -63,7 +63,7 @@ def _cached_local_call(original):
     return local_call
 
 
-PATCHED_VERSION = "1.4.40"  # the BentoML whose TimeoutMiddleware this replaces, line for line
+PATCHED_VERSION = "1.4.40"  # the BentoML these fixes were written for (the timer fix replaces its code line for line)
 
 
 def apply(version: str | None = None) -> bool:
