@@ -27,6 +27,7 @@ from training.speech.data import split
 from training.speech.evaluation import edit_distance
 from training.speech.export import evaluation_strings, recordings, test_speaker
 from training.speech.train import warp_vocal_tract
+from zoo.cards import ModelCard
 from zoo.tasks.speech.ctc import BLANK, probabilities
 from zoo.tasks.speech.predictor import SpeechPredictor
 
@@ -104,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("models", nargs="+", type=Path, help="exported model directories, one held-out speaker")
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args(argv)
-    speaker = test_speaker(SpeechPredictor(args.models[0], ["CPUExecutionProvider"]).card)
+    speaker = test_speaker(ModelCard.load(args.models[0]))  # the card only: compare() opens the sessions
     print(f"| decoding ({speaker} held out) | isolated accuracy | string digit error rate |\n|---|---|---|")
     for name, accuracy, error_rate in compare(args.models, args.data_dir):
         print(f"| {name} | {accuracy:.3f} | {error_rate:.3f} |")
