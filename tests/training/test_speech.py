@@ -171,6 +171,23 @@ def test_the_baselines_run_on_a_small_speaker_independent_split(recordings):
     assert result.dtw > 0.3 and result.hmm > 0.3  # far above chance, from 15 takes per digit of three voices
 
 
+def test_a_state_em_left_unused_is_repaired_so_the_gmm_hmm_scores(recordings):
+    """Fitted on lucas, yweweler and jackson, EM leaves the last state of "seven" with no way out and zero
+    variance, and hmmlearn refused to score anything (the voices study crashed on it)."""
+    from training.speech.baselines import gmm_hmm, stacked, without_dead_states
+
+    X, y, lengths = stacked([r for r in recordings if r.speaker in ("lucas", "yweweler", "jackson")])
+    hmm = gmm_hmm().fit(X, y, lengths=lengths)
+    seven = hmm.models[7].model
+    assert seven.transmat_[4].sum() == 0 and seven.covars_[4].min() == 0  # what EM left
+    untouched = {digit: w.model.transmat_.copy() for digit, w in hmm.models.items() if digit != 7}
+    without_dead_states(hmm)
+    assert seven.transmat_[4].tolist() == [0, 0, 0, 0, 1] and seven.covars_[4].tolist() == seven.covars_[3].tolist()
+    assert all(np.array_equal(hmm.models[d].model.transmat_, t) for d, t in untouched.items())
+    X_test, y_test, test_lengths = stacked([r for r in recordings if r.speaker == "nicolas"])
+    assert np.mean(hmm.predict(X_test, lengths=test_lengths) == y_test) > 0.4  # far above chance (0.1)
+
+
 @pytest.mark.parametrize("rate", [11025, 16000, 22050, 44100, 48000])
 def test_resampling_keeps_the_band_and_removes_what_would_alias(rate):
     t = np.arange(rate) / rate  # one second
@@ -287,6 +304,29 @@ def test_leave_one_speaker_out_trains_and_measures_each_held_out_speaker(data_di
     assert unwarped == pytest.approx((accuracy.value, card.metric("string_digit_error_rate").value), abs=1e-4)
     assert rows["`test-digits-gru` + `test-digits-gru`, hypotheses rescored"] == unwarped
     assert len(rows) == 9 + 3 + 1 + 1 + 2  # warps, warp averages, best warp, the second model, the combinations
+
+
+def test_fewer_real_speakers_train_the_model_and_fit_its_baseline(data_dir, tmp_path):
+    """--train-speakers (the study of how accuracy grows with the number of voices): the card names the speakers
+    trained on, and the GMM-HMM beside the model is fitted on those same speakers."""
+    from training.speech import train
+    from training.speech.baselines import classical_baselines
+    from training.speech.export import evaluation_strings, recordings
+    from zoo.cards import ModelCard
+
+    flags = ["--model", "test-digits-gru", "--epochs", "1", "--utterances", "16", "--synthetic-voices", "0",
+             "--monitor-voices", "0", "--test-speaker", "lucas", "--data-dir", str(data_dir),
+             "--checkpoint-dir", str(tmp_path), "--artifacts-dir", str(tmp_path)]
+    with pytest.raises(SystemExit, match="not the test speaker"):
+        train.main([*flags, "--train-speakers", "jackson,lucas"])
+    train.main([*flags, "--train-speakers", "jackson,yweweler"])
+    card = ModelCard.load(tmp_path / "test-digits-gru")
+    assert card.preprocessing.statistics["speakers"] == {"test": "lucas", "train": ["jackson", "yweweler"]}
+    every = recordings(str(data_dir))
+    test = [r for r in every if r.speaker == "lucas"]
+    two = classical_baselines([r for r in every if r.speaker in ("jackson", "yweweler")], test,
+                              evaluation_strings(test))
+    assert card.metric("isolated_digit_accuracy").baseline_value == pytest.approx(two.hmm_accuracy, abs=1e-4)
 
 
 def test_rescoring_sums_every_alignment_and_every_model():
