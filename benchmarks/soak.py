@@ -8,12 +8,20 @@ First a closed-loop probe (32 clients, the same mix) measures the peak; then an 
 `--load` x that rate (requests scheduled at fixed times, latency counted from the scheduled time, so a
 stalled server cannot hide its queue). Memory is the server's process tree (RSS), sampled each window;
 growth is measured from the end of the first window (after warm-up) to the last.
+
+Two diagnostics say where a stall came from, should one happen: each window records how the kernel's TCP
+counters moved (a full accept queue drops connections and the client retries them seconds later, which looks
+like a stalled server but is not one), and with `--stall-dumps DIR` a watchdog runs `py-spy dump` on the server's
+processes when a request has waited `--stall-seconds`, so the stacks of the stalled moment are kept.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
+import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -23,6 +31,10 @@ import numpy as np
 
 from benchmarks.performance import process_memory, server_pid
 from service.local_server import local_server
+
+# TcpExt counters that move when connections, not the server, are the trouble: a full accept queue
+# (ListenOverflows/ListenDrops), lost SYNs sent again (TCPSynRetrans), retransmission timeouts (TCPTimeouts)
+TCP_COUNTERS = ("ListenOverflows", "ListenDrops", "TCPSynRetrans", "TCPTimeouts")
 
 # (endpoint, share of requests); generation is short so one request stays comparable to the others
 MIX = (("sentiment", 0.5), ("stock_forecast", 0.3), ("vitals", 0.15), ("generate", 0.05))
@@ -50,6 +62,35 @@ def mixed_bodies(data_dir: str | None, count: int, seed: int = 0) -> list[tuple[
     }
     endpoints = rng.choice([e for e, _ in MIX], size=count, p=[share for _, share in MIX])
     return [(endpoint, json.dumps(make[endpoint](i)).encode()) for i, endpoint in enumerate(endpoints)]
+
+
+def tcp_counters() -> dict[str, int]:
+    """The kernel's TcpExt counters named in TCP_COUNTERS, machine-wide since boot (Linux; {} elsewhere)."""
+    try:
+        lines = Path("/proc/net/netstat").read_text().splitlines()
+    except OSError:
+        return {}
+    names, values = (line.split()[1:] for line in lines if line.startswith("TcpExt:"))
+    return {name: int(value) for name, value in zip(names, values) if name in TCP_COUNTERS}
+
+
+def dump_stacks(pid: int, directory: Path, label: str) -> Path | None:
+    """`py-spy dump` of every Python process in the server's tree, into directory/stall-<label>.txt."""
+    import psutil
+
+    # the venv's bin is not on PATH when the soak runs as .venv/bin/python -m benchmarks.soak
+    spy = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
+    if not spy:
+        return None
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"stall-{label}.txt"
+    with path.open("w") as out:
+        for process in [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]:
+            out.write(f"=== pid {process.pid}: {' '.join(process.cmdline())[:200]}\n")
+            out.flush()
+            subprocess.run([spy, "dump", "--pid", str(process.pid)], stdout=out, stderr=subprocess.STDOUT,
+                           timeout=30, check=False)
+    return path
 
 
 async def _post(session, url: str, endpoint: str, body: bytes) -> str:
@@ -84,10 +125,13 @@ async def probe_peak(url: str, bodies: list[tuple[str, bytes]], seconds: float, 
 
 
 async def open_loop(url: str, bodies: list[tuple[str, bytes]], rate: float, seconds: float, window_s: float,
-                    pid: int | None) -> list[dict]:
+                    pid: int | None, stall_dumps: Path | None = None, stall_s: float = 5.0) -> tuple[list[dict], list[str]]:
+    """Per-window results, and the stack dumps the watchdog wrote."""
     import aiohttp
 
     windows: list[dict] = []
+    dumps: list[str] = []
+    waiting: dict[int, float] = {}  # index -> scheduled time, of the requests not answered yet (oldest first)
     records: list[tuple[float, float, str, str]] = []  # (scheduled offset, latency, outcome, endpoint)
     count = int(rate * seconds)
     timeout = aiohttp.ClientTimeout(total=30)
@@ -100,16 +144,33 @@ async def open_loop(url: str, bodies: list[tuple[str, bytes]], rate: float, seco
 
         async def one(index: int, scheduled: float) -> None:
             endpoint, body = bodies[index % len(bodies)]
+            waiting[index] = scheduled
             outcome = await _post(session, url, endpoint, body)
+            del waiting[index]
             records.append((scheduled - start, time.perf_counter() - scheduled, outcome, endpoint))
 
         async def sample_memory() -> None:
+            counters = tcp_counters()
             for window in range(int(np.ceil(seconds / window_s))):
                 await asyncio.sleep(max(0.0, start + (window + 1) * window_s - time.perf_counter()))
+                now = tcp_counters()
                 windows.append({"end_s": round((window + 1) * window_s, 1),
-                                "rss_mb": process_memory(pid)["rss_mb"] if pid else float("nan")})
+                                "rss_mb": process_memory(pid)["rss_mb"] if pid else float("nan"),
+                                "tcp": {name: now[name] - counters.get(name, 0) for name in now}})
+                counters = now
+
+        async def watchdog() -> None:  # at most 3 dumps, at least 10 s apart: a stall, not a flood of files
+            while len(dumps) < 3:
+                await asyncio.sleep(1.0)
+                oldest = next(iter(waiting.values()), None)
+                if oldest is not None and time.perf_counter() - oldest > stall_s:
+                    label = f"{time.perf_counter() - start:.0f}s"
+                    if path := await asyncio.to_thread(dump_stacks, pid, stall_dumps, label):
+                        dumps.append(str(path))
+                    await asyncio.sleep(10.0)
 
         sampler = asyncio.ensure_future(sample_memory())
+        guard = asyncio.ensure_future(watchdog()) if stall_dumps and pid else None
         for index in range(count):  # each request is made when it is due, not all up front
             scheduled = start + index / rate
             delay = scheduled - time.perf_counter()
@@ -120,6 +181,8 @@ async def open_loop(url: str, bodies: list[tuple[str, bytes]], rate: float, seco
             task.add_done_callback(in_flight.discard)
         await asyncio.gather(*in_flight)
         await sampler
+        if guard:
+            guard.cancel()
     for window in windows:
         inside = [r for r in records if window["end_s"] - window_s <= r[0] < window["end_s"]]
         latencies = np.array([r[1] for r in inside]) * 1000 if inside else np.array([np.nan])
@@ -127,19 +190,21 @@ async def open_loop(url: str, bodies: list[tuple[str, bytes]], rate: float, seco
                       error_kinds=dict(Counter(r[2] for r in inside if r[2] != "ok").most_common(5)),
                       p50_ms=round(float(np.percentile(latencies, 50)), 1),
                       p99_ms=round(float(np.percentile(latencies, 99)), 1))
-    return windows
+    return windows, dumps
 
 
 def soak(url: str, data_dir: str | None, minutes: float, load: float, probe_s: float, window_s: float,
-         pid: int | None) -> dict:
+         pid: int | None, stall_dumps: Path | None = None, stall_s: float = 5.0) -> dict:
     bodies = mixed_bodies(data_dir, 4000)
     peak = asyncio.run(probe_peak(url, bodies, probe_s))
-    windows = asyncio.run(open_loop(url, bodies, peak * load, minutes * 60, window_s, pid))
+    windows, dumps = asyncio.run(open_loop(url, bodies, peak * load, minutes * 60, window_s, pid, stall_dumps, stall_s))
     first, last = windows[0]["rss_mb"], windows[-1]["rss_mb"]
     return {"minutes": minutes, "mix": dict(MIX), "peak_requests_per_s": round(peak, 1),
             "offered_requests_per_s": round(peak * load, 1), "requests": sum(w["requests"] for w in windows),
             "errors": sum(w["errors"] for w in windows), "worst_window_p99_ms": max(w["p99_ms"] for w in windows),
-            "rss_growth": round((last - first) / first, 4) if first == first else None, "windows": windows}
+            "rss_growth": round((last - first) / first, 4) if first == first else None,
+            "tcp": {name: sum(w["tcp"].get(name, 0) for w in windows) for name in TCP_COUNTERS},
+            "stall_dumps": dumps, "windows": windows}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -151,16 +216,21 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--server-log", type=Path, default=None, help="keep the server's log here (default: dropped)")
+    parser.add_argument("--stall-dumps", type=Path, default=None,
+                        help="write the server's stacks (py-spy dump) here when a request has waited --stall-seconds")
+    parser.add_argument("--stall-seconds", type=float, default=5.0)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as logs, local_server(args.server_log or Path(logs) / "bentoml.log") as url:
         result = soak(url, args.data_dir, args.minutes, args.load, args.probe_seconds, args.window_seconds,
-                      server_pid(url))
+                      server_pid(url), args.stall_dumps, args.stall_seconds)
     print(f"peak {result['peak_requests_per_s']} req/s; offered {result['offered_requests_per_s']} for "
           f"{args.minutes} min: {result['requests']} requests, {result['errors']} errors, worst window p99 "
-          f"{result['worst_window_p99_ms']} ms, RSS growth {100 * result['rss_growth']:.1f}%")
+          f"{result['worst_window_p99_ms']} ms, RSS growth {100 * result['rss_growth']:.1f}%; kernel TCP "
+          f"{result['tcp']}; stack dumps {result['stall_dumps'] or 'none'}")
     for window in result["windows"]:
+        tcp = " ".join(f"{name} {count}" for name, count in window["tcp"].items() if count)
         print(f"  {window['end_s']:7.1f} s  {window['requests']:6d} req  {window['errors']:3d} err  p50 "
-              f"{window['p50_ms']:7.1f}  p99 {window['p99_ms']:7.1f} ms  RSS {window['rss_mb']:.0f} MB")
+              f"{window['p50_ms']:7.1f}  p99 {window['p99_ms']:7.1f} ms  RSS {window['rss_mb']:.0f} MB  {tcp}")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     return result

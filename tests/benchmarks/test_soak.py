@@ -14,3 +14,30 @@ def test_a_short_soak_has_no_errors_and_flat_memory(data_dir, tmp_path):
     assert result["errors"] == 0, [w["error_kinds"] for w in result["windows"]]
     assert result["rss_growth"] <= 0.10
     assert all(w["requests"] > 0 and w["p99_ms"] > 0 for w in result["windows"])
+
+
+def test_the_kernel_tcp_counters_are_read():
+    from benchmarks.soak import TCP_COUNTERS, tcp_counters
+
+    counters = tcp_counters()
+    assert set(counters) == set(TCP_COUNTERS) and all(value >= 0 for value in counters.values())
+
+
+def test_the_stall_watchdog_dumps_the_stacks_of_a_process_tree(tmp_path):
+    import subprocess
+    import sys
+
+    from benchmarks.soak import dump_stacks
+
+    code = "import time\ndef waiting_for_the_answer():\n    time.sleep(60)\nwaiting_for_the_answer()\n"
+    child = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        import time
+
+        time.sleep(1.0)  # let it reach the function
+        path = dump_stacks(child.pid, tmp_path / "dumps", "test")
+        assert path is not None and path.name == "stall-test.txt"
+        assert "waiting_for_the_answer" in path.read_text()
+    finally:
+        child.kill()
+        child.wait()
