@@ -194,13 +194,16 @@ async def open_loop(url: str, bodies: list[tuple[str, bytes]], rate: float, seco
 
 
 def soak(url: str, data_dir: str | None, minutes: float, load: float, probe_s: float, window_s: float,
-         pid: int | None, stall_dumps: Path | None = None, stall_s: float = 5.0) -> dict:
+         pid: int | None, stall_dumps: Path | None = None, stall_s: float = 5.0, rate: float = 0.0) -> dict:
+    """`rate` (requests/s), if given, is offered instead of `load` x the probed peak: the probe varies by a fifth
+    from run to run, so comparing two servers at one load needs one rate."""
     bodies = mixed_bodies(data_dir, 4000)
     peak = asyncio.run(probe_peak(url, bodies, probe_s))
-    windows, dumps = asyncio.run(open_loop(url, bodies, peak * load, minutes * 60, window_s, pid, stall_dumps, stall_s))
+    offered = rate or peak * load
+    windows, dumps = asyncio.run(open_loop(url, bodies, offered, minutes * 60, window_s, pid, stall_dumps, stall_s))
     first, last = windows[0]["rss_mb"], windows[-1]["rss_mb"]
     return {"minutes": minutes, "mix": dict(MIX), "peak_requests_per_s": round(peak, 1),
-            "offered_requests_per_s": round(peak * load, 1), "requests": sum(w["requests"] for w in windows),
+            "offered_requests_per_s": round(offered, 1), "requests": sum(w["requests"] for w in windows),
             "errors": sum(w["errors"] for w in windows), "worst_window_p99_ms": max(w["p99_ms"] for w in windows),
             "rss_growth": round((last - first) / first, 4) if first == first else None,
             "tcp": {name: sum(w["tcp"].get(name, 0) for w in windows) for name in TCP_COUNTERS},
@@ -211,6 +214,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--load", type=float, default=0.7, help="fraction of the probed peak to offer")
+    parser.add_argument("--rate", type=float, default=0.0, help="offer this many requests/s instead of --load x peak")
     parser.add_argument("--probe-seconds", type=float, default=10.0)
     parser.add_argument("--window-seconds", type=float, default=30.0)
     parser.add_argument("--data-dir", default=None)
@@ -222,7 +226,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as logs, local_server(args.server_log or Path(logs) / "bentoml.log") as url:
         result = soak(url, args.data_dir, args.minutes, args.load, args.probe_seconds, args.window_seconds,
-                      server_pid(url), args.stall_dumps, args.stall_seconds)
+                      server_pid(url), args.stall_dumps, args.stall_seconds, args.rate)
     print(f"peak {result['peak_requests_per_s']} req/s; offered {result['offered_requests_per_s']} for "
           f"{args.minutes} min: {result['requests']} requests, {result['errors']} errors, worst window p99 "
           f"{result['worst_window_p99_ms']} ms, RSS growth {100 * result['rss_growth']:.1f}%; kernel TCP "

@@ -1,4 +1,5 @@
-"""Request limits enforced before a body is parsed: a cap on its size (413 with the limit in the message)."""
+"""Request limits enforced before a body is parsed: how many requests a worker holds at once (503 past it) and a
+cap on a body's size (413 with the limit in the message)."""
 from __future__ import annotations
 
 import json
@@ -15,6 +16,50 @@ def max_body_bytes() -> int:
     if not value.isdigit() or not 1024 <= int(value) <= 1024**3:
         raise ValueError(f"{MAX_BODY_ENV}={value!r}: expected a whole number of bytes from 1024 to 1073741824")
     return int(value)
+
+
+MAX_IN_PROGRESS_ENV = "RNNZOO_MAX_IN_PROGRESS"
+# Requests one API worker holds at once: waiting for a model, computing, or streaming. A worker answers about
+# 1,200-3,300 one-row requests a second here, so 256 held is 0.1-0.2 s of queue. Past that a client is better
+# answered at once (a 503 to retry, or for a balancer to try another replica) than kept until its own timeout:
+# without a limit, an open loop at 85% of the probed peak made the queue grow until requests waited 30 s
+# (service/docs/reliability.md). Not lower: the benchmarks keep 64 requests in flight, and each generation model
+# may stream 64 at once.
+DEFAULT_MAX_IN_PROGRESS = 256
+ALWAYS_ANSWERED = frozenset({"/livez", "/readyz", "/metrics"})  # probes and scrapes answer even at the limit
+
+
+def max_in_progress() -> int:
+    value = os.environ.get(MAX_IN_PROGRESS_ENV, str(DEFAULT_MAX_IN_PROGRESS))
+    if not value.isdigit() or not 1 <= int(value) <= 100_000:
+        raise ValueError(f"{MAX_IN_PROGRESS_ENV}={value!r}: expected a whole number of requests from 1 to 100000")
+    return int(value)
+
+
+class AdmissionLimit:
+    """ASGI middleware: a worker holding `limit` requests answers the next one at once with 503 and Retry-After,
+    before reading its body, and takes requests again as soon as one ends. Health probes and /metrics are never
+    refused. Why not BentoML's `traffic.max_concurrency`: it answers 429, which says the client sent too much, with
+    the bare text "Too many requests"; an overloaded server is a 503 that says why and when to retry."""
+
+    def __init__(self, app, limit: int):
+        self.app, self.limit, self.in_progress = app, limit, 0
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or scope["path"] in ALWAYS_ANSWERED:
+            return await self.app(scope, receive, send)
+        if self.in_progress >= self.limit:
+            body = json.dumps({"error": f"this worker holds {self.in_progress} requests, its limit "
+                                        f"({MAX_IN_PROGRESS_ENV}); retry in a second"}).encode()
+            await send({"type": "http.response.start", "status": 503,
+                        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                                    (b"retry-after", b"1")]})
+            return await send({"type": "http.response.body", "body": body})
+        self.in_progress += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_progress -= 1
 
 
 def header(scope, name: bytes) -> bytes | None:

@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from service import patches
 from service.core import Unavailable, unavailable_as_503
-from service.limits import BodySizeLimit, JSONRequests, max_body_bytes
+from service.limits import AdmissionLimit, BodySizeLimit, JSONRequests, max_body_bytes, max_in_progress
 from service.metrics import ServiceMetrics
 from service.open_inference import OpenInference
 from service.open_inference import routes as open_inference_routes
@@ -202,6 +202,7 @@ class RNNZoo(*ENDPOINTS):
 
 
 # Outside the class: BentoML builds the middleware stack from the service object when a worker starts.
+RNNZoo.add_asgi_middleware(AdmissionLimit, limit=max_in_progress())  # first: a refused request costs least
 RNNZoo.add_asgi_middleware(BodySizeLimit, max_bytes=max_body_bytes())
 RNNZoo.add_asgi_middleware(JSONRequests, uploads=tuple(route for endpoints in ENDPOINTS
                                                            for route in endpoints.upload_routes))

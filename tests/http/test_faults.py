@@ -126,3 +126,36 @@ def test_sigterm_lets_requests_in_flight_finish_and_exits_promptly(tmp_path):
         assert sum(status == 200 for status, _ in results) >= 1
         arbiter.wait(30)
         assert time.monotonic() - stopped < 30
+
+
+def test_a_worker_at_its_limit_refuses_at_once_with_503_and_takes_requests_again(tmp_path):
+    import http.client
+    import urllib.error
+    import urllib.request
+
+    with local_server(tmp_path / "server.log", env={"RNNZOO_MAX_IN_PROGRESS": "2"}) as url:
+        host, port = url.removeprefix("http://").split(":")
+        streams = []
+        for seed in range(2):  # two streams the client does not read: both stay in progress
+            connection = http.client.HTTPConnection(host, int(port), timeout=30)
+            connection.request("POST", "/generate_stream", headers={"content-type": "application/json"},
+                               body=json.dumps({"prompt": "A", "max_new_tokens": 2000, "seed": seed}))
+            assert connection.getresponse().status == 200
+            streams.append(connection)
+        request = urllib.request.Request(f"{url}/sentiment", data=json.dumps({"texts": ["fine"]}).encode(),
+                                         headers={"content-type": "application/json"})
+        started = time.monotonic()
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=30)
+        assert time.monotonic() - started < 2.0  # at once, not after a queue
+        assert refused.value.code == 503 and refused.value.headers["Retry-After"] == "1"
+        message = json.loads(refused.value.read())["error"]
+        assert "holds 2 requests" in message and "RNNZOO_MAX_IN_PROGRESS" in message, message
+        assert get(f"{url}/readyz")[0] == 200  # probes are answered at the limit
+        for connection in streams:
+            connection.close()
+        deadline, status = time.monotonic() + 15, None
+        while status != 200 and time.monotonic() < deadline:  # the streams end when the server sees them gone
+            status = post(f"{url}/sentiment", {"texts": ["fine"]})[0]
+            time.sleep(0.1)
+        assert status == 200

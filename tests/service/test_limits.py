@@ -51,3 +51,53 @@ def test_the_cap_setting_is_validated(monkeypatch):
         monkeypatch.setenv("RNNZOO_MAX_BODY_BYTES", bad)
         with pytest.raises(ValueError, match="RNNZOO_MAX_BODY_BYTES"):
             max_body_bytes()
+
+
+def test_a_worker_at_its_limit_answers_503_at_once_and_frees_a_place_when_a_request_ends(monkeypatch):
+    from service.limits import AdmissionLimit, max_in_progress
+
+    async def scenario():
+        release = asyncio.Event()
+
+        async def app(scope, receive, send):
+            await release.wait()
+            if scope["path"] == "/fails":
+                raise RuntimeError("the app's own error")
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"ok"})
+
+        limited = AdmissionLimit(app, limit=2)
+
+        async def request(path):
+            sent = []
+
+            async def send(message):
+                sent.append(message)
+
+            try:
+                await limited({"type": "http", "path": path, "headers": []}, None, send)
+            except RuntimeError:
+                return None, {}, b""
+            return sent[0]["status"], dict(sent[0]["headers"]), sent[1]["body"]
+
+        held = [asyncio.ensure_future(request(path)) for path in ("/sentiment", "/fails")]
+        await asyncio.sleep(0)
+        refused = await request("/sentiment")  # answered while the two wait
+        probe = asyncio.ensure_future(request("/readyz"))  # never refused
+        await asyncio.sleep(0)
+        release.set()
+        results = await asyncio.gather(*held, probe)
+        again = await request("/sentiment")  # both places free again, the failed request's too
+        return refused, results, again, limited.in_progress
+
+    refused, results, again, in_progress = asyncio.run(scenario())
+    status, headers, body = refused
+    assert status == 503 and headers[b"retry-after"] == b"1"
+    assert "holds 2 requests" in json.loads(body)["error"] and "RNNZOO_MAX_IN_PROGRESS" in json.loads(body)["error"]
+    assert [r[0] for r in results] == [200, None, 200] and again[0] == 200 and in_progress == 0
+    monkeypatch.setenv("RNNZOO_MAX_IN_PROGRESS", "64")
+    assert max_in_progress() == 64
+    for bad in ("0", "many", "1000000"):
+        monkeypatch.setenv("RNNZOO_MAX_IN_PROGRESS", bad)
+        with pytest.raises(ValueError, match="RNNZOO_MAX_IN_PROGRESS"):
+            max_in_progress()
