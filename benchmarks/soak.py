@@ -9,9 +9,9 @@ First a closed-loop probe (32 clients, the same mix) measures the peak; then an 
 stalled server cannot hide its queue). Memory is the server's process tree (RSS), sampled each window;
 growth is measured from the end of the first window (after warm-up) to the last.
 
-Two diagnostics say where a stall came from, should one happen: each window records how the kernel's TCP
-counters moved (a full accept queue drops connections and the client retries them seconds later, which looks
-like a stalled server but is not one), and with `--stall-dumps DIR` a watchdog runs `py-spy dump` on the server's
+Two diagnostics say where a stall came from, should one happen: each window records how the kernel's TCP and
+memory counters moved (a full accept queue drops connections and the client retries them seconds later; pages the
+kernel took back must be faulted in again; either looks like a stalled server but is not one), and with `--stall-dumps DIR` a watchdog runs `py-spy dump` on the server's
 processes when a request has waited `--stall-seconds`, so the stacks of the stalled moment are kept.
 """
 from __future__ import annotations
@@ -35,6 +35,9 @@ from service.local_server import local_server
 # TcpExt counters that move when connections, not the server, are the trouble: a full accept queue
 # (ListenOverflows/ListenDrops), lost SYNs sent again (TCPSynRetrans), retransmission timeouts (TCPTimeouts)
 TCP_COUNTERS = ("ListenOverflows", "ListenDrops", "TCPSynRetrans", "TCPTimeouts")
+# /proc/vmstat counters that move when the kernel took pages back and the processes fault them in again (major
+# faults, refaults of file pages such as the mapped onnxruntime and Python libraries): a stall with no CPU reason
+MEMORY_COUNTERS = ("pgmajfault", "workingset_refault_file", "workingset_refault_anon", "pswpin")
 
 # (endpoint, share of requests); generation is short so one request stays comparable to the others
 MIX = (("sentiment", 0.5), ("stock_forecast", 0.3), ("vitals", 0.15), ("generate", 0.05))
@@ -64,14 +67,17 @@ def mixed_bodies(data_dir: str | None, count: int, seed: int = 0) -> list[tuple[
     return [(endpoint, json.dumps(make[endpoint](i)).encode()) for i, endpoint in enumerate(endpoints)]
 
 
-def tcp_counters() -> dict[str, int]:
-    """The kernel's TcpExt counters named in TCP_COUNTERS, machine-wide since boot (Linux; {} elsewhere)."""
+def kernel_counters() -> dict[str, int]:
+    """The kernel's counters named in TCP_COUNTERS (TcpExt) and MEMORY_COUNTERS, machine-wide since boot (Linux;
+    {} elsewhere)."""
     try:
         lines = Path("/proc/net/netstat").read_text().splitlines()
+        memory = Path("/proc/vmstat").read_text().split()
     except OSError:
         return {}
     names, values = (line.split()[1:] for line in lines if line.startswith("TcpExt:"))
-    return {name: int(value) for name, value in zip(names, values) if name in TCP_COUNTERS}
+    counters = {name: int(value) for name, value in zip(names, values) if name in TCP_COUNTERS}
+    return counters | {name: int(value) for name, value in zip(memory[::2], memory[1::2]) if name in MEMORY_COUNTERS}
 
 
 def dump_stacks(pid: int, directory: Path, label: str) -> Path | None:
@@ -150,13 +156,13 @@ async def open_loop(url: str, bodies: list[tuple[str, bytes]], rate: float, seco
             records.append((scheduled - start, time.perf_counter() - scheduled, outcome, endpoint))
 
         async def sample_memory() -> None:
-            counters = tcp_counters()
+            counters = kernel_counters()
             for window in range(int(np.ceil(seconds / window_s))):
                 await asyncio.sleep(max(0.0, start + (window + 1) * window_s - time.perf_counter()))
-                now = tcp_counters()
+                now = kernel_counters()
                 windows.append({"end_s": round((window + 1) * window_s, 1),
                                 "rss_mb": process_memory(pid)["rss_mb"] if pid else float("nan"),
-                                "tcp": {name: now[name] - counters.get(name, 0) for name in now}})
+                                "kernel": {name: now[name] - counters.get(name, 0) for name in now}})
                 counters = now
 
         async def watchdog() -> None:  # at most 3 dumps, at least 10 s apart: a stall, not a flood of files
@@ -206,7 +212,7 @@ def soak(url: str, data_dir: str | None, minutes: float, load: float, probe_s: f
             "offered_requests_per_s": round(offered, 1), "requests": sum(w["requests"] for w in windows),
             "errors": sum(w["errors"] for w in windows), "worst_window_p99_ms": max(w["p99_ms"] for w in windows),
             "rss_growth": round((last - first) / first, 4) if first == first else None,
-            "tcp": {name: sum(w["tcp"].get(name, 0) for w in windows) for name in TCP_COUNTERS},
+            "kernel": {name: sum(w["kernel"].get(name, 0) for w in windows) for name in TCP_COUNTERS + MEMORY_COUNTERS},
             "stall_dumps": dumps, "windows": windows}
 
 
@@ -229,12 +235,12 @@ def main(argv: list[str] | None = None) -> dict:
                       server_pid(url), args.stall_dumps, args.stall_seconds, args.rate)
     print(f"peak {result['peak_requests_per_s']} req/s; offered {result['offered_requests_per_s']} for "
           f"{args.minutes} min: {result['requests']} requests, {result['errors']} errors, worst window p99 "
-          f"{result['worst_window_p99_ms']} ms, RSS growth {100 * result['rss_growth']:.1f}%; kernel TCP "
-          f"{result['tcp']}; stack dumps {result['stall_dumps'] or 'none'}")
+          f"{result['worst_window_p99_ms']} ms, RSS growth {100 * result['rss_growth']:.1f}%; kernel "
+          f"{result['kernel']}; stack dumps {result['stall_dumps'] or 'none'}")
     for window in result["windows"]:
-        tcp = " ".join(f"{name} {count}" for name, count in window["tcp"].items() if count)
+        kernel = " ".join(f"{name} {count}" for name, count in window["kernel"].items() if count)
         print(f"  {window['end_s']:7.1f} s  {window['requests']:6d} req  {window['errors']:3d} err  p50 "
-              f"{window['p50_ms']:7.1f}  p99 {window['p99_ms']:7.1f} ms  RSS {window['rss_mb']:.0f} MB  {tcp}")
+              f"{window['p50_ms']:7.1f}  p99 {window['p99_ms']:7.1f} ms  RSS {window['rss_mb']:.0f} MB  {kernel}")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     return result
