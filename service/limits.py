@@ -21,11 +21,10 @@ def max_body_bytes() -> int:
 MAX_IN_PROGRESS_ENV = "RNNZOO_MAX_IN_PROGRESS"
 # Requests one API worker holds at once: waiting for a model, computing, or streaming. A worker answers about
 # 1,200-3,300 one-row requests a second here, so 256 held is 0.1-0.2 s of queue (0.3 s at the soak's mix of
-# endpoints). Past that a client is better
-# answered at once (a 503 to retry, or for a balancer to try another replica) than kept until its own timeout:
-# without a limit, an open loop at 85% of the probed peak made the queue grow until requests waited 30 s
-# (service/docs/reliability.md). Not lower: the benchmarks keep 64 requests in flight, and each generation model
-# may stream 64 at once.
+# endpoints). Past that a client is better answered at once (a 503 to retry, or for a balancer to try another
+# replica) than kept until its own timeout: without a limit, an open loop at 85% of the probed peak made the queue
+# grow until requests waited 30 s (service/docs/reliability.md). Not lower: the benchmarks keep 64 requests in
+# flight, and each generation model may stream 64 at once.
 DEFAULT_MAX_IN_PROGRESS = 256
 ALWAYS_ANSWERED = frozenset({"/livez", "/readyz", "/metrics"})  # probes and scrapes answer even at the limit
 
