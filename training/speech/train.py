@@ -146,10 +146,10 @@ def train(config: Config) -> Path:
         raise SystemExit(f"--test-speaker {config.test_speaker!r} is not one of {', '.join(SPEAKERS)}")
     real = split(load_recordings(config.data_dir or None), config.test_speaker)["train"]
     if config.train_speakers:
-        chosen = set(config.train_speakers.split(","))
-        if not chosen <= {r.speaker for r in real}:
+        chosen, available = set(config.train_speakers.split(",")), {r.speaker for r in real}
+        if not chosen <= available:
             raise SystemExit(f"--train-speakers {config.train_speakers!r}: choose among "
-                             f"{', '.join(sorted({r.speaker for r in real}))} (not the test speaker)")
+                             f"{', '.join(sorted(available))} (not the test speaker)")
         real = [r for r in real if r.speaker in chosen]
     started = time.perf_counter()
     synthetic = synthetic_speakers(config.synthetic_voices + config.monitor_voices, seed=config.seed) \
