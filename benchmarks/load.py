@@ -33,39 +33,66 @@ class LoadResult:
     requests_per_s: float  # answered with 2xx, per second
     p50_ms: float
     p99_ms: float
-    late: int = 0  # open loop: requests sent more than 1 ms after their scheduled time (no connection was free)
+    late: int = 0  # open loop: requests sent more than 1 ms after their scheduled time, or never (no connection was free)
+    cut_off: int = 0  # wrk: requests still in flight when the run ended (neither answered nor failed)
+    error_kinds: dict[str, int] | None = None  # wrk with count_statuses: errors by HTTP status or socket error
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 # --- wrk -----------------------------------------------------------------------------------------------
+# Each line of the bodies file is "path<TAB>body"; an empty path posts to the url's own path, so one run can mix
+# endpoints (the soak). `sent` counts the requests written, so the requests a run cut off at its end are known.
 _WRK_SCRIPT = """
-local bodies = {}
+local bodies, paths = {}, {}
 local f = io.open("%s", "r")
-for line in f:lines() do bodies[#bodies + 1] = line end
+for line in f:lines() do
+  local path, body = line:match("^([^\\t]*)\\t(.*)$")
+  paths[#paths + 1] = path
+  bodies[#bodies + 1] = body
+end
 f:close()
 local i = 0
+sent = -1  -- wrk calls request() once before the run starts, to check what it returns
 request = function()
   i = i %% #bodies + 1
-  return wrk.format("POST", nil, {["Content-Type"] = "application/json"}, bodies[i])
+  sent = sent + 1
+  local path = paths[i] ~= "" and paths[i] or nil
+  return wrk.format("POST", path, {["Content-Type"] = "application/json"}, bodies[i])
+end
+local threads = {}
+setup = function(thread) threads[#threads + 1] = thread end
+done = function()
+  for _, thread in ipairs(threads) do
+    io.write(string.format("sent %%d\\n", thread:get("sent")))
+    if thread:get("late") then io.write(string.format("late %%d\\n", thread:get("late") + unsent(thread))) end
+    for status, count in pairs(thread:get("statuses") or {}) do io.write(string.format("status %%d %%d\\n", status, count)) end
+  end
 end
 """
 
+# Answers counted by status (the soak tells a 503 from a 500). Only when asked: with a response() function wrk
+# keeps every answer's headers and body, client work the throughput runs do not need.
+_WRK_STATUSES = """
+statuses = {}
+response = function(status) statuses[status] = (statuses[status] or 0) + 1 end
+"""
+
 # Open loop in wrk, which is closed-loop by design: wrk asks delay() how long a connection waits before its next
-# request, so each call claims the next slot of one global schedule (start + k / rate) and waits until it. Any free
-# connection takes the next slot, so the rate holds whatever the answers do, as long as a connection is free; a
-# slot no connection was free for goes out late, and is counted, so a run that fell behind says so. Why wrk and
-# not the aiohttp open loop below: at 1,500 requests/s the Python client needs most of a core itself, falls
-# behind its own schedule, and its p99 measured the client. LuaJIT's ffi reads the monotonic clock in ms.
+# request (its first one included), so each call claims the next slot of one global schedule (start + k / rate)
+# and waits until it. Any free connection takes the next slot, so the rate holds whatever the answers do, as long
+# as a connection is free; a slot no connection was free for goes out late, and is counted, so a run that fell
+# behind says so. Why wrk and not the aiohttp open loop below: at 1,500 requests/s the Python client needs most
+# of a core itself, falls behind its own schedule, and its p99 measured the client. LuaJIT's ffi reads the
+# monotonic clock in ms.
 _WRK_PACING = """
 local ffi = require("ffi")
 ffi.cdef[[ typedef struct { long tv_sec; long tv_nsec; } rnnzoo_timespec;
            int clock_gettime(int clock, rnnzoo_timespec *now); ]]
 local now = ffi.new("rnnzoo_timespec")
 local function milliseconds() ffi.C.clock_gettime(1, now); return tonumber(now.tv_sec) * 1000 + tonumber(now.tv_nsec) / 1e6 end
-local gap, start, slot = %f, nil, 0
-late = 0
+gap, slot, late = %f, 0, 0
 delay = function()
   start = start or milliseconds()
   slot = slot + 1
@@ -73,10 +100,11 @@ delay = function()
   if wait < -1 then late = late + 1 end
   return math.max(0, wait)
 end
-local threads = {}
-setup = function(thread) threads[#threads + 1] = thread end
-done = function()
-  for _, thread in ipairs(threads) do io.write(string.format("late %%d\\n", thread:get("late"))) end
+-- Slots that fell due while every connection waited, and that no connection claimed before the run ended, were
+-- never sent: late too. Called by done(), just after the end; a slot due in its last 100 ms is given the benefit.
+unsent = function(thread)
+  local due = math.floor((milliseconds() - 100 - (thread:get("start") or milliseconds())) / gap)
+  return math.max(0, due - thread:get("slot"))
 end
 """
 
@@ -88,18 +116,21 @@ def _milliseconds(text: str) -> float:
     return float(number) * _UNITS_MS[unit]
 
 
-def run_wrk(url: str, bodies: list[dict], concurrency: int, seconds: float, rate: float = 0.0) -> LoadResult:
+def run_wrk(url: str, bodies: list[dict], concurrency: int, seconds: float, rate: float = 0.0,
+            paths: list[str] | None = None, timeout_s: float = 10.0, count_statuses: bool = False) -> LoadResult:
     """Closed loop: `concurrency` requests always in flight; with `rate`, an open loop at `rate` requests/s sent
-    from `concurrency` connections."""
+    from `concurrency` connections. `paths` (one per body) send each body to its own path of the url's server."""
+    paths = paths or [""] * len(bodies)
     with tempfile.TemporaryDirectory() as scratch:
-        lines = Path(scratch) / "bodies.jsonl"
-        lines.write_text("".join(json.dumps(body) + "\n" for body in bodies))
+        lines = Path(scratch) / "bodies.tsv"
+        lines.write_text("".join(f"{path}\t{json.dumps(body)}\n" for path, body in zip(paths, bodies, strict=True)))
         script = Path(scratch) / "bodies.lua"
-        script.write_text(_WRK_SCRIPT % lines + (_WRK_PACING % (1000.0 / rate) if rate else ""))
+        script.write_text(_WRK_SCRIPT % lines + (_WRK_STATUSES if count_statuses else "")
+                          + (_WRK_PACING % (1000.0 / rate) if rate else ""))
         # One wrk thread: the client must leave the cores to the servers it measures.
         run = subprocess.run(
-            ["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(seconds))}s", "--timeout", "10s", "--latency",
-             "-s", str(script), url], capture_output=True, text=True, timeout=seconds + 60, check=True)
+            ["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(seconds))}s", "--timeout", f"{timeout_s:g}s",
+             "--latency", "-s", str(script), url], capture_output=True, text=True, timeout=seconds + 60, check=True)
     if script.name in run.stderr:  # wrk runs on with its default GET when the script does not load: refuse that
         raise RuntimeError(f"wrk could not load its script: {run.stderr.strip()}")
     output = run.stdout
@@ -108,12 +139,19 @@ def run_wrk(url: str, bodies: list[dict], concurrency: int, seconds: float, rate
     elapsed_s = _milliseconds(elapsed) / 1000
     non_2xx = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", output)) else 0
     socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
-    socket_errors = sum(int(x) for x in socket.groups()) if socket else 0
+    socket_errors = dict(zip(("connect", "read", "write", "timeout"), map(int, socket.groups()))) if socket else {}
     percentile = {p: _milliseconds(v) for p, v in re.findall(r"^\s+(50|99)%\s+(\S+)$", output, re.MULTILINE)}
     late = int(m.group(1)) if (m := re.search(r"^late (\d+)$", output, re.MULTILINE)) else 0
+    sent = int(re.search(r"^sent (\d+)$", output, re.MULTILINE).group(1))
+    statuses = {int(s): int(n) for s, n in re.findall(r"^status (\d+) (\d+)$", output, re.MULTILINE)}
+    error_kinds = {str(s): n for s, n in statuses.items() if not 200 <= s < 300} | {
+        kind: n for kind, n in socket_errors.items() if n}
     return LoadResult("wrk-open-loop" if rate else "wrk", concurrency, round(elapsed_s, 2), total,
-                      non_2xx + socket_errors, round((total - non_2xx) / elapsed_s, 1),
-                      percentile.get("50", float("nan")), percentile.get("99", float("nan")), late)
+                      non_2xx + sum(socket_errors.values()), round((total - non_2xx) / elapsed_s, 1),
+                      percentile.get("50", float("nan")), percentile.get("99", float("nan")), late,
+                      # written but neither answered nor failed: still in flight when the run ended
+                      cut_off=max(0, sent - total - sum(socket_errors.values())),
+                      error_kinds=error_kinds if count_statuses else None)
 
 
 # --- aiohttp (a child process, so the client does not share the benchmark's interpreter) ------------------

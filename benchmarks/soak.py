@@ -5,30 +5,43 @@
     python -m benchmarks.soak --minutes 0.5 --json out.json   # the short version (the tests run it)
 
 First a closed-loop probe (32 clients, the same mix) measures the peak; then an open loop sends at
-`--load` x that rate (requests scheduled at fixed times, latency counted from the scheduled time, so a
-stalled server cannot hide its queue). Memory is the server's process tree (RSS), sampled each window;
+`--load` x that rate (requests scheduled at fixed times whatever the answers do, so a stalled server cannot
+slow the client down and hide its queue). Memory is the server's process tree (RSS), sampled each window;
 growth is measured from the end of the first window (after warm-up) to the last.
+
+The open loop is wrk when it is installed (`--client auto`), one run per window: at 800 requests/s a Python
+client needs most of a core of the two, and a burst of its own work looked like the server's. wrk measures each
+latency from the moment the request is written; a request whose slot came while every connection was busy is
+counted as late instead (the soak opens a connection for each request a second, so that takes a second of queue),
+and one still in flight when a window's run ended is counted as cut off. `--client aiohttp` is the Python open
+loop, which counts each latency from the scheduled time.
 
 Two diagnostics say where a stall came from, should one happen: each window records how the kernel's TCP and
 memory counters moved (a full accept queue drops connections and the client retries them seconds later; pages the
-kernel took back must be faulted in again; either looks like a stalled server but is not one), and with `--stall-dumps DIR` a watchdog runs `py-spy dump` on the server's
-processes when a request has waited `--stall-seconds`, so the stacks of the stalled moment are kept.
+kernel took back must be faulted in again; either looks like a stalled server but is not one), and with
+`--stall-dumps DIR` a watchdog runs `py-spy dump` on the server's processes when a request has waited
+`--stall-seconds` (with wrk: a canary request sent each second), so the stacks of the stalled moment are kept.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
+import math
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.error
+import urllib.request
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
+from benchmarks.load import run_wrk
 from benchmarks.performance import process_memory, server_pid
 from service.local_server import local_server
 
@@ -199,18 +212,94 @@ async def open_loop(url: str, bodies: list[tuple[str, bytes]], rate: float, seco
     return windows, dumps
 
 
+class Canary:
+    """The watchdog of the wrk open loop, whose requests Python cannot see: one /sentiment request a second, on a
+    thread; when one has waited `stall_s`, the server's stacks are dumped (at most 3, at least 10 s apart)."""
+
+    def __init__(self, url: str, body: bytes, pid: int | None, stall_dumps: Path | None, stall_s: float):
+        self.url, self.body, self.pid, self.stall_dumps, self.stall_s = url, body, pid, stall_dumps, stall_s
+        self.latencies: list[tuple[float, float]] = []  # (time.perf_counter() sent, seconds; inf for no answer)
+        self.dumps: list[str] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _send(self) -> float:
+        request = urllib.request.Request(f"{self.url}/sentiment", self.body, {"content-type": "application/json"})
+        started = time.perf_counter()
+        try:
+            with urllib.request.urlopen(request, timeout=self.stall_s) as answer:
+                answer.read()
+            return time.perf_counter() - started
+        except urllib.error.HTTPError as error:  # a 503 from the admission limit is an answer, and a quick one
+            error.read()
+            return time.perf_counter() - started
+        except OSError:  # no answer within stall_s (a timeout), or none at all
+            if self.stall_dumps and self.pid and len(self.dumps) < 3:
+                if path := dump_stacks(self.pid, self.stall_dumps, f"{time.perf_counter() - self.begun:.0f}s"):
+                    self.dumps.append(str(path))
+                self.stop.wait(10.0)
+            return math.inf
+
+    def _run(self) -> None:
+        self.begun = time.perf_counter()
+        while not self.stop.is_set():
+            sent = time.perf_counter()
+            self.latencies.append((sent, self._send()))
+            self.stop.wait(max(0.0, 1.0 - (time.perf_counter() - sent)))
+
+    def worst_ms(self, since: float, until: float) -> float:
+        inside = [seconds for sent, seconds in self.latencies if since <= sent < until]
+        return round(1000 * max(inside), 1) if inside else float("nan")
+
+
+def wrk_open_loop(url: str, bodies: list[tuple[str, bytes]], rate: float, seconds: float, window_s: float,
+                  pid: int | None, stall_dumps: Path | None = None, stall_s: float = 5.0) -> tuple[list[dict], list[str]]:
+    """Per-window results and the canary's stack dumps, from one wrk run per window: wrk reports a run, not its
+    parts. Each window starts at another place in the bodies, so windows do not repeat one another."""
+    payloads, paths = [json.loads(body) for _, body in bodies], [f"/{endpoint}" for endpoint, _ in bodies]
+    connections = min(1024, max(64, math.ceil(rate)))  # a second of answers in flight before a slot goes late
+    canary = Canary(url, json.dumps({"texts": ["a steady canary"]}).encode(), pid, stall_dumps, stall_s)
+    canary.thread.start()
+    windows: list[dict] = []
+    start = time.perf_counter()
+    try:
+        for window in range(max(1, round(seconds / window_s))):
+            counters, began = kernel_counters(), time.perf_counter()
+            shift = (window * 997) % len(bodies)
+            result = run_wrk(f"{url}/", payloads[shift:] + payloads[:shift], connections, window_s, rate,
+                             paths=paths[shift:] + paths[:shift], timeout_s=30.0, count_statuses=True)
+            now = kernel_counters()
+            windows.append({"end_s": round(time.perf_counter() - start, 1),
+                            "rss_mb": process_memory(pid)["rss_mb"] if pid else float("nan"),
+                            "kernel": {name: now[name] - counters.get(name, 0) for name in now},
+                            "requests": result.requests, "errors": result.errors, "error_kinds": result.error_kinds,
+                            "p50_ms": round(result.p50_ms, 1), "p99_ms": round(result.p99_ms, 1),
+                            "late": result.late, "cut_off": result.cut_off,
+                            "canary_worst_ms": canary.worst_ms(began, time.perf_counter())})
+    finally:
+        canary.stop.set()
+        canary.thread.join()
+    return windows, canary.dumps
+
+
 def soak(url: str, data_dir: str | None, minutes: float, load: float, probe_s: float, window_s: float,
-         pid: int | None, stall_dumps: Path | None = None, stall_s: float = 5.0, rate: float = 0.0) -> dict:
+         pid: int | None, stall_dumps: Path | None = None, stall_s: float = 5.0, rate: float = 0.0,
+         client: str = "auto") -> dict:
     """`rate` (requests/s), if given, is offered instead of `load` x the probed peak: the probe varies by a fifth
     from run to run, so comparing two servers at one load needs one rate."""
     bodies = mixed_bodies(data_dir, 4000)
     peak = asyncio.run(probe_peak(url, bodies, probe_s))
     offered = rate or peak * load
-    windows, dumps = asyncio.run(open_loop(url, bodies, offered, minutes * 60, window_s, pid, stall_dumps, stall_s))
+    client = ("wrk" if shutil.which("wrk") else "aiohttp") if client == "auto" else client
+    if client == "wrk":
+        windows, dumps = wrk_open_loop(url, bodies, offered, minutes * 60, window_s, pid, stall_dumps, stall_s)
+    else:
+        windows, dumps = asyncio.run(open_loop(url, bodies, offered, minutes * 60, window_s, pid, stall_dumps, stall_s))
     first, last = windows[0]["rss_mb"], windows[-1]["rss_mb"]
-    return {"minutes": minutes, "mix": dict(MIX), "peak_requests_per_s": round(peak, 1),
+    return {"minutes": minutes, "client": client, "mix": dict(MIX), "peak_requests_per_s": round(peak, 1),
             "offered_requests_per_s": round(offered, 1), "requests": sum(w["requests"] for w in windows),
-            "errors": sum(w["errors"] for w in windows), "worst_window_p99_ms": max(w["p99_ms"] for w in windows),
+            "errors": sum(w["errors"] for w in windows), "late": sum(w.get("late", 0) for w in windows),
+            "cut_off": sum(w.get("cut_off", 0) for w in windows), "worst_window_p99_ms": max(w["p99_ms"] for w in windows),
             "rss_growth": round((last - first) / first, 4) if first == first else None,
             "kernel": {name: sum(w["kernel"].get(name, 0) for w in windows) for name in TCP_COUNTERS + MEMORY_COUNTERS},
             "stall_dumps": dumps, "windows": windows}
@@ -229,18 +318,24 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--stall-dumps", type=Path, default=None,
                         help="write the server's stacks (py-spy dump) here when a request has waited --stall-seconds")
     parser.add_argument("--stall-seconds", type=float, default=5.0)
+    parser.add_argument("--client", choices=["auto", "wrk", "aiohttp"], default="auto",
+                        help="the open loop's client: wrk when installed (auto), else Python's aiohttp")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as logs, local_server(args.server_log or Path(logs) / "bentoml.log") as url:
         result = soak(url, args.data_dir, args.minutes, args.load, args.probe_seconds, args.window_seconds,
-                      server_pid(url), args.stall_dumps, args.stall_seconds, args.rate)
+                      server_pid(url), args.stall_dumps, args.stall_seconds, args.rate, args.client)
     print(f"peak {result['peak_requests_per_s']} req/s; offered {result['offered_requests_per_s']} for "
-          f"{args.minutes} min: {result['requests']} requests, {result['errors']} errors, worst window p99 "
+          f"{args.minutes} min ({result['client']}): {result['requests']} requests, {result['errors']} errors, "
+          f"{result['late']} late, {result['cut_off']} cut off, worst window p99 "
           f"{result['worst_window_p99_ms']} ms, RSS growth {100 * result['rss_growth']:.1f}%; kernel "
           f"{result['kernel']}; stack dumps {result['stall_dumps'] or 'none'}")
     for window in result["windows"]:
         kernel = " ".join(f"{name} {count}" for name, count in window["kernel"].items() if count)
+        extra = (f"  late {window['late']}  cut off {window['cut_off']}  canary {window['canary_worst_ms']} ms"
+                 if "late" in window else "")
         print(f"  {window['end_s']:7.1f} s  {window['requests']:6d} req  {window['errors']:3d} err  p50 "
-              f"{window['p50_ms']:7.1f}  p99 {window['p99_ms']:7.1f} ms  RSS {window['rss_mb']:.0f} MB  {kernel}")
+              f"{window['p50_ms']:7.1f}  p99 {window['p99_ms']:7.1f} ms  RSS {window['rss_mb']:.0f} MB{extra}  "
+              f"{window['error_kinds'] or ''} {kernel}")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     return result

@@ -50,6 +50,47 @@ def test_wrk_open_loop_holds_its_rate_whatever_the_answers_take():
     assert 19 < result.p50_ms < 40 and result.late < 0.01 * result.requests
 
 
+def test_wrk_mixes_paths_counts_statuses_and_the_requests_it_cut_off():
+    """One wrk run posts each body to its own path (the soak's endpoint mix), counts the answers by status, and says
+    how many requests were still in flight when it stopped: a stall at the end of a run is not lost."""
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from benchmarks.load import run_wrk
+
+    seen: dict[str, int] = {}
+
+    class Mixed(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True
+
+        def do_POST(self):  # noqa: N802 (the standard library's name)
+            self.rfile.read(int(self.headers["Content-Length"]))
+            seen[self.path] = seen.get(self.path, 0) + 1
+            if self.path == "/stalled":
+                time.sleep(5)
+            self.send_response({"/busy": 503}.get(self.path, 200))
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Mixed)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        result = run_wrk(f"http://127.0.0.1:{server.server_port}/", [{"n": 1}, {"n": 2}, {"n": 3}], 4, 2, rate=100,
+                         paths=["/ok", "/busy", "/stalled"], count_statuses=True)
+    finally:
+        server.shutdown()
+    assert set(seen) == {"/ok", "/busy", "/stalled"}
+    assert result.error_kinds == {"503": seen["/busy"]} and result.errors == seen["/busy"]
+    # every connection ends up waiting on /stalled (5 s) and the run stops after 2 s: those requests were cut off
+    assert result.cut_off == seen["/stalled"] > 0 and result.late > 0
+
+
 def test_recurrent_flops_count_every_gate_of_every_layer_and_direction():
     # sst2-lstm: two unidirectional LSTM cores (forward, backward), input 128, hidden 256, 4 gates
     per_step = 2 * (2 * 4 * 256 * (128 + 256))
