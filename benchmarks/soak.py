@@ -4,7 +4,7 @@
     python -m benchmarks.soak --minutes 10                 # starts its own `bentoml serve`
     python -m benchmarks.soak --minutes 0.5 --json out.json   # the short version (the tests run it)
 
-First a closed-loop probe (32 clients, the same mix) measures the peak; then an open loop sends at
+First a closed-loop probe (32 connections, the same mix, the same client) measures the peak; then an open loop sends at
 `--load` x that rate (requests scheduled at fixed times whatever the answers do, so a stalled server cannot
 slow the client down and hide its queue). Memory is the server's process tree (RSS), sampled each window;
 growth is measured from the end of the first window (after warm-up) to the last.
@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import json
 import math
+import resource
 import shutil
 import subprocess
 import sys
@@ -252,6 +253,34 @@ class Canary:
         return round(1000 * max(inside), 1) if inside else float("nan")
 
 
+def wrk_probe(url: str, bodies: list[tuple[str, bytes]], seconds: float, concurrency: int = 32) -> float:
+    """The closed-loop peak from wrk (`concurrency` requests always in flight): answered with 2xx, per second."""
+    payloads, paths = [json.loads(body) for _, body in bodies], [f"/{endpoint}" for endpoint, _ in bodies]
+    return run_wrk(f"{url}/", payloads, concurrency, seconds, paths=paths).requests_per_s
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """CPU time (user + system) the server's process tree has used so far; workers that ended are not counted."""
+    import psutil
+
+    if not pid:
+        return float("nan")
+    total = 0.0
+    for process in [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]:
+        try:
+            times = process.cpu_times()
+            total += times.user + times.system
+        except psutil.Error:
+            pass
+    return total
+
+
+def children_cpu_seconds() -> float:
+    """CPU time of this process's children that have ended: the wrk runs (and py-spy, should it run)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def wrk_open_loop(url: str, bodies: list[tuple[str, bytes]], rate: float, seconds: float, window_s: float,
                   pid: int | None, stall_dumps: Path | None = None, stall_s: float = 5.0) -> tuple[list[dict], list[str]]:
     """Per-window results and the canary's stack dumps, from one wrk run per window: wrk reports a run, not its
@@ -265,6 +294,7 @@ def wrk_open_loop(url: str, bodies: list[tuple[str, bytes]], rate: float, second
     try:
         for window in range(max(1, round(seconds / window_s))):
             counters, began = kernel_counters(), time.perf_counter()
+            server_cpu, client_cpu = cpu_seconds(pid), children_cpu_seconds()
             shift = (window * 997) % len(bodies)
             result = run_wrk(f"{url}/", payloads[shift:] + payloads[:shift], connections, window_s, rate,
                              paths=paths[shift:] + paths[:shift], timeout_s=30.0, count_statuses=True)
@@ -275,7 +305,10 @@ def wrk_open_loop(url: str, bodies: list[tuple[str, bytes]], rate: float, second
                             "requests": result.requests, "errors": result.errors, "error_kinds": result.error_kinds,
                             "p50_ms": round(result.p50_ms, 1), "p99_ms": round(result.p99_ms, 1),
                             "late": result.late, "cut_off": result.cut_off,
-                            "canary_worst_ms": canary.worst_ms(began, time.perf_counter())})
+                            "canary_worst_ms": canary.worst_ms(began, time.perf_counter()),
+                            # of the machine's cores, how many the server and the load client kept busy
+                            "server_cores": round((cpu_seconds(pid) - server_cpu) / (time.perf_counter() - began), 2),
+                            "client_cores": round((children_cpu_seconds() - client_cpu) / (time.perf_counter() - began), 2)})
     finally:
         canary.stop.set()
         canary.thread.join()
@@ -288,9 +321,10 @@ def soak(url: str, data_dir: str | None, minutes: float, load: float, probe_s: f
     """`rate` (requests/s), if given, is offered instead of `load` x the probed peak: the probe varies by a fifth
     from run to run, so comparing two servers at one load needs one rate."""
     bodies = mixed_bodies(data_dir, 4000)
-    peak = asyncio.run(probe_peak(url, bodies, probe_s))
-    offered = rate or peak * load
     client = ("wrk" if shutil.which("wrk") else "aiohttp") if client == "auto" else client
+    # the probe uses the open loop's client: the Python client's own CPU would lower the peak by a fifth or more
+    peak = wrk_probe(url, bodies, probe_s) if client == "wrk" else asyncio.run(probe_peak(url, bodies, probe_s))
+    offered = rate or peak * load
     if client == "wrk":
         windows, dumps = wrk_open_loop(url, bodies, offered, minutes * 60, window_s, pid, stall_dumps, stall_s)
     else:
@@ -331,8 +365,8 @@ def main(argv: list[str] | None = None) -> dict:
           f"{result['kernel']}; stack dumps {result['stall_dumps'] or 'none'}")
     for window in result["windows"]:
         kernel = " ".join(f"{name} {count}" for name, count in window["kernel"].items() if count)
-        extra = (f"  late {window['late']}  cut off {window['cut_off']}  canary {window['canary_worst_ms']} ms"
-                 if "late" in window else "")
+        extra = (f"  late {window['late']}  cut off {window['cut_off']}  canary {window['canary_worst_ms']} ms  "
+                 f"cores: server {window['server_cores']}, wrk {window['client_cores']}" if "late" in window else "")
         print(f"  {window['end_s']:7.1f} s  {window['requests']:6d} req  {window['errors']:3d} err  p50 "
               f"{window['p50_ms']:7.1f}  p99 {window['p99_ms']:7.1f} ms  RSS {window['rss_mb']:.0f} MB{extra}  "
               f"{window['error_kinds'] or ''} {kernel}")
