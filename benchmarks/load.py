@@ -116,6 +116,12 @@ def _milliseconds(text: str) -> float:
     return float(number) * _UNITS_MS[unit]
 
 
+def _percentiles(output: str) -> dict[str, float]:
+    """wrk's --latency lines, in ms: {"50": ..., "99": ...}. wrk pads a duration in seconds with a space
+    ("     99%    2.94s "), so a line may end in blanks."""
+    return {p: _milliseconds(v) for p, v in re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", output, re.MULTILINE)}
+
+
 def run_wrk(url: str, bodies: list[dict], concurrency: int, seconds: float, rate: float = 0.0,
             paths: list[str] | None = None, timeout_s: float = 10.0, count_statuses: bool = False) -> LoadResult:
     """Closed loop: `concurrency` requests always in flight; with `rate`, an open loop at `rate` requests/s sent
@@ -140,7 +146,7 @@ def run_wrk(url: str, bodies: list[dict], concurrency: int, seconds: float, rate
     non_2xx = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", output)) else 0
     socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
     socket_errors = dict(zip(("connect", "read", "write", "timeout"), map(int, socket.groups()))) if socket else {}
-    percentile = {p: _milliseconds(v) for p, v in re.findall(r"^\s+(50|99)%\s+(\S+)$", output, re.MULTILINE)}
+    percentile = _percentiles(output)
     late = int(m.group(1)) if (m := re.search(r"^late (\d+)$", output, re.MULTILINE)) else 0
     sent = int(re.search(r"^sent (\d+)$", output, re.MULTILINE).group(1))
     statuses = {int(s): int(n) for s, n in re.findall(r"^status (\d+) (\d+)$", output, re.MULTILINE)}

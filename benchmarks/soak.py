@@ -4,8 +4,8 @@
     python -m benchmarks.soak --minutes 10                 # starts its own `bentoml serve`
     python -m benchmarks.soak --minutes 0.5 --json out.json   # the short version (the tests run it)
 
-First a closed-loop probe (32 connections, the same mix, the same client) measures the peak; then an open loop sends at
-`--load` x that rate (requests scheduled at fixed times whatever the answers do, so a stalled server cannot
+First a closed-loop probe (32 connections, the same mix, the same client) measures the peak; then an open loop
+sends at `--load` x that rate (requests scheduled at fixed times whatever the answers do, so a stalled server cannot
 slow the client down and hide its queue). Memory is the server's process tree (RSS), sampled each window;
 growth is measured from the end of the first window (after warm-up) to the last.
 
@@ -282,11 +282,11 @@ def children_cpu_seconds() -> float:
 
 
 def wrk_open_loop(url: str, bodies: list[tuple[str, bytes]], rate: float, seconds: float, window_s: float,
-                  pid: int | None, stall_dumps: Path | None = None, stall_s: float = 5.0) -> tuple[list[dict], list[str]]:
+                  pid: int | None, stall_dumps: Path | None = None, stall_s: float = 5.0,
+                  connections: int = 64) -> tuple[list[dict], list[str]]:
     """Per-window results and the canary's stack dumps, from one wrk run per window: wrk reports a run, not its
     parts. Each window starts at another place in the bodies, so windows do not repeat one another."""
     payloads, paths = [json.loads(body) for _, body in bodies], [f"/{endpoint}" for endpoint, _ in bodies]
-    connections = min(1024, max(64, math.ceil(rate)))  # a second of answers in flight before a slot goes late
     canary = Canary(url, json.dumps({"texts": ["a steady canary"]}).encode(), pid, stall_dumps, stall_s)
     canary.thread.start()
     windows: list[dict] = []
@@ -298,7 +298,7 @@ def wrk_open_loop(url: str, bodies: list[tuple[str, bytes]], rate: float, second
             shift = (window * 997) % len(bodies)
             result = run_wrk(f"{url}/", payloads[shift:] + payloads[:shift], connections, window_s, rate,
                              paths=paths[shift:] + paths[:shift], timeout_s=30.0, count_statuses=True)
-            now = kernel_counters()
+            now, elapsed = kernel_counters(), time.perf_counter() - began
             windows.append({"end_s": round(time.perf_counter() - start, 1),
                             "rss_mb": process_memory(pid)["rss_mb"] if pid else float("nan"),
                             "kernel": {name: now[name] - counters.get(name, 0) for name in now},
@@ -307,8 +307,8 @@ def wrk_open_loop(url: str, bodies: list[tuple[str, bytes]], rate: float, second
                             "late": result.late, "cut_off": result.cut_off,
                             "canary_worst_ms": canary.worst_ms(began, time.perf_counter()),
                             # of the machine's cores, how many the server and the load client kept busy
-                            "server_cores": round((cpu_seconds(pid) - server_cpu) / (time.perf_counter() - began), 2),
-                            "client_cores": round((children_cpu_seconds() - client_cpu) / (time.perf_counter() - began), 2)})
+                            "server_cores": round((cpu_seconds(pid) - server_cpu) / elapsed, 2),
+                            "client_cores": round((children_cpu_seconds() - client_cpu) / elapsed, 2)})
     finally:
         canary.stop.set()
         canary.thread.join()
@@ -317,7 +317,7 @@ def wrk_open_loop(url: str, bodies: list[tuple[str, bytes]], rate: float, second
 
 def soak(url: str, data_dir: str | None, minutes: float, load: float, probe_s: float, window_s: float,
          pid: int | None, stall_dumps: Path | None = None, stall_s: float = 5.0, rate: float = 0.0,
-         client: str = "auto") -> dict:
+         client: str = "auto", connections: int = 0) -> dict:
     """`rate` (requests/s), if given, is offered instead of `load` x the probed peak: the probe varies by a fifth
     from run to run, so comparing two servers at one load needs one rate."""
     bodies = mixed_bodies(data_dir, 4000)
@@ -325,15 +325,20 @@ def soak(url: str, data_dir: str | None, minutes: float, load: float, probe_s: f
     # the probe uses the open loop's client: the Python client's own CPU would lower the peak by a fifth or more
     peak = wrk_probe(url, bodies, probe_s) if client == "wrk" else asyncio.run(probe_peak(url, bodies, probe_s))
     offered = rate or peak * load
+    # wrk's connections: by default one for each request a second (64 to 1,024), a second of answers in flight
+    # before a slot goes late
+    connections = (connections or min(1024, max(64, math.ceil(offered)))) if client == "wrk" else 0
     if client == "wrk":
-        windows, dumps = wrk_open_loop(url, bodies, offered, minutes * 60, window_s, pid, stall_dumps, stall_s)
+        windows, dumps = wrk_open_loop(url, bodies, offered, minutes * 60, window_s, pid, stall_dumps, stall_s,
+                                       connections)
     else:
         windows, dumps = asyncio.run(open_loop(url, bodies, offered, minutes * 60, window_s, pid, stall_dumps, stall_s))
     first, last = windows[0]["rss_mb"], windows[-1]["rss_mb"]
-    return {"minutes": minutes, "client": client, "mix": dict(MIX), "peak_requests_per_s": round(peak, 1),
-            "offered_requests_per_s": round(offered, 1), "requests": sum(w["requests"] for w in windows),
-            "errors": sum(w["errors"] for w in windows), "late": sum(w.get("late", 0) for w in windows),
-            "cut_off": sum(w.get("cut_off", 0) for w in windows), "worst_window_p99_ms": max(w["p99_ms"] for w in windows),
+    return {"minutes": minutes, "client": client, "connections": connections, "mix": dict(MIX),
+            "peak_requests_per_s": round(peak, 1), "offered_requests_per_s": round(offered, 1),
+            "requests": sum(w["requests"] for w in windows), "errors": sum(w["errors"] for w in windows),
+            "late": sum(w.get("late", 0) for w in windows), "cut_off": sum(w.get("cut_off", 0) for w in windows),
+            "worst_window_p99_ms": max(w["p99_ms"] for w in windows),
             "rss_growth": round((last - first) / first, 4) if first == first else None,
             "kernel": {name: sum(w["kernel"].get(name, 0) for w in windows) for name in TCP_COUNTERS + MEMORY_COUNTERS},
             "stall_dumps": dumps, "windows": windows}
@@ -354,10 +359,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--stall-seconds", type=float, default=5.0)
     parser.add_argument("--client", choices=["auto", "wrk", "aiohttp"], default="auto",
                         help="the open loop's client: wrk when installed (auto), else Python's aiohttp")
+    parser.add_argument("--connections", type=int, default=0,
+                        help="wrk's connections (default: one for each request a second, 64 to 1,024); past the "
+                             "server's RNNZOO_MAX_IN_PROGRESS, an overload meets the admission limit")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as logs, local_server(args.server_log or Path(logs) / "bentoml.log") as url:
         result = soak(url, args.data_dir, args.minutes, args.load, args.probe_seconds, args.window_seconds,
-                      server_pid(url), args.stall_dumps, args.stall_seconds, args.rate, args.client)
+                      server_pid(url), args.stall_dumps, args.stall_seconds, args.rate, args.client,
+                      args.connections)
     print(f"peak {result['peak_requests_per_s']} req/s; offered {result['offered_requests_per_s']} for "
           f"{args.minutes} min ({result['client']}): {result['requests']} requests, {result['errors']} errors, "
           f"{result['late']} late, {result['cut_off']} cut off, worst window p99 "

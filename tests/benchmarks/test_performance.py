@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from benchmarks.load import _milliseconds
+from benchmarks.load import _milliseconds, _percentiles
 from benchmarks.performance import markdown, recurrent_flops
 from tests.helpers import REPO
 from zoo.artifacts import ARTIFACTS_DIR
@@ -12,6 +12,12 @@ from zoo.artifacts import ARTIFACTS_DIR
 
 def test_wrk_durations_are_read_in_milliseconds():
     assert [_milliseconds(x) for x in ("250.00us", "1.50ms", "2.00s", "1.00m")] == [0.25, 1.5, 2000.0, 60000.0]
+
+
+def test_wrk_percentiles_in_seconds_are_read_too():
+    """wrk pads "2.94s" with a space to line it up with "43.87ms"; a p99 past a second must not be lost."""
+    output = "  Latency Distribution\n     50%   43.87ms\n     75%   43.99ms\n     99%    2.94s \n"
+    assert _percentiles(output) == {"50": 43.87, "99": 2940.0}
 
 
 def test_wrk_open_loop_holds_its_rate_whatever_the_answers_take():

@@ -1,5 +1,7 @@
 """The soak script's short version: a mix of every one-shot endpoint at 70% of the probed peak, no errors and
 no memory growth worth the name. The 10-minute figures are in service/docs/reliability.md."""
+import shutil
+
 import pytest
 
 pytestmark = [pytest.mark.http, pytest.mark.slow]
@@ -11,9 +13,13 @@ def test_a_short_soak_has_no_errors_and_flat_memory(data_dir, tmp_path):
     result = main(["--minutes", "0.34", "--probe-seconds", "3", "--window-seconds", "10",
                    "--data-dir", str(data_dir), "--json", str(tmp_path / "soak.json")])
     assert result["peak_requests_per_s"] > 20 and result["requests"] > 100
+    assert result["client"] == ("wrk" if shutil.which("wrk") else "aiohttp")
     assert result["errors"] == 0, [w["error_kinds"] for w in result["windows"]]
     assert result["rss_growth"] <= 0.10
     assert all(w["requests"] > 0 and w["p99_ms"] > 0 for w in result["windows"])
+    if result["client"] == "wrk":  # what only the wrk open loop measures: the cores each side used, the canary
+        assert all(w["server_cores"] > 0 and w["client_cores"] > 0 and w["canary_worst_ms"] > 0
+                   for w in result["windows"])
 
 
 def test_the_kernel_tcp_and_memory_counters_are_read():
