@@ -52,6 +52,8 @@ TCP_COUNTERS = ("ListenOverflows", "ListenDrops", "TCPSynRetrans", "TCPTimeouts"
 # /proc/vmstat counters that move when the kernel took pages back and the processes fault them in again (major
 # faults, refaults of file pages such as the mapped onnxruntime and Python libraries): a stall with no CPU reason
 MEMORY_COUNTERS = ("pgmajfault", "workingset_refault_file", "workingset_refault_anon", "pswpin")
+# /proc/stat: time (1/100 s ticks) the hypervisor ran another guest on this machine's cores, a stall nobody here made
+CPU_COUNTERS = ("steal_ticks",)
 
 # (endpoint, share of requests); generation is short so one request stays comparable to the others
 MIX = (("sentiment", 0.5), ("stock_forecast", 0.3), ("vitals", 0.15), ("generate", 0.05))
@@ -82,16 +84,18 @@ def mixed_bodies(data_dir: str | None, count: int, seed: int = 0) -> list[tuple[
 
 
 def kernel_counters() -> dict[str, int]:
-    """The kernel's counters named in TCP_COUNTERS (TcpExt) and MEMORY_COUNTERS, machine-wide since boot (Linux;
-    {} elsewhere)."""
+    """The kernel's counters named in TCP_COUNTERS (TcpExt), MEMORY_COUNTERS and CPU_COUNTERS, machine-wide since
+    boot (Linux; {} elsewhere)."""
     try:
         lines = Path("/proc/net/netstat").read_text().splitlines()
         memory = Path("/proc/vmstat").read_text().split()
+        cpu = Path("/proc/stat").read_text().split("\n", 1)[0].split()  # cpu user nice system idle ... steal
     except OSError:
         return {}
     names, values = (line.split()[1:] for line in lines if line.startswith("TcpExt:"))
     counters = {name: int(value) for name, value in zip(names, values) if name in TCP_COUNTERS}
-    return counters | {name: int(value) for name, value in zip(memory[::2], memory[1::2]) if name in MEMORY_COUNTERS}
+    counters |= {name: int(value) for name, value in zip(memory[::2], memory[1::2]) if name in MEMORY_COUNTERS}
+    return counters | {"steal_ticks": int(cpu[8])}
 
 
 def dump_stacks(pid: int, directory: Path, label: str) -> Path | None:
@@ -340,7 +344,8 @@ def soak(url: str, data_dir: str | None, minutes: float, load: float, probe_s: f
             "late": sum(w.get("late", 0) for w in windows), "cut_off": sum(w.get("cut_off", 0) for w in windows),
             "worst_window_p99_ms": max(w["p99_ms"] for w in windows),
             "rss_growth": round((last - first) / first, 4) if first == first else None,
-            "kernel": {name: sum(w["kernel"].get(name, 0) for w in windows) for name in TCP_COUNTERS + MEMORY_COUNTERS},
+            "kernel": {name: sum(w["kernel"].get(name, 0) for w in windows)
+                       for name in TCP_COUNTERS + MEMORY_COUNTERS + CPU_COUNTERS},
             "stall_dumps": dumps, "windows": windows}
 
 
