@@ -54,7 +54,7 @@ for line in f:lines() do
 end
 f:close()
 local i = 0
-sent = -1  -- wrk calls request() once before the run starts, to check what it returns
+sent = -1  -- wrk calls request() once in the first thread's state before the run, to check it (we run -t1)
 request = function()
   i = i %% #bodies + 1
   sent = sent + 1
@@ -67,6 +67,7 @@ done = function()
   for _, thread in ipairs(threads) do
     io.write(string.format("sent %%d\\n", thread:get("sent")))
     if thread:get("late") then io.write(string.format("late %%d\\n", thread:get("late") + unsent(thread))) end
+    -- last: wrk's get of a table leaves the thread's Lua stack one value short, harmless only after the others
     for status, count in pairs(thread:get("statuses") or {}) do io.write(string.format("status %%d %%d\\n", status, count)) end
   end
 end
@@ -155,8 +156,10 @@ def run_wrk(url: str, bodies: list[dict], concurrency: int, seconds: float, rate
     return LoadResult("wrk-open-loop" if rate else "wrk", concurrency, round(elapsed_s, 2), total,
                       non_2xx + sum(socket_errors.values()), round((total - non_2xx) / elapsed_s, 1),
                       percentile.get("50", float("nan")), percentile.get("99", float("nan")), late,
-                      # written but neither answered nor failed: still in flight when the run ended
-                      cut_off=max(0, sent - total - sum(socket_errors.values())),
+                      # written, not answered, not lost to a read or write error: in flight when the run ended (wrk's
+                      # timeouts are answers that came late, already in total; a connect error sends nothing). A
+                      # connection the server closed is reopened silently, and its request counts here too.
+                      cut_off=max(0, sent - total - socket_errors.get("read", 0) - socket_errors.get("write", 0)),
                       error_kinds=error_kinds if count_statuses else None)
 
 

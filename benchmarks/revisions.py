@@ -5,6 +5,7 @@ number of rounds puts each side first equally often), and measures the same load
 
     python -m benchmarks.revisions HEAD~1                 # 4 rounds; run on an otherwise idle machine
     python -m benchmarks.revisions 2f9fcbc --rounds 6 --seconds 10
+    python -m benchmarks.revisions 8a8a9a2 --endpoints vitals --data-dir ../shared/data   # any task's route
 
 Per endpoint it prints requests/s at 64 connections (closed loop), p50 at 1 connection, and p50/p99 of an
 open loop at a fixed rate, per round, then the median ratio this tree / the other revision.
@@ -45,8 +46,19 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seconds", type=float, default=8.0, help="per load level")
     parser.add_argument("--rate", type=float, default=400.0, help="requests/s of the open loop")
     parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--endpoints", default="sentiment,stock_forecast",
+                        help="routes to measure, comma-separated: any of benchmarks.endpoints' (every task's)")
     args = parser.parse_args(argv)
-    bodies = request_bodies(args.data_dir, 2000)
+    names = args.endpoints.split(",")
+    if set(names) <= {"sentiment", "stock_forecast"}:
+        available = request_bodies(args.data_dir, 2000)
+    else:
+        from benchmarks.endpoints import bodies as every_task
+
+        available = every_task(args.data_dir, 200)
+    if unknown := [name for name in names if name not in available]:
+        parser.error(f"--endpoints: unknown {', '.join(unknown)}; known: {', '.join(available)}")
+    bodies = {name: available[name] for name in names}
     runs: dict[str, list[dict]] = {"other": [], "this": []}
     with tempfile.TemporaryDirectory() as scratch:
         other = Path(scratch) / "other"

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import http.client
 import json
 import math
 import resource
@@ -41,6 +42,7 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import psutil
 
 from benchmarks.load import run_wrk
 from benchmarks.performance import process_memory, server_pid
@@ -100,8 +102,6 @@ def kernel_counters() -> dict[str, int]:
 
 def dump_stacks(pid: int, directory: Path, label: str) -> Path | None:
     """`py-spy dump` of every Python process in the server's tree, into directory/stall-<label>.txt."""
-    import psutil
-
     # the venv's bin is not on PATH when the soak runs as .venv/bin/python -m benchmarks.soak
     spy = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
     if not spy:
@@ -219,42 +219,65 @@ async def open_loop(url: str, bodies: list[tuple[str, bytes]], rate: float, seco
 
 class Canary:
     """The watchdog of the wrk open loop, whose requests Python cannot see: one /sentiment request a second, on a
-    thread; when one has waited `stall_s`, the server's stacks are dumped (at most 3, at least 10 s apart)."""
+    thread. A canary is given up after `stall_s` (counted as a timeout); then, with `stall_dumps`, the server's
+    stacks are dumped (at most 3, at least 10 s apart) while the stall lasts."""
 
     def __init__(self, url: str, body: bytes, pid: int | None, stall_dumps: Path | None, stall_s: float):
         self.url, self.body, self.pid, self.stall_dumps, self.stall_s = url, body, pid, stall_dumps, stall_s
-        self.latencies: list[tuple[float, float]] = []  # (time.perf_counter() sent, seconds; inf for no answer)
+        self.answers: list[tuple[float, float, bool]] = []  # (answered or given up at, seconds waited, timed out)
+        self.waiting_since: float | None = None  # the canary in flight
+        self.lock = threading.Lock()
         self.dumps: list[str] = []
+        self.last_dump = -math.inf
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
+        # straight to 127.0.0.1: urllib would otherwise follow an http_proxy from the environment
+        self.opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
-    def _send(self) -> float:
+    def _answered(self) -> bool:
+        """True once answered, whatever the status (a 503 from the admission limit is an answer, and a quick
+        one); False when no answer came within stall_s, or a broken one."""
         request = urllib.request.Request(f"{self.url}/sentiment", self.body, {"content-type": "application/json"})
-        started = time.perf_counter()
         try:
-            with urllib.request.urlopen(request, timeout=self.stall_s) as answer:
+            with self.opener.open(request, timeout=self.stall_s) as answer:
                 answer.read()
-            return time.perf_counter() - started
-        except urllib.error.HTTPError as error:  # a 503 from the admission limit is an answer, and a quick one
+        except urllib.error.HTTPError as error:
             error.read()
-            return time.perf_counter() - started
-        except OSError:  # no answer within stall_s (a timeout), or none at all
-            if self.stall_dumps and self.pid and len(self.dumps) < 3:
-                if path := dump_stacks(self.pid, self.stall_dumps, f"{time.perf_counter() - self.begun:.0f}s"):
-                    self.dumps.append(str(path))
-                self.stop.wait(10.0)
-            return math.inf
+        except (OSError, http.client.HTTPException):
+            return False
+        return True
+
+    def _dump(self) -> None:
+        if not (self.stall_dumps and self.pid) or len(self.dumps) >= 3 or time.perf_counter() - self.last_dump < 10:
+            return
+        self.last_dump = time.perf_counter()
+        try:
+            if path := dump_stacks(self.pid, self.stall_dumps, f"{self.last_dump - self.begun:.0f}s"):
+                self.dumps.append(str(path))
+        except (OSError, subprocess.SubprocessError, psutil.Error) as error:  # a diagnostic must not end the soak
+            self.dumps.append(f"failed: {error}")
 
     def _run(self) -> None:
         self.begun = time.perf_counter()
         while not self.stop.is_set():
-            sent = time.perf_counter()
-            self.latencies.append((sent, self._send()))
+            sent = self.waiting_since = time.perf_counter()
+            answered = self._answered()
+            with self.lock:
+                self.answers.append((time.perf_counter(), time.perf_counter() - sent, not answered))
+                self.waiting_since = None
+            if not answered:
+                self._dump()
             self.stop.wait(max(0.0, 1.0 - (time.perf_counter() - sent)))
 
-    def worst_ms(self, since: float, until: float) -> float:
-        inside = [seconds for sent, seconds in self.latencies if since <= sent < until]
-        return round(1000 * max(inside), 1) if inside else float("nan")
+    def window(self, since: float, until: float) -> dict:
+        """The slowest canary answered or given up in [since, until), or still waiting at `until` (counted with
+        the time it has waited so far, so a stall shows in the window it happened in), and how many timed out."""
+        with self.lock:
+            inside = [(seconds, out) for at, seconds, out in self.answers if since <= at < until]
+            if self.waiting_since is not None:
+                inside.append((until - self.waiting_since, False))
+        return {"canary_worst_ms": round(1000 * max(seconds for seconds, _ in inside), 1) if inside else None,
+                "canary_timeouts": sum(out for _, out in inside)}
 
 
 def wrk_probe(url: str, bodies: list[tuple[str, bytes]], seconds: float, concurrency: int = 32) -> float:
@@ -265,8 +288,6 @@ def wrk_probe(url: str, bodies: list[tuple[str, bytes]], seconds: float, concurr
 
 def cpu_seconds(pid: int | None) -> float:
     """CPU time (user + system) the server's process tree has used so far; workers that ended are not counted."""
-    import psutil
-
     if not pid:
         return float("nan")
     total = 0.0
@@ -285,6 +306,11 @@ def children_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _finite_ms(value: float) -> float | None:
+    """A latency for the JSON: None where wrk had none (NaN is not JSON)."""
+    return round(value, 1) if math.isfinite(value) else None
+
+
 def wrk_open_loop(url: str, bodies: list[tuple[str, bytes]], rate: float, seconds: float, window_s: float,
                   pid: int | None, stall_dumps: Path | None = None, stall_s: float = 5.0,
                   connections: int = 64) -> tuple[list[dict], list[str]]:
@@ -300,19 +326,26 @@ def wrk_open_loop(url: str, bodies: list[tuple[str, bytes]], rate: float, second
             counters, began = kernel_counters(), time.perf_counter()
             server_cpu, client_cpu = cpu_seconds(pid), children_cpu_seconds()
             shift = (window * 997) % len(bodies)
-            result = run_wrk(f"{url}/", payloads[shift:] + payloads[:shift], connections, window_s, rate,
-                             paths=paths[shift:] + paths[:shift], timeout_s=30.0, count_statuses=True)
-            now, elapsed = kernel_counters(), time.perf_counter() - began
-            windows.append({"end_s": round(time.perf_counter() - start, 1),
-                            "rss_mb": process_memory(pid)["rss_mb"] if pid else float("nan"),
-                            "kernel": {name: now[name] - counters.get(name, 0) for name in now},
-                            "requests": result.requests, "errors": result.errors, "error_kinds": result.error_kinds,
-                            "p50_ms": round(result.p50_ms, 1), "p99_ms": round(result.p99_ms, 1),
-                            "late": result.late, "cut_off": result.cut_off,
-                            "canary_worst_ms": canary.worst_ms(began, time.perf_counter()),
-                            # of the machine's cores, how many the server and the load client kept busy
-                            "server_cores": round((cpu_seconds(pid) - server_cpu) / elapsed, 2),
-                            "client_cores": round((children_cpu_seconds() - client_cpu) / elapsed, 2)})
+            try:
+                result = run_wrk(f"{url}/", payloads[shift:] + payloads[:shift], connections, window_s, rate,
+                                 paths=paths[shift:] + paths[:shift], timeout_s=30.0, count_statuses=True)
+            except (subprocess.SubprocessError, RuntimeError, AttributeError, ValueError) as error:
+                # wrk failed (or printed what it cannot be read from): the window says so, the soak goes on
+                result, client_error = None, f"{type(error).__name__}: {str(error)[:300]}"
+            now, ended = kernel_counters(), time.perf_counter()
+            elapsed = ended - began
+            windows.append({
+                "end_s": round(ended - start, 1), "rss_mb": process_memory(pid)["rss_mb"] if pid else float("nan"),
+                "kernel": {name: now[name] - counters.get(name, 0) for name in now},
+                "requests": result.requests if result else 0, "errors": result.errors if result else 0,
+                "error_kinds": result.error_kinds if result else {"load client failed": 1},
+                "p50_ms": _finite_ms(result.p50_ms) if result else None,
+                "p99_ms": _finite_ms(result.p99_ms) if result else None,
+                "late": result.late if result else 0, "cut_off": result.cut_off if result else 0,
+                **({} if result else {"client_error": client_error}), **canary.window(began, ended),
+                # of the machine's cores, how many the server and the load client kept busy
+                "server_cores": round((cpu_seconds(pid) - server_cpu) / elapsed, 2),
+                "client_cores": round((children_cpu_seconds() - client_cpu) / elapsed, 2)})
     finally:
         canary.stop.set()
         canary.thread.join()
@@ -342,7 +375,8 @@ def soak(url: str, data_dir: str | None, minutes: float, load: float, probe_s: f
             "peak_requests_per_s": round(peak, 1), "offered_requests_per_s": round(offered, 1),
             "requests": sum(w["requests"] for w in windows), "errors": sum(w["errors"] for w in windows),
             "late": sum(w.get("late", 0) for w in windows), "cut_off": sum(w.get("cut_off", 0) for w in windows),
-            "worst_window_p99_ms": max(w["p99_ms"] for w in windows),
+            "worst_window_p99_ms": max((w["p99_ms"] for w in windows if w["p99_ms"] is not None
+                                        and math.isfinite(w["p99_ms"])), default=None),
             "rss_growth": round((last - first) / first, 4) if first == first else None,
             "kernel": {name: sum(w["kernel"].get(name, 0) for w in windows)
                        for name in TCP_COUNTERS + MEMORY_COUNTERS + CPU_COUNTERS},
@@ -379,10 +413,12 @@ def main(argv: list[str] | None = None) -> dict:
           f"{result['kernel']}; stack dumps {result['stall_dumps'] or 'none'}")
     for window in result["windows"]:
         kernel = " ".join(f"{name} {count}" for name, count in window["kernel"].items() if count)
-        extra = (f"  late {window['late']}  cut off {window['cut_off']}  canary {window['canary_worst_ms']} ms  "
-                 f"cores: server {window['server_cores']}, wrk {window['client_cores']}" if "late" in window else "")
+        extra = (f"  late {window['late']}  cut off {window['cut_off']}  canary {window['canary_worst_ms']} ms "
+                 f"({window['canary_timeouts']} timed out)  cores: server {window['server_cores']}, wrk "
+                 f"{window['client_cores']}" if "late" in window else "")
+        p50, p99 = (f"{window[name]:7.1f}" if window[name] is not None else "      -" for name in ("p50_ms", "p99_ms"))
         print(f"  {window['end_s']:7.1f} s  {window['requests']:6d} req  {window['errors']:3d} err  p50 "
-              f"{window['p50_ms']:7.1f}  p99 {window['p99_ms']:7.1f} ms  RSS {window['rss_mb']:.0f} MB{extra}  "
+              f"{p50}  p99 {p99} ms  RSS {window['rss_mb']:.0f} MB{extra}  "
               f"{window['error_kinds'] or ''} {kernel}")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")

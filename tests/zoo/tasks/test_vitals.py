@@ -57,6 +57,8 @@ def test_a_record_file_parses_with_descriptors_clips_and_hours():
     ([("00:07", "HR", float("nan"))], "value nan of HR is not finite"),
     ([("00:07", "HR", float("inf"))], "not finite"),
     ([("00:07", "HR", "fast")], "'fast' of HR is not a number"),
+    ([("00:07", ["HR"], 70)], "unknown parameter \\['HR'\\]"),  # not a string (nor hashable): refused, no TypeError
+    ([("00:07", "HR", 70), ("7:5", "HR", 71)], "time '7:5' is malformed"),  # after a good time was cached
 ])
 def test_bad_observations_say_what_is_wrong(rows, message):
     with pytest.raises(VitalsInputError, match=message.replace("(", r"\(").replace(")", r"\)")):

@@ -97,7 +97,7 @@ def parse_observations(observations: list[tuple[str, str, float]]) -> Record:
     rows, clipped = [], []
     minutes: dict[str, int] = {}  # a record repeats each time for every parameter measured then: parse it once
     for index, (time, parameter, value) in enumerate(observations):
-        if parameter not in _KNOWN:
+        if not isinstance(parameter, str) or parameter not in _KNOWN:  # a list is not hashable: no TypeError
             raise VitalsInputError(f"observation {index}: unknown parameter {parameter!r}; valid parameters: "
                                    f"{', '.join(PARAMETERS)}")
         minute = minutes.get(time) if isinstance(time, str) else None
