@@ -375,6 +375,7 @@ def soak(url: str, data_dir: str | None, minutes: float, load: float, probe_s: f
             "peak_requests_per_s": round(peak, 1), "offered_requests_per_s": round(offered, 1),
             "requests": sum(w["requests"] for w in windows), "errors": sum(w["errors"] for w in windows),
             "late": sum(w.get("late", 0) for w in windows), "cut_off": sum(w.get("cut_off", 0) for w in windows),
+            "load_client_failures": sum("client_error" in w for w in windows),
             "worst_window_p99_ms": max((w["p99_ms"] for w in windows if w["p99_ms"] is not None
                                         and math.isfinite(w["p99_ms"])), default=None),
             "rss_growth": round((last - first) / first, 4) if first == first else None,

@@ -15,6 +15,7 @@ def test_a_short_soak_has_no_errors_and_flat_memory(data_dir, tmp_path):
     assert result["peak_requests_per_s"] > 20 and result["requests"] > 100
     assert result["client"] == ("wrk" if shutil.which("wrk") else "aiohttp")
     assert result["errors"] == 0, [w["error_kinds"] for w in result["windows"]]
+    assert result["load_client_failures"] == 0, [w.get("client_error") for w in result["windows"]]
     assert result["rss_growth"] <= 0.10
     assert all(w["requests"] > 0 and w["p99_ms"] > 0 for w in result["windows"])
     if result["client"] == "wrk":  # what only the wrk open loop measures: the cores each side used, the canary
