@@ -280,9 +280,14 @@ class Canary:
                 "canary_timeouts": sum(out for _, out in inside)}
 
 
+def for_wrk(bodies: list[tuple[str, bytes]]) -> tuple[list[dict], list[str]]:
+    """The mix as run_wrk takes it: the bodies, and the path each goes to."""
+    return [json.loads(body) for _, body in bodies], [f"/{endpoint}" for endpoint, _ in bodies]
+
+
 def wrk_probe(url: str, bodies: list[tuple[str, bytes]], seconds: float, concurrency: int = 32) -> float:
     """The closed-loop peak from wrk (`concurrency` requests always in flight): answered with 2xx, per second."""
-    payloads, paths = [json.loads(body) for _, body in bodies], [f"/{endpoint}" for endpoint, _ in bodies]
+    payloads, paths = for_wrk(bodies)
     return run_wrk(f"{url}/", payloads, concurrency, seconds, paths=paths).requests_per_s
 
 
@@ -316,7 +321,7 @@ def wrk_open_loop(url: str, bodies: list[tuple[str, bytes]], rate: float, second
                   connections: int = 64) -> tuple[list[dict], list[str]]:
     """Per-window results and the canary's stack dumps, from one wrk run per window: wrk reports a run, not its
     parts. Each window starts at another place in the bodies, so windows do not repeat one another."""
-    payloads, paths = [json.loads(body) for _, body in bodies], [f"/{endpoint}" for endpoint, _ in bodies]
+    payloads, paths = for_wrk(bodies)
     canary = Canary(url, json.dumps({"texts": ["a steady canary"]}).encode(), pid, stall_dumps, stall_s)
     canary.thread.start()
     windows: list[dict] = []

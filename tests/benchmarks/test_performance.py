@@ -1,5 +1,9 @@
 """The performance harness in smoke mode (tiny counts) so it cannot rot; the full run is not a test."""
 import json
+import threading
+import time
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
@@ -20,24 +24,18 @@ def test_wrk_percentiles_in_seconds_are_read_too():
     assert _percentiles(output) == {"50": 43.87, "99": 2940.0}
 
 
-def test_wrk_open_loop_holds_its_rate_whatever_the_answers_take():
-    """The paced wrk script sends at the offered rate from a pool of connections, whatever the answers take: a
-    server that answers in 20 ms gets 200 requests/s from 16 connections (closed, they would send 800/s), each
-    latency is the server's own, and no request goes out late."""
-    import threading
-    import time
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+@contextmanager
+def local_http_server(answer):
+    """A threaded HTTP/1.1 server on 127.0.0.1 whose POSTs `answer(path)` gives a status for (after any wait it
+    makes), each with the body {}; yields its url."""
 
-    from benchmarks.load import run_at_rate
-
-    class Slow(BaseHTTPRequestHandler):
+    class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         disable_nagle_algorithm = True  # else the header and body writes wait 40 ms on delayed ACKs
 
         def do_POST(self):  # noqa: N802 (the standard library's name)
             self.rfile.read(int(self.headers["Content-Length"]))
-            time.sleep(0.02)
-            self.send_response(200)
+            self.send_response(answer(self.path))
             self.send_header("Content-Length", "2")
             self.end_headers()
             self.wfile.write(b"{}")
@@ -45,12 +43,26 @@ def test_wrk_open_loop_holds_its_rate_whatever_the_answers_take():
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        result = run_at_rate(f"http://127.0.0.1:{server.server_port}/", [{"texts": ["a"]}], 200, 3, client="wrk")
+        yield f"http://127.0.0.1:{server.server_port}/"
     finally:
         server.shutdown()
+
+
+def test_wrk_open_loop_holds_its_rate_whatever_the_answers_take():
+    """The paced wrk script sends at the offered rate from a pool of connections, whatever the answers take: a
+    server that answers in 20 ms gets 200 requests/s from 16 connections (closed, they would send 800/s), each
+    latency is the server's own, and no request goes out late."""
+    from benchmarks.load import run_at_rate
+
+    def slowly(path: str) -> int:
+        time.sleep(0.02)
+        return 200
+
+    with local_http_server(slowly) as url:
+        result = run_at_rate(url, [{"texts": ["a"]}], 200, 3, client="wrk")
     assert result.client == "wrk-open-loop" and result.concurrency == 16 and result.errors == 0
     assert 0.9 * 200 < result.requests_per_s < 1.1 * 200
     assert 19 < result.p50_ms < 40 and result.late < 0.01 * result.requests
@@ -59,38 +71,19 @@ def test_wrk_open_loop_holds_its_rate_whatever_the_answers_take():
 def test_wrk_mixes_paths_counts_statuses_and_the_requests_it_cut_off():
     """One wrk run posts each body to its own path (the soak's endpoint mix), counts the answers by status, and says
     how many requests were still in flight when it stopped: a stall at the end of a run is not lost."""
-    import threading
-    import time
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
     from benchmarks.load import run_wrk
 
     seen: dict[str, int] = {}
 
-    class Mixed(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True
+    def by_path(path: str) -> int:
+        seen[path] = seen.get(path, 0) + 1
+        if path == "/stalled":
+            time.sleep(5)
+        return {"/busy": 503}.get(path, 200)
 
-        def do_POST(self):  # noqa: N802 (the standard library's name)
-            self.rfile.read(int(self.headers["Content-Length"]))
-            seen[self.path] = seen.get(self.path, 0) + 1
-            if self.path == "/stalled":
-                time.sleep(5)
-            self.send_response({"/busy": 503}.get(self.path, 200))
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"{}")
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Mixed)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        result = run_wrk(f"http://127.0.0.1:{server.server_port}/", [{"n": 1}, {"n": 2}, {"n": 3}], 4, 2, rate=100,
-                         paths=["/ok", "/busy", "/stalled"], count_statuses=True)
-    finally:
-        server.shutdown()
+    with local_http_server(by_path) as url:
+        result = run_wrk(url, [{"n": 1}, {"n": 2}, {"n": 3}], 4, 2, rate=100, paths=["/ok", "/busy", "/stalled"],
+                         count_statuses=True)
     assert set(seen) == {"/ok", "/busy", "/stalled"}
     assert result.error_kinds == {"503": seen["/busy"]} and result.errors == seen["/busy"]
     # every connection ends up waiting on /stalled (5 s) and the run stops after 2 s: those requests were cut off

@@ -44,13 +44,18 @@ def test_bodies_over_the_cap_get_413_with_the_limit(chunks, declared):
     assert status == 413 and "the limit is 100 bytes" in message and "RNNZOO_MAX_BODY_BYTES" in message
 
 
+def assert_setting_is_validated(monkeypatch, variable: str, read, good: int, bad: tuple[str, ...]) -> None:
+    """`read()` gives `good` when the variable says so, and names the variable in its ValueError for each of `bad`."""
+    monkeypatch.setenv(variable, str(good))
+    assert read() == good
+    for value in bad:
+        monkeypatch.setenv(variable, value)
+        with pytest.raises(ValueError, match=variable):
+            read()
+
+
 def test_the_cap_setting_is_validated(monkeypatch):
-    monkeypatch.setenv("RNNZOO_MAX_BODY_BYTES", "2048")
-    assert max_body_bytes() == 2048
-    for bad in ("12", "lots", "-5"):
-        monkeypatch.setenv("RNNZOO_MAX_BODY_BYTES", bad)
-        with pytest.raises(ValueError, match="RNNZOO_MAX_BODY_BYTES"):
-            max_body_bytes()
+    assert_setting_is_validated(monkeypatch, "RNNZOO_MAX_BODY_BYTES", max_body_bytes, 2048, ("12", "lots", "-5"))
 
 
 def test_a_worker_at_its_limit_answers_503_at_once_and_frees_a_place_when_a_request_ends(monkeypatch):
@@ -95,9 +100,4 @@ def test_a_worker_at_its_limit_answers_503_at_once_and_frees_a_place_when_a_requ
     assert status == 503 and headers[b"retry-after"] == b"1"
     assert "holds 2 requests" in json.loads(body)["error"] and "RNNZOO_MAX_IN_PROGRESS" in json.loads(body)["error"]
     assert [r[0] for r in results] == [200, None, 200] and again[0] == 200 and in_progress == 0
-    monkeypatch.setenv("RNNZOO_MAX_IN_PROGRESS", "64")
-    assert max_in_progress() == 64
-    for bad in ("0", "many", "1000000"):
-        monkeypatch.setenv("RNNZOO_MAX_IN_PROGRESS", bad)
-        with pytest.raises(ValueError, match="RNNZOO_MAX_IN_PROGRESS"):
-            max_in_progress()
+    assert_setting_is_validated(monkeypatch, "RNNZOO_MAX_IN_PROGRESS", max_in_progress, 64, ("0", "many", "1000000"))

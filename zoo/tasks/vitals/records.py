@@ -9,6 +9,7 @@ Values outside documented physiological limits are clipped to the limit, and eve
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import math
 import re
@@ -78,6 +79,12 @@ class Record:
 
 
 def parse_minutes(time: str) -> int:
+    # a record repeats each time for every parameter measured then: a text is parsed once (a JSON row's time
+    # may be any value, which need not be hashable, so only strings are cached)
+    return _text_minutes(time) if isinstance(time, str) else _minutes(time)
+
+
+def _minutes(time) -> int:
     match = _TIME.fullmatch(str(time))
     if match is None:
         raise VitalsInputError(f"time {time!r} is malformed; expected HH:MM from 00:00 to {HOURS}:00")
@@ -85,6 +92,10 @@ def parse_minutes(time: str) -> int:
     if total > MAX_MINUTES:
         raise VitalsInputError(f"time {time!r} is past {HOURS}:00, the end of the window the models read")
     return total
+
+
+# every valid time fits (49 x 60); a refused one raises, and lru_cache keeps no exception
+_text_minutes = functools.lru_cache(maxsize=4096)(_minutes)
 
 
 def parse_observations(observations: list[tuple[str, str, float]]) -> Record:
@@ -95,16 +106,11 @@ def parse_observations(observations: list[tuple[str, str, float]]) -> Record:
         raise VitalsInputError(f"{len(observations)} observations; at most {MAX_OBSERVATIONS} are accepted")
     descriptors = {name: MISSING for name in DESCRIPTORS}
     rows, clipped = [], []
-    minutes: dict[str, int] = {}  # a record repeats each time for every parameter measured then: parse it once
     for index, (time, parameter, value) in enumerate(observations):
         if not isinstance(parameter, str) or parameter not in _KNOWN:  # a list is not hashable: no TypeError
             raise VitalsInputError(f"observation {index}: unknown parameter {parameter!r}; valid parameters: "
                                    f"{', '.join(PARAMETERS)}")
-        minute = minutes.get(time) if isinstance(time, str) else None
-        if minute is None:
-            minute = parse_minutes(time)
-            if isinstance(time, str):
-                minutes[time] = minute
+        minute = parse_minutes(time)
         try:
             value = float(value)
         except (TypeError, ValueError):
@@ -209,9 +215,8 @@ def features(record: Record, statistics: VitalsStatistics, hours: int = HOURS) -
     observed = ~np.isnan(values)
     # what `carry` gives hour by hour, for every hour at once (a loop over hours cost a request 0.3 ms): the
     # value of the last hour seen (0 before the first) and the hours since it (hour + 1 before the first)
-    seen = _last_seen(observed)  # (T, V) the hour each variable was last seen, -1 before the first
+    filled, seen = _carried(values, before_first=0.0)
     hours_now = np.arange(values.shape[0])[:, None]
-    filled = np.where(seen >= 0, np.take_along_axis(values, np.maximum(seen, 0), axis=0), 0.0)
     since = np.where(seen >= 0, hours_now - seen, hours_now + 1) / HOURS
     static = descriptor_features(record.descriptors, statistics)  # (S,) without the hour
     hour = (np.arange(values.shape[0]) / HOURS)[:, None]
@@ -219,9 +224,11 @@ def features(record: Record, statistics: VitalsStatistics, hours: int = HOURS) -
                            np.broadcast_to(static, (values.shape[0], len(static))), hour], axis=1).astype(np.float32)
 
 
-def _last_seen(observed: np.ndarray) -> np.ndarray:
-    """(T, V) observed mask -> (T, V) the latest hour up to each hour where the variable was observed, -1 if none."""
-    return np.maximum.accumulate(np.where(observed, np.arange(len(observed))[:, None], -1), axis=0)
+def _carried(values: np.ndarray, before_first: float) -> tuple[np.ndarray, np.ndarray]:
+    """(T, V) hourly values, NaN where unobserved -> each variable's last observed value up to each hour
+    (`before_first` before its first), and the hour it was last seen (T, V), -1 before the first."""
+    seen = np.maximum.accumulate(np.where(~np.isnan(values), np.arange(len(values))[:, None], -1), axis=0)
+    return np.where(seen >= 0, np.take_along_axis(values, np.maximum(seen, 0), axis=0), before_first), seen
 
 
 def carry(values: np.ndarray, last: np.ndarray, gap: np.ndarray, hour: int) -> tuple[np.ndarray, np.ndarray]:
@@ -267,8 +274,7 @@ def vitals_of(values: np.ndarray) -> np.ndarray:
 
 def carried_forward(targets: np.ndarray) -> np.ndarray:
     """(T, 5) the last observed value of each vital up to and including each hour (NaN before the first)."""
-    seen = _last_seen(~np.isnan(targets))
-    return np.where(seen >= 0, np.take_along_axis(targets, np.maximum(seen, 0), axis=0), np.nan)
+    return _carried(targets, before_first=np.nan)[0]
 
 
 class StayFeatures:
